@@ -1,0 +1,905 @@
+//! [`Whisper`]: an open whisper file, and the read and write algorithms of whisper.py.
+//!
+//! Every algorithm follows whisper.py 1.1.4 step by step (`file_update`, `file_update_many`,
+//! `__archive_update_many`, `__propagate`, `file_fetch`, `__archive_fetch`), including the order
+//! of its writes, because that order decides the bytes on disk: the first point written into an
+//! empty archive becomes its slot 0. Where whisper.py has a bug that corrupts a file or crashes,
+//! we do the safe thing instead and say so in the doc comment.
+//!
+//! The handle re-reads the header (one small `pread`) at the start of every operation, as
+//! whisper.py does, so a change made by another process (`whisper-set-aggregation-method` on a
+//! live file) is seen at once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::aggregation::AggregationMethod;
+use crate::error::{Error, Result};
+use crate::format::{self, ArchiveInfo, DecodeError, Header, POINT_SIZE};
+use crate::pyset::PySet;
+use crate::storage::{self, FileStorage, Storage};
+
+/// Largest magnitude accepted for a time given by the caller (about 8.9 million years).
+///
+/// Times are clamped to it so that the interval arithmetic below can never overflow; whisper
+/// timestamps are 32-bit, so nothing real is near it.
+const TIME_LIMIT: i64 = 1 << 48;
+
+pub(crate) fn clamp_time(t: i64) -> i64 {
+    t.clamp(-TIME_LIMIT, TIME_LIMIT)
+}
+
+/// The result of a fetch: values at `from, from + step, ...`, `None` where nothing is stored.
+///
+/// As in whisper.py, `from` and `until` are the aligned bounds `(from, until]` of the window
+/// (`until` exclusive), and `values.len()` is normally `(until - from) / step`.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Series {
+    /// Timestamp of the first value.
+    pub from: i64,
+    /// End of the window (exclusive).
+    pub until: i64,
+    /// Seconds between values.
+    pub step: u32,
+    /// One value per step; `None` where the slot holds no point for that time.
+    pub values: Vec<Option<f64>>,
+}
+
+impl Series {
+    /// `(timestamp, value)` pairs.
+    pub fn points(&self) -> impl Iterator<Item = (i64, Option<f64>)> + '_ {
+        let step = i64::from(self.step);
+        self.values.iter().enumerate().map(move |(i, v)| (self.from + i as i64 * step, *v))
+    }
+}
+
+/// How a file is opened: see [`OpenOptions::open`].
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    write: bool,
+    lock: bool,
+    autoflush: bool,
+    mmap: bool,
+    fadvise_random: bool,
+}
+
+impl OpenOptions {
+    /// Read-only, no lock, no fsync, no map (whisper.py's defaults).
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// Open for writing too. Default: `false`.
+    pub fn write(&mut self, yes: bool) -> &mut OpenOptions {
+        self.write = yes;
+        self
+    }
+
+    /// Take an exclusive `flock` around every write, as whisper.py does with `LOCK = True`
+    /// (carbon's `WHISPER_LOCK_WRITES`). Default: `false`.
+    pub fn lock(&mut self, yes: bool) -> &mut OpenOptions {
+        self.lock = yes;
+        self
+    }
+
+    /// `fsync` after every write, as whisper.py's `AUTOFLUSH` (carbon's `WHISPER_AUTOFLUSH`).
+    /// Default: `false`.
+    pub fn autoflush(&mut self, yes: bool) -> &mut OpenOptions {
+        self.autoflush = yes;
+        self
+    }
+
+    /// Read through a shared read-only memory map instead of `pread`. Pays off for handles
+    /// kept open for many reads, or for reading whole archives; for one short fetch the map
+    /// costs more than it saves. Only for files nobody truncates in place. Default: `false`.
+    pub fn mmap(&mut self, yes: bool) -> &mut OpenOptions {
+        self.mmap = yes;
+        self
+    }
+
+    /// Advise the kernel that access is random (`posix_fadvise(RANDOM)`), as whisper.py's
+    /// `FADVISE_RANDOM` (carbon's `WHISPER_FADVISE_RANDOM`). Default: `false`.
+    pub fn fadvise_random(&mut self, yes: bool) -> &mut OpenOptions {
+        self.fadvise_random = yes;
+        self
+    }
+
+    /// Opens `path` and reads its header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be opened, [`Error::Corrupt`] or [`Error::Unsupported`]
+    /// if it is not a whisper file this crate reads.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Whisper<FileStorage>> {
+        let path = path.as_ref();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(self.write)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        if self.fadvise_random {
+            crate::create::fadvise_random(&file);
+        }
+        let storage = FileStorage::new(file, self.mmap).map_err(|e| Error::io(path, e))?;
+        let mut w = Whisper::from_storage(storage, path)?;
+        w.lock = self.lock;
+        w.autoflush = self.autoflush;
+        Ok(w)
+    }
+}
+
+/// One consecutive run of points to write into an archive (whisper.py's "packed string").
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// The interval the run is placed at.
+    start: i64,
+    /// Index of its first point in `Whisper::packed` (in points, not bytes).
+    first: usize,
+    /// Number of points.
+    len: usize,
+}
+
+/// Values read from one archive: either all unknown (the archive was never written), or decoded.
+enum ArchiveValues {
+    /// The archive's slot 0 is empty, so whisper.py returns this many `None`s.
+    Unwritten(u64),
+    /// Values decoded from the slots that were read.
+    Read,
+}
+
+/// An open whisper file.
+///
+/// Keeps the file open (and its scratch buffers allocated) across many operations. Every method
+/// that depends on the current time takes `now` (seconds since the epoch) so callers and tests
+/// control it; [`crate::now`] gives the current time as whisper.py computes it.
+///
+/// ```
+/// use whisper::{CreateOptions, Retention};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("load.wsp");
+/// let mut db = CreateOptions::new().create(&path, &[Retention::new(60, 1440)])?;
+/// let now = 1_700_000_100;
+/// db.update_many(&[(now - 120, 1.5), (now - 60, 2.5)], now)?;
+/// let series = db.fetch(now - 300, None, now)?.expect("in range");
+/// assert_eq!(series.step, 60);
+/// assert_eq!(series.values, [None, None, Some(1.5), Some(2.5), None]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Whisper<S: Storage = FileStorage> {
+    storage: S,
+    /// Used in errors; for in-memory storage, a name the caller chose.
+    path: PathBuf,
+    header: Header,
+    /// The header's bytes as last read, to notice changes made by other processes cheaply.
+    header_bytes: Vec<u8>,
+    lock: bool,
+    autoflush: bool,
+    /// Read buffer for `pread`s, reused so the hot paths do not allocate.
+    scratch: Vec<u8>,
+    /// Second read buffer, for reads that wrap around the end of an archive.
+    scratch2: Vec<u8>,
+    /// Encoded points waiting to be written.
+    packed: Vec<u8>,
+    /// Points of the current `update_many`, newest first.
+    points: Vec<(i64, f64)>,
+    /// Runs of `packed` of the current archive write.
+    runs: Vec<Run>,
+    /// Values decoded by the last archive read.
+    values: Vec<Option<f64>>,
+}
+
+impl<S: Storage> Whisper<S> {
+    /// Reads the header from `storage`; `path` names the file in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] or [`Error::Unsupported`] when the header is not valid whisper.
+    pub fn from_storage(storage: S, path: impl Into<PathBuf>) -> Result<Whisper<S>> {
+        let path = path.into();
+        let (header, header_bytes) = read_header(&storage, &path)?;
+        Ok(Whisper::with_header(storage, path, header, header_bytes))
+    }
+
+    pub(crate) fn with_header(
+        storage: S,
+        path: PathBuf,
+        header: Header,
+        header_bytes: Vec<u8>,
+    ) -> Whisper<S> {
+        Whisper {
+            storage,
+            path,
+            header,
+            header_bytes,
+            lock: false,
+            autoflush: false,
+            scratch: Vec::new(),
+            scratch2: Vec::new(),
+            packed: Vec::new(),
+            points: Vec::new(),
+            runs: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// The header as last read.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Re-reads the header and returns it.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open`].
+    pub fn info(&mut self) -> Result<&Header> {
+        self.refresh_header()?;
+        Ok(&self.header)
+    }
+
+    /// The file's path (or the name given for in-memory storage).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The storage behind the handle.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Gives the storage back.
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    /// Sets whether writes take an exclusive `flock` (see [`OpenOptions::lock`]).
+    pub fn set_lock(&mut self, yes: bool) {
+        self.lock = yes;
+    }
+
+    /// Sets whether writes are followed by `fsync` (see [`OpenOptions::autoflush`]).
+    pub fn set_autoflush(&mut self, yes: bool) {
+        self.autoflush = yes;
+    }
+
+    fn io_err(&self, e: std::io::Error) -> Error {
+        Error::io(&self.path, e)
+    }
+
+    /// Re-reads the header; only decodes it again when its bytes changed.
+    fn refresh_header(&mut self) -> Result<()> {
+        let len = self.header_bytes.len();
+        let bytes = storage::read_at(&self.storage, 0, len, &mut self.scratch)
+            .map_err(|e| Error::io(&self.path, e))?;
+        if bytes == self.header_bytes.as_slice() {
+            return Ok(());
+        }
+        let (header, header_bytes) = read_header(&self.storage, &self.path)?;
+        self.header = header;
+        self.header_bytes = header_bytes;
+        Ok(())
+    }
+
+    /// Runs a write operation the way whisper.py does: lock (if asked), re-read the header,
+    /// write, fsync (if asked). The lock is released when the operation ends, so other
+    /// processes can write between our operations.
+    fn write_op<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.lock {
+            self.storage.lock().map_err(|e| Error::io(&self.path, e))?;
+        }
+        let mut result = self.refresh_header().and_then(|()| op(self));
+        if result.is_ok()
+            && self.autoflush
+            && let Err(e) = self.storage.sync()
+        {
+            result = Err(self.io_err(e));
+        }
+        if self.lock {
+            let unlocked = self.storage.unlock().map_err(|e| Error::io(&self.path, e));
+            if result.is_ok() {
+                unlocked?;
+            }
+        }
+        result
+    }
+
+    // ---- small I/O helpers ----------------------------------------------------------------
+
+    /// The timestamp stored in slot 0 of `a`: 0 means the archive was never written.
+    fn base_of(&mut self, a: &ArchiveInfo) -> Result<u32> {
+        let bytes = storage::read_at(&self.storage, u64::from(a.offset()), 4, &mut self.scratch)
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(be_u32(bytes))
+    }
+
+    fn write_point(&mut self, a: &ArchiveInfo, slot: u64, ts: i64, value: f64) -> Result<()> {
+        let mut buf = [0u8; POINT_SIZE];
+        encode_point(&mut buf, ts, value);
+        self.storage.write_all_at(&buf, a.slot_offset(slot)).map_err(|e| self.io_err(e))
+    }
+
+    /// Reads `count` slots of `a` starting at slot `first`, wrapping past the end, and decodes
+    /// those whose timestamp is `expected_start + i * step` into `self.values`.
+    fn read_slots(
+        &mut self,
+        a: &ArchiveInfo,
+        first: u64,
+        count: u64,
+        expected_start: i64,
+        step: i64,
+    ) -> Result<()> {
+        let points = u64::from(a.points());
+        let head = count.min(points - first);
+        let tail = count - head;
+        self.values.clear();
+        self.values.reserve(count as usize);
+        let path = &self.path;
+        let err = |e| Error::io(path, e);
+        let bytes = storage::read_at(
+            &self.storage,
+            a.slot_offset(first),
+            (head as usize) * POINT_SIZE,
+            &mut self.scratch,
+        )
+        .map_err(err)?;
+        decode_values(bytes, expected_start, step, &mut self.values);
+        if tail > 0 {
+            let bytes = storage::read_at(
+                &self.storage,
+                a.slot_offset(0),
+                (tail as usize) * POINT_SIZE,
+                &mut self.scratch2,
+            )
+            .map_err(err)?;
+            decode_values(bytes, expected_start + head as i64 * step, step, &mut self.values);
+        }
+        Ok(())
+    }
+
+    // ---- update ---------------------------------------------------------------------------
+
+    /// Writes one point, as whisper.py's `update(path, value, timestamp, now)`.
+    ///
+    /// `timestamp` defaults to `now`. The point goes to the finest archive that covers it and
+    /// propagates to the coarser ones while each has enough known values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimestampNotCovered`] for a future timestamp or one as old as the file's
+    /// retention; I/O errors.
+    pub fn update(&mut self, value: f64, timestamp: Option<i64>, now: i64) -> Result<()> {
+        let now = clamp_time(now);
+        let timestamp = clamp_time(timestamp.unwrap_or(now));
+        self.write_op(|w| w.update_locked(value, timestamp, now))
+    }
+
+    fn update_locked(&mut self, value: f64, timestamp: i64, now: i64) -> Result<()> {
+        let diff = now - timestamp;
+        if !(diff < i64::from(self.header.max_retention()) && diff >= 0) {
+            return Err(Error::TimestampNotCovered { timestamp });
+        }
+        let archives = self.header.archives().to_vec();
+        let index = archives
+            .iter()
+            .position(|a| retention_i64(a) >= diff)
+            .ok_or(Error::TimestampNotCovered { timestamp })?;
+        let archive = archives[index];
+        let interval = timestamp - timestamp.rem_euclid(i64::from(archive.seconds_per_point()));
+        check_timestamp(interval)?;
+        let base = self.base_of(&archive)?;
+        let slot = if base == 0 { 0 } else { slot_of(&archive, i64::from(base), interval) };
+        self.write_point(&archive, slot, interval, value)?;
+
+        let mut higher = archive;
+        for lower in &archives[index + 1..] {
+            if !self.propagate(interval, &higher, lower)? {
+                break;
+            }
+            higher = *lower;
+        }
+        Ok(())
+    }
+
+    /// Writes many points, as whisper.py's `update_many(path, points, now)` (carbon's only
+    /// write path).
+    ///
+    /// Points are sorted newest first; each goes to the finest archive whose retention covers
+    /// its age, and points older than the last archive are dropped. Future points go to the
+    /// finest archive (whisper.py does not reject them). Within one interval the point with
+    /// the latest timestamp wins, and of two points with the same timestamp the first given
+    /// wins. Each archive written then propagates to the coarser ones.
+    ///
+    /// Differences from whisper.py, both where it would fail: timestamps that do not fit an
+    /// unsigned 32-bit field are refused before anything is written (whisper.py raises half-way),
+    /// and a run of consecutive future points longer than the archive wraps around the ring
+    /// instead of spilling into the next archive.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimestampOutOfRange`]; I/O errors.
+    pub fn update_many(&mut self, points: &[(i64, f64)], now: i64) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let now = clamp_time(now);
+        let mut sorted = std::mem::take(&mut self.points);
+        sorted.clear();
+        sorted.extend(points.iter().map(|&(t, v)| (clamp_time(t), v)));
+        // Newest first; a stable sort keeps equal timestamps in input order, as Python's
+        // `sort(reverse=True)` does.
+        sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
+        let result = self.write_op(|w| w.update_many_locked(&sorted, now));
+        self.points = sorted;
+        result
+    }
+
+    fn update_many_locked(&mut self, sorted: &[(i64, f64)], now: i64) -> Result<()> {
+        let archives = self.header.archives().to_vec();
+        // Split the points (newest first) into one group per archive, as whisper.py's walk
+        // does: a point goes to the current archive while its age fits the retention.
+        let mut groups: Vec<(usize, usize, usize)> = Vec::with_capacity(archives.len());
+        let mut index = 0;
+        let mut start = 0;
+        let mut kept = sorted.len();
+        'points: for (k, &(t, _)) in sorted.iter().enumerate() {
+            let age = now - t;
+            while retention_i64(&archives[index]) < age {
+                if start < k {
+                    groups.push((index, start, k));
+                }
+                start = k;
+                index += 1;
+                if index == archives.len() {
+                    kept = k;
+                    break 'points;
+                }
+            }
+        }
+        if index < archives.len() && start < kept {
+            groups.push((index, start, kept));
+        }
+        // Refuse timestamps that cannot be stored before writing anything.
+        if let Some(&(t, _)) = sorted[..kept].iter().find(|(t, _)| check_timestamp(*t).is_err()) {
+            return Err(Error::TimestampOutOfRange { timestamp: t });
+        }
+        for (index, start, end) in groups {
+            // Chronological order; equal timestamps end up in reverse input order.
+            let group = sorted[start..end].iter().rev().copied();
+            self.archive_update_many(&archives, index, group)?;
+        }
+        Ok(())
+    }
+
+    /// whisper.py's `__archive_update_many`: writes chronologically ordered points into
+    /// archive `index` and propagates them.
+    pub(crate) fn archive_update_many<I>(
+        &mut self,
+        archives: &[ArchiveInfo],
+        index: usize,
+        points: I,
+    ) -> Result<()>
+    where
+        I: Iterator<Item = (i64, f64)> + Clone,
+    {
+        let archive = archives[index];
+        let step = i64::from(archive.seconds_per_point());
+        let align = |t: i64| t - t.rem_euclid(step);
+
+        // Build runs of consecutive intervals; of equal intervals in a row the last one wins.
+        self.packed.clear();
+        self.runs.clear();
+        let mut previous: Option<i64> = None;
+        let mut run_first = 0usize;
+        let mut count = 0usize;
+        let mut iter = points.clone().map(|(t, v)| (align(t), v)).peekable();
+        while let Some((interval, value)) = iter.next() {
+            if iter.peek().is_some_and(|&(next, _)| next == interval) {
+                continue;
+            }
+            // whisper.py tests `not previousInterval`, so after interval 0 every point joins
+            // the run; we reproduce that.
+            let contiguous = match previous {
+                None | Some(0) => true,
+                Some(p) => interval == p + step,
+            };
+            if !contiguous {
+                let p = previous.unwrap_or(0);
+                let len = count - run_first;
+                self.runs.push(Run { start: p - step * (len as i64 - 1), first: run_first, len });
+                run_first = count;
+            }
+            let at = self.packed.len();
+            self.packed.resize(at + POINT_SIZE, 0);
+            encode_point(&mut self.packed[at..], interval, value);
+            count += 1;
+            previous = Some(interval);
+        }
+        if count > run_first {
+            let p = previous.unwrap_or(0);
+            let len = count - run_first;
+            self.runs.push(Run { start: p - step * (len as i64 - 1), first: run_first, len });
+        }
+        let Some(first_run) = self.runs.first().copied() else {
+            return Ok(());
+        };
+
+        let mut base = i64::from(self.base_of(&archive)?);
+        if base == 0 {
+            base = first_run.start;
+        }
+        let runs = std::mem::take(&mut self.runs);
+        for run in &runs {
+            let slot = slot_of(&archive, base, run.start);
+            self.write_wrapped(&archive, slot, run.first, run.len)?;
+        }
+        self.runs = runs;
+
+        // Propagate every coarser archive in turn, while any interval propagates.
+        let mut higher = archive;
+        for lower in archives.iter().filter(|a| a.seconds_per_point() > archive.seconds_per_point())
+        {
+            let lower_step = i64::from(lower.seconds_per_point());
+            let intervals = PySet::from_keys(points.clone().map(|(t, _)| {
+                let aligned = align(t);
+                // Checked by the caller: every aligned timestamp fits a u32.
+                (aligned - aligned.rem_euclid(lower_step)) as u32
+            }));
+            let mut any = false;
+            for interval in intervals.iter() {
+                if self.propagate(i64::from(interval), &higher, lower)? {
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+            higher = *lower;
+        }
+        Ok(())
+    }
+
+    /// Writes `len` packed points starting at `self.packed[first]` into `a` from `slot`,
+    /// wrapping to slot 0 at the end of the archive.
+    fn write_wrapped(
+        &mut self,
+        a: &ArchiveInfo,
+        slot: u64,
+        first: usize,
+        len: usize,
+    ) -> Result<()> {
+        let points = u64::from(a.points());
+        let mut slot = slot;
+        let mut done = 0usize;
+        while done < len {
+            let room = (points - slot) as usize;
+            let n = room.min(len - done);
+            let from = (first + done) * POINT_SIZE;
+            let bytes = &self.packed[from..from + n * POINT_SIZE];
+            self.storage
+                .write_all_at(bytes, a.slot_offset(slot))
+                .map_err(|e| Error::io(&self.path, e))?;
+            done += n;
+            slot = 0;
+        }
+        Ok(())
+    }
+
+    /// whisper.py's `__propagate`: aggregates the slots of `higher` that make up the `lower`
+    /// interval containing `timestamp`, and writes the result into `lower` if enough of them are
+    /// known. Returns whether it wrote.
+    fn propagate(
+        &mut self,
+        timestamp: i64,
+        higher: &ArchiveInfo,
+        lower: &ArchiveInfo,
+    ) -> Result<bool> {
+        let lower_step = i64::from(lower.seconds_per_point());
+        let higher_step = i64::from(higher.seconds_per_point());
+        let lower_start = timestamp - timestamp.rem_euclid(lower_step);
+
+        let higher_base = self.base_of(higher)?;
+        let first =
+            if higher_base == 0 { 0 } else { slot_of(higher, i64::from(higher_base), lower_start) };
+        let points = u64::from(higher.points());
+        let wanted = u64::from(lower.seconds_per_point() / higher.seconds_per_point());
+        let last = (first + wanted) % points;
+        let count = if first < last { last - first } else { points - first + last };
+        self.read_slots(higher, first, count, lower_start, higher_step)?;
+
+        let known = self.values.iter().filter(|v| v.is_some()).count();
+        if known == 0 {
+            return Ok(false);
+        }
+        let fraction = known as f64 / self.values.len() as f64;
+        if fraction < f64::from(self.header.x_files_factor()) {
+            return Ok(false);
+        }
+        let method = self.header.aggregation_method();
+        let Some(value) = method.aggregate_iter(self.values.iter().copied()) else {
+            return Ok(false);
+        };
+        let lower_base = self.base_of(lower)?;
+        let slot =
+            if lower_base == 0 { 0 } else { slot_of(lower, i64::from(lower_base), lower_start) };
+        self.write_point(lower, slot, lower_start, value)?;
+        Ok(true)
+    }
+
+    // ---- fetch ----------------------------------------------------------------------------
+
+    /// Reads the values between `from` and `until` (default `now`), as whisper.py's
+    /// `fetch(path, fromTime, untilTime, now)`.
+    ///
+    /// The archive is the finest one whose retention reaches back to `from` (counted from
+    /// `now`, whatever the length of the range). The window is the aligned
+    /// `(from, until]`, clamped to what the file can hold. Returns `None` when the whole range
+    /// is in the future or older than the file's retention.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTimeInterval`] when `from > until`; I/O errors.
+    pub fn fetch(&mut self, from: i64, until: Option<i64>, now: i64) -> Result<Option<Series>> {
+        let mut series = Series::default();
+        Ok(self.fetch_into(from, until, now, None, &mut series)?.then_some(series))
+    }
+
+    /// As [`fetch`](Self::fetch), but from the archive with exactly `seconds_per_point`
+    /// (whisper.py's `archiveToSelect`; 0 means "choose as usual").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGranularity`] when no archive has that precision; as `fetch`.
+    pub fn fetch_archive(
+        &mut self,
+        from: i64,
+        until: Option<i64>,
+        now: i64,
+        seconds_per_point: u32,
+    ) -> Result<Option<Series>> {
+        let mut series = Series::default();
+        let found = self.fetch_into(from, until, now, Some(seconds_per_point), &mut series)?;
+        Ok(found.then_some(series))
+    }
+
+    /// As [`fetch`](Self::fetch), into a `Series` whose buffer is reused; returns whether the
+    /// range had data (`false` where `fetch` returns `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch_archive`](Self::fetch_archive).
+    pub fn fetch_into(
+        &mut self,
+        from: i64,
+        until: Option<i64>,
+        now: i64,
+        seconds_per_point: Option<u32>,
+        series: &mut Series,
+    ) -> Result<bool> {
+        self.refresh_header()?;
+        let now = clamp_time(now);
+        let mut from = clamp_time(from);
+        let mut until = clamp_time(until.unwrap_or(now));
+        if from > until {
+            return Err(Error::InvalidTimeInterval { from, until });
+        }
+        let oldest = now - i64::from(self.header.max_retention());
+        if from > now || until < oldest {
+            return Ok(false);
+        }
+        from = from.max(oldest);
+        until = until.min(now);
+        let diff = now - from;
+
+        let archives = self.header.archives();
+        let archive = match seconds_per_point.filter(|&s| s != 0) {
+            Some(spp) => *archives
+                .iter()
+                .find(|a| a.seconds_per_point() == spp)
+                .ok_or(Error::InvalidGranularity { seconds_per_point: spp })?,
+            // whisper.py's loop leaves the last archive selected when none covers `diff`.
+            None => *archives
+                .iter()
+                .find(|a| retention_i64(a) >= diff)
+                .or(archives.last())
+                .ok_or(Error::TimestampNotCovered { timestamp: from })?,
+        };
+        let (from_interval, until_interval, values) = self.archive_fetch(&archive, from, until)?;
+        series.from = from_interval;
+        series.until = until_interval;
+        series.step = archive.seconds_per_point();
+        series.values.clear();
+        match values {
+            ArchiveValues::Unwritten(n) => series.values.resize(n as usize, None),
+            ArchiveValues::Read => series.values.extend_from_slice(&self.values),
+        }
+        Ok(true)
+    }
+
+    /// whisper.py's `__archive_fetch`: the aligned window `(from, until]` of one archive,
+    /// without any clamping. Decoded values are left in `self.values`.
+    fn archive_fetch(
+        &mut self,
+        archive: &ArchiveInfo,
+        from: i64,
+        until: i64,
+    ) -> Result<(i64, i64, ArchiveValues)> {
+        let step = i64::from(archive.seconds_per_point());
+        let from_interval = from - from.rem_euclid(step) + step;
+        let mut until_interval = until - until.rem_euclid(step) + step;
+        if from_interval == until_interval {
+            // A zero-length range always includes the next point.
+            until_interval += step;
+        }
+        let base = self.base_of(archive)?;
+        if base == 0 {
+            let n = (until_interval - from_interval).div_euclid(step).max(0) as u64;
+            return Ok((from_interval, until_interval, ArchiveValues::Unwritten(n)));
+        }
+        let base = i64::from(base);
+        let first = slot_of(archive, base, from_interval);
+        let last = slot_of(archive, base, until_interval);
+        let points = u64::from(archive.points());
+        // Like whisper.py: equal slots read the whole archive once around.
+        let count = if first < last { last - first } else { points - first + last };
+        self.read_slots(archive, first, count, from_interval, step)?;
+        Ok((from_interval, until_interval, ArchiveValues::Read))
+    }
+
+    /// Reads archive `index` for `(from, until]` without clamping (as merge and diff do).
+    /// Returns the window and the values; `None` values for an archive never written.
+    pub(crate) fn read_archive_window(
+        &mut self,
+        index: usize,
+        from: i64,
+        until: i64,
+        max_unwritten: usize,
+    ) -> Result<(i64, i64, u32, Vec<Option<f64>>)> {
+        let archive = self.header.archives()[index];
+        let (f, u, values) = self.archive_fetch(&archive, clamp_time(from), clamp_time(until))?;
+        let values = match values {
+            // Bounded by the caller, who only needs as many as the other side can have.
+            ArchiveValues::Unwritten(n) => vec![None; (n as usize).min(max_unwritten)],
+            ArchiveValues::Read => self.values.clone(),
+        };
+        Ok((f, u, archive.seconds_per_point(), values))
+    }
+
+    /// Every slot of archive `index` as stored: `(timestamp, value)`, empty slots included
+    /// (what `whisper-dump` prints).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors; `index` out of range is [`Error::InvalidGranularity`].
+    pub fn archive_slots(&mut self, index: usize) -> Result<Vec<(u32, f64)>> {
+        let archive = *self
+            .header
+            .archives()
+            .get(index)
+            .ok_or(Error::InvalidGranularity { seconds_per_point: 0 })?;
+        let bytes = storage::read_at(
+            &self.storage,
+            u64::from(archive.offset()),
+            archive.size() as usize,
+            &mut self.scratch,
+        )
+        .map_err(|e| Error::io(&self.path, e))?;
+        Ok(bytes.chunks_exact(POINT_SIZE).map(decode_point).collect())
+    }
+
+    // ---- metadata -------------------------------------------------------------------------
+
+    /// Rewrites the aggregation method and/or xFilesFactor (`None` keeps the current one), as
+    /// whisper.py's `setAggregationMethod` and `setXFilesFactor`. Returns the old values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidXFilesFactor`] outside `[0, 1]` or NaN (whisper.py writes NaN and then
+    /// cannot read the file); I/O errors.
+    pub fn set_aggregation(
+        &mut self,
+        method: Option<AggregationMethod>,
+        x_files_factor: Option<f64>,
+    ) -> Result<(AggregationMethod, f32)> {
+        if let Some(x) = x_files_factor {
+            check_x_files_factor(x)?;
+        }
+        self.write_op(|w| {
+            let old = (w.header.aggregation_method(), w.header.x_files_factor());
+            let method = method.unwrap_or(old.0);
+            let xff = x_files_factor.map_or(old.1, |x| x as f32);
+            w.header.set_metadata(method, xff);
+            let meta = w.header.encode_metadata();
+            w.storage.write_all_at(&meta, 0).map_err(|e| Error::io(&w.path, e))?;
+            w.header_bytes[..meta.len()].copy_from_slice(&meta);
+            Ok(old)
+        })
+    }
+}
+
+/// Reads and decodes the header of `storage`.
+pub(crate) fn read_header<S: Storage + ?Sized>(
+    storage: &S,
+    path: &Path,
+) -> Result<(Header, Vec<u8>)> {
+    let len = storage.size().map_err(|e| Error::io(path, e))?;
+    // Most headers (up to 32 archives) fit in the first read.
+    let mut want = len.min(format::METADATA_SIZE as u64 + 32 * format::ARCHIVE_INFO_SIZE as u64);
+    loop {
+        let mut buf = vec![0u8; want as usize];
+        storage.read_exact_at(&mut buf, 0).map_err(|e| Error::io(path, e))?;
+        match format::decode_header(&buf, len) {
+            Ok(header) => {
+                buf.truncate(header.len() as usize);
+                return Ok((header, buf));
+            }
+            Err(DecodeError::NeedBytes(n)) if n > want => want = n,
+            Err(DecodeError::NeedBytes(_)) => {
+                return Err(Error::Corrupt {
+                    path: path.to_path_buf(),
+                    problem: crate::Corruption::Truncated,
+                });
+            }
+            Err(DecodeError::Corrupt(problem)) => {
+                return Err(Error::Corrupt { path: path.to_path_buf(), problem });
+            }
+            Err(DecodeError::Foreign(format)) => {
+                return Err(Error::Unsupported { path: path.to_path_buf(), format });
+            }
+        }
+    }
+}
+
+pub(crate) fn check_x_files_factor(x: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(Error::InvalidXFilesFactor { value: x }) }
+}
+
+fn check_timestamp(t: i64) -> Result<()> {
+    if (0..=i64::from(u32::MAX)).contains(&t) {
+        Ok(())
+    } else {
+        Err(Error::TimestampOutOfRange { timestamp: t })
+    }
+}
+
+pub(crate) fn retention_i64(a: &ArchiveInfo) -> i64 {
+    i64::try_from(a.retention()).unwrap_or(i64::MAX)
+}
+
+/// The slot of `interval` in `a`, given the timestamp `base` in slot 0 (whisper.py's
+/// `((interval - base) // step * 12) % size`).
+fn slot_of(a: &ArchiveInfo, base: i64, interval: i64) -> u64 {
+    let distance = (interval - base).div_euclid(i64::from(a.seconds_per_point()));
+    distance.rem_euclid(i64::from(a.points())) as u64
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(src) = b.get(..4) {
+        a.copy_from_slice(src);
+    }
+    u32::from_be_bytes(a)
+}
+
+/// Encodes a point into the first 12 bytes of `out`. `ts` must fit a u32 (checked by callers).
+fn encode_point(out: &mut [u8], ts: i64, value: f64) {
+    out[..4].copy_from_slice(&(ts as u32).to_be_bytes());
+    out[4..12].copy_from_slice(&value.to_bits().to_be_bytes());
+}
+
+fn decode_point(b: &[u8]) -> (u32, f64) {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[4..12]);
+    (be_u32(b), f64::from_bits(u64::from_be_bytes(v)))
+}
+
+/// Decodes points, keeping a value only where the timestamp is the expected one.
+fn decode_values(bytes: &[u8], expected_start: i64, step: i64, out: &mut Vec<Option<f64>>) {
+    let mut expected = expected_start;
+    for chunk in bytes.chunks_exact(POINT_SIZE) {
+        let (ts, value) = decode_point(chunk);
+        out.push((i64::from(ts) == expected).then_some(value));
+        expected += step;
+    }
+}

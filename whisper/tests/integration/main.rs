@@ -1,0 +1,5 @@
+//! Integration tests of the whisper crate: differential tests against whisper.py, golden files,
+//! model-based and corrupt-input properties.
+
+mod differential;
+mod reference;
