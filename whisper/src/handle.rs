@@ -188,6 +188,26 @@ pub struct Whisper<S: Storage = FileStorage> {
     runs: Vec<Run>,
     /// Values decoded by the last archive read.
     values: Vec<Option<f64>>,
+    /// The header was read just now by the open: the first operation need not read it again.
+    /// Only set for one-shot use (the path functions), never for a handle that may sit idle
+    /// while other processes change the file.
+    header_fresh: bool,
+    /// Slot-0 timestamps (`(archive offset, timestamp)`) read or written during the current
+    /// operation, so each archive's base is read at most once per operation. Cleared when an
+    /// operation starts: another process may write between our operations.
+    bases: Vec<(u32, u32)>,
+    /// Raw bytes of the finer archive's slots read for one propagation level.
+    window: Vec<u8>,
+    /// The slot-0 timestamp read along with the header at open: `(archive offset, timestamp)`.
+    opening_base: Option<(u32, u32)>,
+    /// Coarser intervals to propagate at one level.
+    intervals: Vec<u32>,
+    /// Per interval of `intervals`: the aggregate to write, or `None`.
+    results: Vec<(u32, Option<f64>)>,
+    /// Copy of the header's archive list for the current operation.
+    archive_buf: Vec<ArchiveInfo>,
+    /// `(archive index, start, end)` groups of the current `update_many`.
+    groups: Vec<(usize, usize, usize)>,
 }
 
 impl<S: Storage> Whisper<S> {
@@ -198,8 +218,10 @@ impl<S: Storage> Whisper<S> {
     /// [`Error::Corrupt`] or [`Error::Unsupported`] when the header is not valid whisper.
     pub fn from_storage(storage: S, path: impl Into<PathBuf>) -> Result<Whisper<S>> {
         let path = path.into();
-        let (header, header_bytes) = read_header(&storage, &path)?;
-        Ok(Whisper::with_header(storage, path, header, header_bytes))
+        let (header, header_bytes, base) = read_header(&storage, &path)?;
+        let mut w = Whisper::with_header(storage, path, header, header_bytes);
+        w.opening_base = base;
+        Ok(w)
     }
 
     pub(crate) fn with_header(
@@ -221,7 +243,21 @@ impl<S: Storage> Whisper<S> {
             points: Vec::new(),
             runs: Vec::new(),
             values: Vec::new(),
+            header_fresh: false,
+            opening_base: None,
+            bases: Vec::new(),
+            window: Vec::new(),
+            intervals: Vec::new(),
+            results: Vec::new(),
+            archive_buf: Vec::new(),
+            groups: Vec::new(),
         }
+    }
+
+    /// Lets the first operation use the header (and base) read by the open, for a handle
+    /// that is opened, used once and closed at once.
+    pub(crate) fn first_use_follows_open(&mut self) {
+        self.header_fresh = true;
     }
 
     /// The header as last read.
@@ -269,14 +305,29 @@ impl<S: Storage> Whisper<S> {
     }
 
     /// Re-reads the header; only decodes it again when its bytes changed.
+    ///
+    /// In files whisper writes, the first archive starts right after the header; the same
+    /// read then also fetches that archive's slot-0 timestamp, saving a read later.
     fn refresh_header(&mut self) -> Result<()> {
-        let len = self.header_bytes.len();
-        let bytes = storage::read_at(&self.storage, 0, len, &mut self.scratch)
-            .map_err(|e| Error::io(&self.path, e))?;
-        if bytes == self.header_bytes.as_slice() {
+        self.bases.clear();
+        if std::mem::take(&mut self.header_fresh) {
+            if let Some(base) = self.opening_base.take() {
+                self.bases.push(base);
+            }
             return Ok(());
         }
-        let (header, header_bytes) = read_header(&self.storage, &self.path)?;
+        let len = self.header_bytes.len();
+        let first = first_archive_after_header(&self.header);
+        let want = len + if first.is_some() { 4 } else { 0 };
+        let bytes = storage::read_at(&self.storage, 0, want, &mut self.scratch)
+            .map_err(|e| Error::io(&self.path, e))?;
+        if bytes.get(..len) == Some(self.header_bytes.as_slice()) {
+            if let (Some(offset), Some(base)) = (first, bytes.get(len..len + 4)) {
+                self.bases.push((offset, be_u32(base)));
+            }
+            return Ok(());
+        }
+        let (header, header_bytes, _) = read_header(&self.storage, &self.path)?;
         self.header = header;
         self.header_bytes = header_bytes;
         Ok(())
@@ -308,16 +359,35 @@ impl<S: Storage> Whisper<S> {
     // ---- small I/O helpers ----------------------------------------------------------------
 
     /// The timestamp stored in slot 0 of `a`: 0 means the archive was never written.
+    ///
+    /// Read once per operation; later calls use what was read or written since.
     fn base_of(&mut self, a: &ArchiveInfo) -> Result<u32> {
+        if let Some(&(_, base)) = self.bases.iter().find(|(off, _)| *off == a.offset()) {
+            return Ok(base);
+        }
         let bytes = storage::read_at(&self.storage, u64::from(a.offset()), 4, &mut self.scratch)
             .map_err(|e| Error::io(&self.path, e))?;
-        Ok(be_u32(bytes))
+        let base = be_u32(bytes);
+        self.bases.push((a.offset(), base));
+        Ok(base)
+    }
+
+    /// Records that slot 0 of `a` now holds timestamp `ts`.
+    fn note_base(&mut self, a: &ArchiveInfo, ts: u32) {
+        match self.bases.iter_mut().find(|(off, _)| *off == a.offset()) {
+            Some(entry) => entry.1 = ts,
+            None => self.bases.push((a.offset(), ts)),
+        }
     }
 
     fn write_point(&mut self, a: &ArchiveInfo, slot: u64, ts: i64, value: f64) -> Result<()> {
         let mut buf = [0u8; POINT_SIZE];
         encode_point(&mut buf, ts, value);
-        self.storage.write_all_at(&buf, a.slot_offset(slot)).map_err(|e| self.io_err(e))
+        self.storage.write_all_at(&buf, a.slot_offset(slot)).map_err(|e| self.io_err(e))?;
+        if slot == 0 {
+            self.note_base(a, ts as u32);
+        }
+        Ok(())
     }
 
     /// Reads `count` slots of `a` starting at slot `first`, wrapping past the end, and decodes
@@ -394,7 +464,12 @@ impl<S: Storage> Whisper<S> {
 
         let mut higher = archive;
         for lower in &archives[index + 1..] {
-            if !self.propagate(interval, &higher, lower)? {
+            let lower_step = i64::from(lower.seconds_per_point());
+            // Checked above: the interval fits a u32, so its coarser interval does too.
+            let key = (interval - interval.rem_euclid(lower_step)) as u32;
+            self.intervals.clear();
+            self.intervals.push(key);
+            if !self.propagate_level(&higher, lower)? {
                 break;
             }
             higher = *lower;
@@ -426,20 +501,41 @@ impl<S: Storage> Whisper<S> {
         let now = clamp_time(now);
         let mut sorted = std::mem::take(&mut self.points);
         sorted.clear();
-        sorted.extend(points.iter().map(|&(t, v)| (clamp_time(t), v)));
-        // Newest first; a stable sort keeps equal timestamps in input order, as Python's
-        // `sort(reverse=True)` does.
-        sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
+        if points.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Strictly increasing (the usual case): newest first is just the reverse.
+            sorted.extend(points.iter().rev().map(|&(t, v)| (clamp_time(t), v)));
+        } else {
+            sorted.extend(points.iter().map(|&(t, v)| (clamp_time(t), v)));
+            // Newest first; a stable sort keeps equal timestamps in input order, as Python's
+            // `sort(reverse=True)` does.
+            sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
+        }
         let result = self.write_op(|w| w.update_many_locked(&sorted, now));
         self.points = sorted;
         result
     }
 
     fn update_many_locked(&mut self, sorted: &[(i64, f64)], now: i64) -> Result<()> {
-        let archives = self.header.archives().to_vec();
+        let mut archives = std::mem::take(&mut self.archive_buf);
+        archives.clear();
+        archives.extend_from_slice(self.header.archives());
+        let mut groups = std::mem::take(&mut self.groups);
+        groups.clear();
+        let result = self.write_groups(sorted, now, &archives, &mut groups);
+        self.archive_buf = archives;
+        self.groups = groups;
+        result
+    }
+
+    fn write_groups(
+        &mut self,
+        sorted: &[(i64, f64)],
+        now: i64,
+        archives: &[ArchiveInfo],
+        groups: &mut Vec<(usize, usize, usize)>,
+    ) -> Result<()> {
         // Split the points (newest first) into one group per archive, as whisper.py's walk
         // does: a point goes to the current archive while its age fits the retention.
-        let mut groups: Vec<(usize, usize, usize)> = Vec::with_capacity(archives.len());
         let mut index = 0;
         let mut start = 0;
         let mut kept = sorted.len();
@@ -461,13 +557,13 @@ impl<S: Storage> Whisper<S> {
             groups.push((index, start, kept));
         }
         // Refuse timestamps that cannot be stored before writing anything.
-        if let Some(&(t, _)) = sorted[..kept].iter().find(|(t, _)| check_timestamp(*t).is_err()) {
+        if let Some(&(t, _)) = sorted[..kept].iter().find(|(t, _)| !timestamp_fits(*t)) {
             return Err(Error::TimestampOutOfRange { timestamp: t });
         }
-        for (index, start, end) in groups {
+        for &(index, start, end) in groups.iter() {
             // Chronological order; equal timestamps end up in reverse input order.
             let group = sorted[start..end].iter().rev().copied();
-            self.archive_update_many(&archives, index, group)?;
+            self.archive_update_many(archives, index, group)?;
         }
         Ok(())
     }
@@ -541,22 +637,187 @@ impl<S: Storage> Whisper<S> {
         for lower in archives.iter().filter(|a| a.seconds_per_point() > archive.seconds_per_point())
         {
             let lower_step = i64::from(lower.seconds_per_point());
-            let intervals = PySet::from_keys(points.clone().map(|(t, _)| {
+            // The coarser intervals in order of first appearance (duplicates next to each
+            // other dropped; the points are normally chronological, so this is sorted).
+            self.intervals.clear();
+            for (t, _) in points.clone() {
                 let aligned = align(t);
                 // Checked by the caller: every aligned timestamp fits a u32.
-                (aligned - aligned.rem_euclid(lower_step)) as u32
-            }));
-            let mut any = false;
-            for interval in intervals.iter() {
-                if self.propagate(i64::from(interval), &higher, lower)? {
-                    any = true;
+                let key = (aligned - aligned.rem_euclid(lower_step)) as u32;
+                if self.intervals.last() != Some(&key) {
+                    self.intervals.push(key);
                 }
             }
-            if !any {
+            if !self.propagate_level(&higher, lower)? {
                 break;
             }
             higher = *lower;
         }
+        Ok(())
+    }
+
+    /// Propagates every interval of `self.intervals` from `higher` into `lower`, as whisper.py
+    /// does in `set(lowerIntervals)` order; returns whether any of them was written.
+    ///
+    /// The common case takes a fast path with the same result: one read of the finer slots
+    /// for all intervals, and the coarser points written in as few writes as possible. Write
+    /// order only matters on disk when the coarser archive is empty (the first interval
+    /// written becomes slot 0: we pick the one whisper.py would, from CPython's set order) or
+    /// when two intervals share a slot (a range longer than the archive): then, and for any
+    /// file whose layout is not what whisper itself writes, each interval is propagated on its
+    /// own in set order, exactly as whisper.py does.
+    fn propagate_level(&mut self, higher: &ArchiveInfo, lower: &ArchiveInfo) -> Result<bool> {
+        if let Some(written) = self.propagate_level_fast(higher, lower)? {
+            return Ok(written);
+        }
+        let order = PySet::from_keys(self.intervals.iter().copied());
+        let mut any = false;
+        for interval in order.iter() {
+            if self.propagate(i64::from(interval), higher, lower)? {
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+
+    /// The fast path of [`propagate_level`](Self::propagate_level); `None` when it does not
+    /// apply and the exact path must run.
+    fn propagate_level_fast(
+        &mut self,
+        higher: &ArchiveInfo,
+        lower: &ArchiveInfo,
+    ) -> Result<Option<bool>> {
+        let (Some(&first), Some(&last)) = (self.intervals.first(), self.intervals.last()) else {
+            return Ok(Some(false));
+        };
+        let hs = i64::from(higher.seconds_per_point());
+        let ls = i64::from(lower.seconds_per_point());
+        let hp = i64::from(higher.points());
+        let (first, last) = (i64::from(first), i64::from(last));
+        let sorted = self.intervals.windows(2).all(|w| w[0] < w[1]);
+        // Layouts whisper writes: the finer step divides the coarser one and the finer archive
+        // holds at least one coarser interval. Interval 0 is whisper.py's "empty" marker.
+        if !sorted
+            || ls % hs != 0
+            || ls / hs > hp
+            || first == 0
+            || last - first >= retention_i64(lower)
+        {
+            return Ok(None);
+        }
+        let higher_base = self.base_of(higher)?;
+        if higher_base == 0 {
+            return Ok(None);
+        }
+        let wanted = ls / hs;
+        // Read every finer slot the intervals need, once: from `first` to the end of `last`,
+        // at most one whole ring.
+        let span = ((last - first) / hs + wanted).min(hp);
+        let start = slot_of(higher, i64::from(higher_base), first);
+        let head = (span as u64).min(u64::from(higher.points()) - start);
+        self.window.clear();
+        {
+            let path = &self.path;
+            let bytes = storage::read_at(
+                &self.storage,
+                higher.slot_offset(start),
+                head as usize * POINT_SIZE,
+                &mut self.scratch,
+            )
+            .map_err(|e| Error::io(path, e))?;
+            self.window.extend_from_slice(bytes);
+            if (head as i64) < span {
+                let bytes = storage::read_at(
+                    &self.storage,
+                    higher.slot_offset(0),
+                    (span as usize - head as usize) * POINT_SIZE,
+                    &mut self.scratch,
+                )
+                .map_err(|e| Error::io(path, e))?;
+                self.window.extend_from_slice(bytes);
+            }
+        }
+
+        let xff = f64::from(self.header.x_files_factor());
+        let method = self.header.aggregation_method();
+        let window = &self.window;
+        let slots = &mut self.values;
+        let whole_ring = span == hp;
+        self.results.clear();
+        let mut any = false;
+        for &interval in &self.intervals {
+            let l = i64::from(interval);
+            let k = (l - first) / hs;
+            slots.clear();
+            let mut known = 0usize;
+            for j in 0..wanted {
+                let i = if whole_ring { (k + j) % hp } else { k + j } as usize;
+                let (ts, value) = decode_point(&window[i * POINT_SIZE..(i + 1) * POINT_SIZE]);
+                let value = (i64::from(ts) == l + j * hs).then_some(value);
+                known += usize::from(value.is_some());
+                slots.push(value);
+            }
+            let value = if known == 0 || (known as f64 / wanted as f64) < xff {
+                None
+            } else {
+                method.aggregate(slots)
+            };
+            any |= value.is_some();
+            self.results.push((interval, value));
+        }
+        if !any {
+            return Ok(Some(false));
+        }
+
+        let mut lower_base = i64::from(self.base_of(lower)?);
+        if lower_base == 0 {
+            // whisper.py writes the intervals in set order; the first one written lands in
+            // slot 0 and places all the others.
+            let written = |key: u32| self.results.iter().any(|&(i, v)| i == key && v.is_some());
+            let order = PySet::from_keys(self.intervals.iter().copied());
+            lower_base = order.iter().find(|&key| written(key)).map_or(0, i64::from);
+        }
+        // No two intervals share a slot, so the writes commute: write runs of consecutive
+        // slots with one call each.
+        let lp = u64::from(lower.points());
+        self.packed.clear();
+        let mut run_slot = 0u64;
+        let mut next_slot = None;
+        let results = std::mem::take(&mut self.results);
+        for &(interval, value) in &results {
+            let Some(value) = value else {
+                self.flush_packed(lower, run_slot)?;
+                next_slot = None;
+                continue;
+            };
+            let slot = slot_of(lower, lower_base, i64::from(interval));
+            if next_slot != Some(slot) {
+                self.flush_packed(lower, run_slot)?;
+                run_slot = slot;
+            }
+            let at = self.packed.len();
+            self.packed.resize(at + POINT_SIZE, 0);
+            encode_point(&mut self.packed[at..], i64::from(interval), value);
+            next_slot = Some(slot + 1).filter(|&s| s < lp);
+        }
+        self.flush_packed(lower, run_slot)?;
+        self.results = results;
+        Ok(Some(true))
+    }
+
+    /// Writes `self.packed` (consecutive points) into `a` from `slot`, then empties it.
+    fn flush_packed(&mut self, a: &ArchiveInfo, slot: u64) -> Result<()> {
+        if self.packed.is_empty() {
+            return Ok(());
+        }
+        self.storage
+            .write_all_at(&self.packed, a.slot_offset(slot))
+            .map_err(|e| Error::io(&self.path, e))?;
+        if slot == 0 {
+            let ts = be_u32(&self.packed);
+            self.note_base(a, ts);
+        }
+        self.packed.clear();
         Ok(())
     }
 
@@ -580,6 +841,10 @@ impl<S: Storage> Whisper<S> {
             self.storage
                 .write_all_at(bytes, a.slot_offset(slot))
                 .map_err(|e| Error::io(&self.path, e))?;
+            if slot == 0 {
+                let ts = be_u32(bytes);
+                self.note_base(a, ts);
+            }
             done += n;
             slot = 0;
         }
@@ -819,10 +1084,13 @@ impl<S: Storage> Whisper<S> {
 }
 
 /// Reads and decodes the header of `storage`.
+///
+/// Also returns the slot-0 timestamp of the archive that starts right after the header, when
+/// the read covered it.
 pub(crate) fn read_header<S: Storage + ?Sized>(
     storage: &S,
     path: &Path,
-) -> Result<(Header, Vec<u8>)> {
+) -> Result<(Header, Vec<u8>, Option<(u32, u32)>)> {
     let len = storage.size().map_err(|e| Error::io(path, e))?;
     // Most headers (up to 32 archives) fit in the first read.
     let mut want = len.min(format::METADATA_SIZE as u64 + 32 * format::ARCHIVE_INFO_SIZE as u64);
@@ -831,8 +1099,11 @@ pub(crate) fn read_header<S: Storage + ?Sized>(
         storage.read_exact_at(&mut buf, 0).map_err(|e| Error::io(path, e))?;
         match format::decode_header(&buf, len) {
             Ok(header) => {
-                buf.truncate(header.len() as usize);
-                return Ok((header, buf));
+                let len = header.len() as usize;
+                let base = first_archive_after_header(&header)
+                    .and_then(|offset| buf.get(len..len + 4).map(|b| (offset, be_u32(b))));
+                buf.truncate(len);
+                return Ok((header, buf, base));
             }
             Err(DecodeError::NeedBytes(n)) if n > want => want = n,
             Err(DecodeError::NeedBytes(_)) => {
@@ -851,16 +1122,22 @@ pub(crate) fn read_header<S: Storage + ?Sized>(
     }
 }
 
+/// The offset of the archive that starts right where the header ends, if any.
+fn first_archive_after_header(header: &Header) -> Option<u32> {
+    let len = header.len();
+    header.archives().iter().map(ArchiveInfo::offset).find(|&o| u64::from(o) == len)
+}
+
 pub(crate) fn check_x_files_factor(x: f64) -> Result<()> {
     if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(Error::InvalidXFilesFactor { value: x }) }
 }
 
 fn check_timestamp(t: i64) -> Result<()> {
-    if (0..=i64::from(u32::MAX)).contains(&t) {
-        Ok(())
-    } else {
-        Err(Error::TimestampOutOfRange { timestamp: t })
-    }
+    if timestamp_fits(t) { Ok(()) } else { Err(Error::TimestampOutOfRange { timestamp: t }) }
+}
+
+fn timestamp_fits(t: i64) -> bool {
+    (0..=i64::from(u32::MAX)).contains(&t)
 }
 
 pub(crate) fn retention_i64(a: &ArchiveInfo) -> i64 {

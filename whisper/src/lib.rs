@@ -103,7 +103,14 @@ pub fn info(path: impl AsRef<Path>) -> Result<Header> {
 ///
 /// As [`Whisper::update`], plus open errors.
 pub fn update(path: impl AsRef<Path>, value: f64, timestamp: Option<i64>, now: i64) -> Result<()> {
-    OpenOptions::new().write(true).open(path)?.update(value, timestamp, now)
+    open_once(path, true)?.update(value, timestamp, now)
+}
+
+/// Opens a file for a single operation, which then reuses what the open read.
+fn open_once(path: impl AsRef<Path>, write: bool) -> Result<Whisper> {
+    let mut w = OpenOptions::new().write(write).open(path)?;
+    w.first_use_follows_open();
+    Ok(w)
 }
 
 /// Writes many points into the file at `path` (whisper.py's `update_many`). See
@@ -116,7 +123,7 @@ pub fn update_many(path: impl AsRef<Path>, points: &[(i64, f64)], now: i64) -> R
     if points.is_empty() {
         return Ok(());
     }
-    OpenOptions::new().write(true).open(path)?.update_many(points, now)
+    open_once(path, true)?.update_many(points, now)
 }
 
 /// Reads a range from the file at `path` (whisper.py's `fetch`). See [`Whisper::fetch`].
@@ -130,7 +137,7 @@ pub fn fetch(
     until: Option<i64>,
     now: i64,
 ) -> Result<Option<Series>> {
-    OpenOptions::new().open(path)?.fetch(from, until, now)
+    open_once(path, false)?.fetch(from, until, now)
 }
 
 /// Changes the aggregation method (and, if given, the xFilesFactor) of the file at `path`;
@@ -144,8 +151,7 @@ pub fn set_aggregation_method(
     method: AggregationMethod,
     x_files_factor: Option<f64>,
 ) -> Result<AggregationMethod> {
-    let mut w = OpenOptions::new().write(true).open(path)?;
-    Ok(w.set_aggregation(Some(method), x_files_factor)?.0)
+    Ok(open_once(path, true)?.set_aggregation(Some(method), x_files_factor)?.0)
 }
 
 /// Changes the xFilesFactor of the file at `path`; returns the old one as stored (an `f32`)
@@ -155,6 +161,5 @@ pub fn set_aggregation_method(
 ///
 /// [`Error::InvalidXFilesFactor`], open and I/O errors.
 pub fn set_x_files_factor(path: impl AsRef<Path>, x_files_factor: f64) -> Result<f32> {
-    let mut w = OpenOptions::new().write(true).open(path)?;
-    Ok(w.set_aggregation(None, Some(x_files_factor))?.1)
+    Ok(open_once(path, true)?.set_aggregation(None, Some(x_files_factor))?.1)
 }
