@@ -22,8 +22,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .into_iter()
         .map(parse_retention_def)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut db =
-        CreateOptions::new().aggregation_method(AggregationMethod::Average).create(&path, &archives)?;
+    let mut db = CreateOptions::new()
+        .aggregation_method(AggregationMethod::Average)
+        .create(&path, &archives)?;
 
     let now = whisper::now();
     let end = now - now % 60;
