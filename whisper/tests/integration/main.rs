@@ -2,4 +2,5 @@
 //! model-based and corrupt-input properties.
 
 mod differential;
+mod golden;
 mod reference;
