@@ -3,4 +3,5 @@
 
 mod differential;
 mod golden;
+mod model;
 mod reference;
