@@ -21,10 +21,13 @@ ROWS = [
     ("fetch 24h, handles' second pass (buffers warm)", "fetch24h", "fetch24h-warm", "files_per_s", None),
     ("fetch 24h, mmap handles", "fetch24h", "fetch24h-mmap", "files_per_s", None),
     ("fetch 24h, mmap handles' second pass", "fetch24h", "fetch24h-mmap-warm", "files_per_s", None),
-    ("create, fallocate", "create", "create", "files_per_s", 5),
-    ("create, zero-filled (Allocation::Zeroed)", "create-zerofill", "create-zerofill", "files_per_s", 5),
-    ("create, zeros written (Allocation::WriteZeros)", "create-zerofill", "create-writezeros", "files_per_s", None),
-    ("create, sparse (no whisper.py run)", None, "create-sparse", "files_per_s", None),
+    ("create, fallocate, settled fs", "create-only-fallocate", "create-only-fallocate", "files_per_s", 5),
+    ("create, zero-filled, settled fs (Allocation::Zeroed)", "create-only-zeroed", "create-only-zeroed", "files_per_s", 5),
+    ("create, zeros written, settled fs (Allocation::WriteZeros)", "create-only-zeroed", "create-only-writezeros", "files_per_s", None),
+    ("create, fallocate, in bench-whisper.py's sequence", "create", "create", "files_per_s", 5),
+    ("create, zero-filled, in sequence (Allocation::Zeroed)", "create-zerofill", "create-zerofill", "files_per_s", 5),
+    ("create, zeros written, in sequence (Allocation::WriteZeros)", "create-zerofill", "create-writezeros", "files_per_s", None),
+    ("create, sparse, in sequence (no whisper.py run)", None, "create-sparse", "files_per_s", None),
 ]
 PY, PATH, HANDLE = "whisper", "whisper-rs", "whisper-rs-handle"
 
@@ -80,7 +83,7 @@ def main():
     else:
         lines = sys.stdin.readlines()
     groups = parse(lines)
-    reps = len(groups.get((PY, "create-zerofill"), {}).get("seconds", []))
+    reps = max((len(g.get("seconds", [])) for (b, c), g in groups.items() if c.startswith("update_many")), default=0)
     print("Medians over %d repetitions (min-max); rates per second; ratio = ours / whisper.py.\n" % reps)
     print("| case | metric | whisper.py | ours, path functions | ratio | ours, kept-open handle | ratio |")
     print("|---|---|---|---|---|---|---|")

@@ -8,9 +8,17 @@
 #    create files in every allocation mode and write one day of points into them in batches of
 #    1440 and of 10, at the same `now`; every pair must be identical (cmp), and the allocated
 #    block counts are printed.
-# 2. Each repetition runs shared/peers/bench-whisper.py (--reps 1, --cli-runs 1: its CLI
+# 2. Creates on a settled filesystem: per repetition, FILES creates each by whisper.py
+#    (create-only.py: fallocate, zero-filled) and by us (--create-only fallocate, zeroed,
+#    writezeros), nothing deleted until the section ends. On ext4 without a journal (this
+#    machine) every create scans the inodes deleted in the last 60-360 s, so creates that follow
+#    mass deletions (as in bench-whisper.py's sequence) cost ~100 us each, whoever makes them.
+#    The section starts with sync and a SETTLE_WAIT (61 s) pause: ext4 counts an inode as
+#    recently deleted for 60 s once its inode table block is written back, 360 s before.
+#    SETTLED=0 skips this section; it needs REPS * 5 * FILES * 1.3 MB of free space.
+# 3. Each repetition runs shared/peers/bench-whisper.py (--reps 1, --cli-runs 1: its CLI
 #    timings are dropped) and whisper-side-by-side, in alternating order, in the same work dir.
-# 3. compare.py prints the table of medians and ratios.
+# 4. compare.py prints the table of medians and ratios.
 #
 # Env: REPS (1-10), FILES (1-5000), BATCHES, PEERS_TMP (work dir parent, default
 # /tmp/graphite-peers), OUT (raw lines, table, env; default target/side-by-side/whisper-<time>),
@@ -24,6 +32,8 @@ REPS=${REPS:-3}
 FILES=${FILES:-1000}
 BATCHES=${BATCHES:-1440,10}
 STEP_TIMEOUT=${STEP_TIMEOUT:-600}
+SETTLED=${SETTLED:-1}
+SETTLE_WAIT=${SETTLE_WAIT:-61}
 PY=/usr/bin/python3 # Debian's python, the one that imports python3-whisper
 PYBENCH=${PYBENCH:-$root/../shared/peers/bench-whisper.py}
 WORK=${PEERS_TMP:-/tmp/graphite-peers}/whisper-side-by-side
@@ -92,16 +102,56 @@ run_rs() {
         --batches "$BATCHES" >>"$OUT/raw.txt"
 }
 
-echo
+timed() { # NAME CMD...: sync first (nobody starts with the other's dirty pages), print the wall time
+    local name=$1 t0
+    shift
+    sync
+    t0=$(date +%s.%N)
+    "$@"
+    printf '== %s: %.1f s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)"
+}
+
 : >"$OUT/raw.txt"
+if [[ $SETTLED != 0 ]]; then
+    need_kb=$((REPS * 5 * FILES * 1273 * 12 / 10))
+    free_kb=$(df -k --output=avail "${PEERS_TMP:-/tmp}" | tail -1)
+    if ((free_kb < need_kb)); then
+        echo "skipping the settled creates: $((need_kb / 1024)) MB needed, $((free_kb / 1024)) MB free"
+    else
+        echo
+        echo "== creates on a settled fs (nothing is deleted until all $REPS repetitions are done)"
+        sync
+        echo "waiting ${SETTLE_WAIT}s for earlier deletions to age out of ext4's recently-deleted window"
+        sleep "$SETTLE_WAIT"
+        create_py() {
+            timeout "$STEP_TIMEOUT" $PY "$here/create-only.py" "$WORK/create/py" "$FILES" "$1" "$2" \
+                | grep '^BENCH ' >>"$OUT/raw.txt"
+        }
+        create_rs() {
+            timeout "$STEP_TIMEOUT" "$BIN" --create-only "$1" --dir "$WORK/create/rs" \
+                --files "$FILES" --rep-label "$2" >>"$OUT/raw.txt"
+        }
+        for rep in $(seq 1 "$REPS"); do
+            steps=("py fallocate" "rs fallocate" "py zeroed" "rs zeroed" "rs writezeros")
+            if ((rep % 2 == 0)); then
+                steps=("rs writezeros" "rs zeroed" "py zeroed" "rs fallocate" "py fallocate")
+            fi
+            for step in "${steps[@]}"; do
+                set -- $step
+                timed "create rep $rep/$REPS $1 $2" "create_$1" "$2" "$rep"
+            done
+        done
+        rm -rf "$WORK/create"
+    fi
+fi
+
+echo
+echo "== bench-whisper.py's sequence (creates here follow mass deletions)"
 for rep in $(seq 1 "$REPS"); do
-    # Alternate who goes first; sync so neither starts with the other's dirty pages.
+    # Alternate who goes first.
     if ((rep % 2)); then order="py rs"; else order="rs py"; fi
     for who in $order; do
-        sync
-        t0=$(date +%s.%N)
-        "run_$who" "$rep"
-        printf '== rep %d/%d %s: %.1f s\n' "$rep" "$REPS" "$who" "$(echo "$(date +%s.%N) - $t0" | bc)"
+        timed "rep $rep/$REPS $who" "run_$who" "$rep"
     done
 done
 

@@ -5,6 +5,8 @@
 //! whisper-side-by-side [--dir D] [--files 1000] [--reps 1] [--rep-label N] [--batches 1440,10]
 //!                      [--variants path,handle]
 //! whisper-side-by-side --make-files DIR --now T [--files 3]
+//! whisper-side-by-side --create-only zeroed|writezeros|fallocate|sparse [--dir D] [--files N]
+//!                      [--rep-label N]
 //! ```
 //!
 //! Per repetition and batch size, as `shared/peers/bench-whisper.py`: create FILES files
@@ -18,6 +20,10 @@
 //! - `whisper-rs-handle`: one kept-open `Whisper` per file (opened before the clock starts,
 //!   as a writer that caches its handles would), fetch through `fetch_into` with a reused
 //!   buffer; `fetch24h-mmap` through memory-mapped handles.
+//!
+//! `--create-only MODE` only creates FILES files in one allocation mode and keeps them (the
+//! caller removes them): the script uses it to time creates on a filesystem where nothing was
+//! deleted just before (ext4 without a journal scans recently deleted inodes on every create).
 //!
 //! `--make-files` writes small reference files (every allocation mode, both batch sizes, at a
 //! fixed `now`) that the script compares byte for byte with whisper.py's.
@@ -42,6 +48,7 @@ struct Args {
     handle_variant: bool,
     make_files: Option<PathBuf>,
     now: Option<i64>,
+    create_only: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -56,6 +63,7 @@ fn parse_args() -> Result<Args> {
         handle_variant: true,
         make_files: None,
         now: None,
+        create_only: None,
     };
     let mut files_given = false;
     let mut it = std::env::args().skip(1);
@@ -83,11 +91,13 @@ fn parse_args() -> Result<Args> {
             }
             "--make-files" => a.make_files = Some(val()?.into()),
             "--now" => a.now = Some(val()?.parse()?),
+            "--create-only" => a.create_only = Some(val()?),
             "-h" | "--help" => {
                 println!(
                     "usage: whisper-side-by-side [--dir D] [--files N] [--reps R] [--rep-label N] \
                      [--batches 1440,10] [--variants path,handle]\n       \
-                     whisper-side-by-side --make-files DIR --now T [--files 3]"
+                     whisper-side-by-side --make-files DIR --now T [--files 3]\n       \
+                     whisper-side-by-side --create-only MODE [--dir D] [--files N] [--rep-label N]"
                 );
                 std::process::exit(0);
             }
@@ -292,7 +302,7 @@ fn fetch_handles(handles: &mut [Whisper], from: i64, now: i64) -> Result<(f64, u
 
 /// FILES creates in one allocation mode (bench-whisper.py's `create_zerofill` for the
 /// zero-filled modes), timed, then removed.
-fn create_only(a: &Args, name: &str, allocation: Allocation) -> Result<()> {
+fn create_only(a: &Args, case: &str, name: &str, allocation: Allocation, keep: bool) -> Result<()> {
     let d = a.dir.join(format!("{name}{}", a.rep_label));
     remove_dir(&d)?;
     let paths = make_paths(&d, a.files, &["bench", name])?;
@@ -304,12 +314,6 @@ fn create_only(a: &Args, name: &str, allocation: Allocation) -> Result<()> {
     }
     let dt = t.elapsed().as_secs_f64();
     let size = fs::metadata(&paths[0])?.len() as f64;
-    let case = match allocation {
-        Allocation::Zeroed => "create-zerofill",
-        Allocation::WriteZeros => "create-writezeros",
-        Allocation::Sparse => "create-sparse",
-        _ => "create-fallocate",
-    };
     emit(
         "whisper-rs",
         case,
@@ -321,7 +325,7 @@ fn create_only(a: &Args, name: &str, allocation: Allocation) -> Result<()> {
             ("mb_per_s", V::F(a.files as f64 * size / dt / 1e6)),
         ],
     );
-    remove_dir(&d)
+    if keep { Ok(()) } else { remove_dir(&d) }
 }
 
 /// Reference files for the byte comparison with whisper.py: for each allocation mode an
@@ -355,6 +359,14 @@ fn main() -> Result<()> {
         let now = a.now.ok_or("--make-files needs --now")?;
         return make_files(dir, a.files, now);
     }
+    if let Some(mode) = &a.create_only {
+        let (name, allocation) =
+            *ALLOCATIONS.iter().find(|(name, _)| name == mode).ok_or_else(|| {
+                let names: Vec<&str> = ALLOCATIONS.iter().map(|(name, _)| *name).collect();
+                format!("--create-only takes one of {}", names.join(", "))
+            })?;
+        return create_only(&a, &format!("create-only-{name}"), name, allocation, true);
+    }
     fs::create_dir_all(&a.dir)?;
     let first_label = a.rep_label;
     for rep in 0..a.reps {
@@ -368,7 +380,7 @@ fn main() -> Result<()> {
                         ("writezeros", Allocation::WriteZeros),
                         ("sparse", Allocation::Sparse),
                     ] {
-                        create_only(&a, name, allocation)?;
+                        create_only(&a, &format!("create-{name}"), name, allocation, false)?;
                     }
                 }
                 remove_dir(&d)?;
