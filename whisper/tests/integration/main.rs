@@ -5,3 +5,4 @@ mod differential;
 mod golden;
 mod model;
 mod reference;
+mod tools;
