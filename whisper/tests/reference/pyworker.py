@@ -25,12 +25,15 @@ Requests:
   {"op": "parse_retention", "def"}                    -> [spp, points]
   {"op": "validate", "archives": [[spp, n]]}          -> null or error
   {"op": "cli", "tool", "argv": [...], "now", "stdin"} -> {"stdout", "stderr", "code"}
+  {"op": "cli_tz", "tz", "tool", "argv": [...], "now", "stdin"} -> as "cli", run with TZ set to
+      tz (then restored), for the local-time output of --pretty
 """
 import contextlib
 import importlib.machinery
 import importlib.util
 import io
 import json
+import os
 import runpy
 import struct
 import sys
@@ -106,6 +109,21 @@ def run_cli(tool, argv, now, stdin_text):
     return {"stdout": out.getvalue(), "stderr": err.getvalue(), "code": code}
 
 
+@contextlib.contextmanager
+def time_zone(tz):
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
 def handle(req):
     op = req["op"]
     if op == "ping":
@@ -161,6 +179,9 @@ def handle(req):
         return None
     if op == "cli":
         return run_cli(req["tool"], req["argv"], req.get("now"), req.get("stdin"))
+    if op == "cli_tz":
+        with time_zone(req["tz"]):
+            return run_cli(req["tool"], req["argv"], req.get("now"), req.get("stdin"))
     raise ValueError("unknown op %r" % op)
 
 

@@ -1,0 +1,5 @@
+//! `whisper-resize`: see [`bins::whisper_cli::Resize`].
+
+fn main() -> std::process::ExitCode {
+    bins::whisper_cli::main::<bins::whisper_cli::Resize>()
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the whisper-* tools: each one is run as Debian's Python script and as
+//! our binary on the same files at the same instant, and the output bytes, exit codes and
+//! resulting files are compared.
+
+#[path = "../../../whisper/tests/integration/reference.rs"]
+mod reference;
+
+mod file_tools;
+mod fixtures;
+mod harness;
+mod read_tools;
+mod write_tools;
