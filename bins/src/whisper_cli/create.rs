@@ -26,12 +26,17 @@ use crate::pyfmt;
 )]
 pub struct Create {
     /// Fraction of known points needed to propagate to a coarser archive [default: 0.5]
-    #[arg(long = "xFilesFactor", value_parser = optparse_float, allow_hyphen_values = true)]
+    #[arg(long = "xFilesFactor", value_name = "XFF", value_parser = optparse_float, allow_hyphen_values = true)]
     x_files_factor: Option<f64>,
 
     /// Function to use when aggregating values (average, sum, last, max, min, avg_zero,
     /// absmax, absmin)
-    #[arg(long = "aggregationMethod", default_value = "average", allow_hyphen_values = true)]
+    #[arg(
+        long = "aggregationMethod",
+        value_name = "METHOD",
+        default_value = "average",
+        allow_hyphen_values = true
+    )]
     aggregation_method: String,
 
     /// Replace an existing file

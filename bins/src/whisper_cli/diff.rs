@@ -35,7 +35,7 @@ pub struct Diff {
     no_headers: bool,
 
     /// Unix epoch time of the end of your requested interval (default: None)
-    #[arg(long, value_parser = optparse_int, allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIMESTAMP", value_parser = optparse_int, allow_hyphen_values = true)]
     until: Option<i64>,
 
     /// Output results in JSON form

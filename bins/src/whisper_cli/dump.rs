@@ -19,7 +19,7 @@ pub struct Dump {
     pretty: bool,
 
     /// Time format to use with --pretty; see time.strftime()
-    #[arg(short = 't', long = "time-format", allow_hyphen_values = true)]
+    #[arg(short = 't', long = "time-format", value_name = "FORMAT", allow_hyphen_values = true)]
     time_format: Option<String>,
 
     /// The whisper file

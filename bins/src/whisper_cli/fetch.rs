@@ -40,11 +40,11 @@ impl DropValues {
 )]
 pub struct Fetch {
     /// Unix epoch time of the beginning of your requested interval (default: 24 hours ago)
-    #[arg(long = "from", value_parser = optparse_int, allow_hyphen_values = true)]
+    #[arg(long = "from", value_name = "TIMESTAMP", value_parser = optparse_int, allow_hyphen_values = true)]
     from: Option<i64>,
 
     /// Unix epoch time of the end of your requested interval (default: now)
-    #[arg(long, value_parser = optparse_int, allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIMESTAMP", value_parser = optparse_int, allow_hyphen_values = true)]
     until: Option<i64>,
 
     /// Output results in JSON form
@@ -56,11 +56,11 @@ pub struct Fetch {
     pretty: bool,
 
     /// Time format to use with --pretty; see time.strftime()
-    #[arg(short = 't', long = "time-format", allow_hyphen_values = true)]
+    #[arg(short = 't', long = "time-format", value_name = "FORMAT", allow_hyphen_values = true)]
     time_format: Option<String>,
 
     /// Drop null values, zero values, or both ("empty")
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, value_name = "WHAT")]
     drop: Option<DropValues>,
 
     /// The whisper file

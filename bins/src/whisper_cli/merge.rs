@@ -15,11 +15,11 @@ use super::{Failure, Io, Tool};
 )]
 pub struct Merge {
     /// Begining of interval, unix timestamp (default: epoch)
-    #[arg(long = "from", value_parser = optparse_int, allow_hyphen_values = true)]
+    #[arg(long = "from", value_name = "TIMESTAMP", value_parser = optparse_int, allow_hyphen_values = true)]
     from: Option<i64>,
 
     /// End of interval, unix timestamp (default: now)
-    #[arg(long, value_parser = optparse_int, allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIMESTAMP", value_parser = optparse_int, allow_hyphen_values = true)]
     until: Option<i64>,
 
     /// The file to read, then the file to write

@@ -27,11 +27,11 @@ use crate::pyfmt;
 )]
 pub struct Resize {
     /// Change the xFilesFactor
-    #[arg(long = "xFilesFactor", value_parser = optparse_float, allow_hyphen_values = true)]
+    #[arg(long = "xFilesFactor", value_name = "XFF", value_parser = optparse_float, allow_hyphen_values = true)]
     x_files_factor: Option<f64>,
 
     /// Change the aggregation function (average, sum, last, max, min, avg_zero, absmax, absmin)
-    #[arg(long = "aggregationMethod", allow_hyphen_values = true)]
+    #[arg(long = "aggregationMethod", value_name = "METHOD", allow_hyphen_values = true)]
     aggregation_method: Option<String>,
 
     /// Perform a destructive change (accepted and ignored, as by whisper-resize)
@@ -39,7 +39,7 @@ pub struct Resize {
     force: bool,
 
     /// Create a new database file without removing the existing one
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     newfile: Option<String>,
 
     /// Delete the .bak file after successful execution
@@ -123,10 +123,10 @@ impl Tool for Resize {
         let now = io.now_secs();
         let out = io.out();
         let mut write_error: Option<io::Error> = None;
-        let mut restore_error: Option<String> = None;
+        let mut restored = false;
         let result = whisper::resize(path.as_ref(), &archives, &options, now, &mut |event| {
-            if let ResizeEvent::RestoringBackup(e) = &event {
-                restore_error = Some(e.to_string());
+            if let ResizeEvent::RestoringBackup(_) = &event {
+                restored = true;
             }
             if write_error.is_none()
                 && let Err(e) = print_event(out, &event)
@@ -137,9 +137,9 @@ impl Tool for Resize {
         if let Some(e) = write_error {
             return Err(e.into());
         }
-        if let (Err(e), Some(cause)) = (&result, restore_error) {
+        if let (Err(e), true) = (&result, restored) {
             return Err(Failure::error(format!(
-                "{}; renaming the new file into place failed ({cause}), the original was restored",
+                "renaming the new file into place failed: {}; the original file was restored",
                 super::describe(e)
             )));
         }

@@ -64,6 +64,15 @@ fn create_refusals_leave_no_file_behind() {
         assert_eq!(py.files.get("new.wsp").map(Vec::len), Some(0));
         assert!(ours.files.is_empty());
     }
+    // With --overwrite the script deletes the old file before it finds the archives invalid;
+    // we keep it.
+    let old = |d: &Path| std::fs::write(d.join("new.wsp"), b"old contents").unwrap();
+    let (py, ours) = b.both(&old, "whisper-create", &args(&[&p, "60:10", "60:20", "--overwrite"]));
+    assert_eq!(py.out.stdout, format!("Overwriting existing file: {p}\n"));
+    assert!(py.files.is_empty());
+    assert_eq!(ours.out.stdout, "");
+    assert_eq!((&ours.out.stderr, ours.out.code), (&py.out.stderr, 1));
+    assert_eq!(ours.files["new.wsp"], b"old contents");
     // A bad retention crashes the script with a ValueError.
     b.crash_vs_error(&|_| {}, "whisper-create", &args(&[&p, "60:1mo"]), &["Invalid unit 'mo'"]);
     b.crash_vs_error(&|_| {}, "whisper-create", &args(&[&p, "60"]), &["'60'"]);
