@@ -546,9 +546,11 @@ fn localtime(t: i64) -> Option<libc::tm> {
     let t = libc::time_t::try_from(t).ok()?;
     // SAFETY: `tm` is plain old data, so all zeros is a valid value to be overwritten.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: tzset(3) takes no arguments; it (re)reads TZ, as Python's time module does at
-    // import. glibc's localtime_r alone reads TZ only once per process.
-    unsafe { tzset() };
+    // Read TZ once, as Python's time module does at import (glibc's localtime_r alone may not
+    // read it at all; calling tzset for every line would stat /etc/localtime every time).
+    static TZSET: std::sync::Once = std::sync::Once::new();
+    // SAFETY: tzset(3) takes no arguments and only updates the C library's time zone state.
+    TZSET.call_once(|| unsafe { tzset() });
     // SAFETY: both pointers are to live, properly aligned values owned by this frame;
     // localtime_r is the reentrant variant and keeps no reference to them.
     let r = unsafe { libc::localtime_r(&t, &mut tm) };
