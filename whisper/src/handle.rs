@@ -218,9 +218,9 @@ impl<S: Storage> Whisper<S> {
     /// [`Error::Corrupt`] or [`Error::Unsupported`] when the header is not valid whisper.
     pub fn from_storage(storage: S, path: impl Into<PathBuf>) -> Result<Whisper<S>> {
         let path = path.into();
-        let (header, header_bytes, base) = read_header(&storage, &path)?;
-        let mut w = Whisper::with_header(storage, path, header, header_bytes);
-        w.opening_base = base;
+        let read = read_header(&storage, &path)?;
+        let mut w = Whisper::with_header(storage, path, read.header, read.bytes);
+        w.opening_base = read.base;
         Ok(w)
     }
 
@@ -327,9 +327,9 @@ impl<S: Storage> Whisper<S> {
             }
             return Ok(());
         }
-        let (header, header_bytes, _) = read_header(&self.storage, &self.path)?;
-        self.header = header;
-        self.header_bytes = header_bytes;
+        let read = read_header(&self.storage, &self.path)?;
+        self.header = read.header;
+        self.header_bytes = read.bytes;
         Ok(())
     }
 
@@ -1083,14 +1083,21 @@ impl<S: Storage> Whisper<S> {
     }
 }
 
+/// A header as read from storage.
+pub(crate) struct HeaderRead {
+    pub(crate) header: Header,
+    /// The header's bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// `(offset, slot-0 timestamp)` of the archive right after the header, when the read
+    /// covered it.
+    pub(crate) base: Option<(u32, u32)>,
+}
+
 /// Reads and decodes the header of `storage`.
 ///
 /// Also returns the slot-0 timestamp of the archive that starts right after the header, when
 /// the read covered it.
-pub(crate) fn read_header<S: Storage + ?Sized>(
-    storage: &S,
-    path: &Path,
-) -> Result<(Header, Vec<u8>, Option<(u32, u32)>)> {
+pub(crate) fn read_header<S: Storage + ?Sized>(storage: &S, path: &Path) -> Result<HeaderRead> {
     let len = storage.size().map_err(|e| Error::io(path, e))?;
     // Most headers (up to 32 archives) fit in the first read.
     let mut want = len.min(format::METADATA_SIZE as u64 + 32 * format::ARCHIVE_INFO_SIZE as u64);
@@ -1103,7 +1110,7 @@ pub(crate) fn read_header<S: Storage + ?Sized>(
                 let base = first_archive_after_header(&header)
                     .and_then(|offset| buf.get(len..len + 4).map(|b| (offset, be_u32(b))));
                 buf.truncate(len);
-                return Ok((header, buf, base));
+                return Ok(HeaderRead { header, bytes: buf, base });
             }
             Err(DecodeError::NeedBytes(n)) if n > want => want = n,
             Err(DecodeError::NeedBytes(_)) => {
