@@ -371,8 +371,9 @@ pub enum ResizeEvent<'a> {
 /// archive's intervals, then renames the old file to `<path>.bak` and the new one into place.
 /// `on_event` hears each step, in order.
 ///
-/// The aggregating mode is that of current upstream whisper; the Debian 1.1.4 script crashes
-/// on Python 3 there.
+/// The aggregating mode is that of current upstream whisper (the Debian 1.1.4 script crashes
+/// on Python 3 there), except where upstream re-reads a coarser archive that adds no older
+/// point and so aggregates values into the wrong intervals.
 ///
 /// # Errors
 ///
@@ -463,8 +464,9 @@ fn migrate_aggregated(
     on_event: &mut dyn FnMut(ResizeEvent<'_>),
 ) -> Result<()> {
     // Merge the old archives, finest first, newest first: each coarser archive adds only the
-    // points older than everything so far. (The script's slice starts at 0 when no point is
-    // older, re-adding the whole archive; we reproduce that.)
+    // points older than everything so far. (Upstream's script slices from 0 when no point is
+    // older, re-adding the whole archive and leaving the timeline unsorted, so its bisections
+    // put values in the wrong intervals; such an archive adds nothing here.)
     let mut order: Vec<usize> = (0..old_archives.len()).collect();
     order.sort_by_key(|&i| old_archives[i].seconds_per_point());
     let mut all: Vec<(i64, Option<f64>)> = Vec::new();
@@ -472,7 +474,7 @@ fn migrate_aggregated(
         let mut points: Vec<(i64, Option<f64>)> = data[i].points().collect();
         points.reverse();
         let skip = match all.last() {
-            Some(&(last, _)) => points.iter().position(|&(t, _)| t < last).unwrap_or(0),
+            Some(&(last, _)) => points.iter().position(|&(t, _)| t < last).unwrap_or(points.len()),
             None => 0,
         };
         all.extend_from_slice(&points[skip..]);
