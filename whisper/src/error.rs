@@ -109,6 +109,16 @@ pub enum Error {
         seconds_per_point: u32,
     },
 
+    /// A forced-archive fetch of a never-written archive would return more values than we
+    /// allocate for one fetch (whisper.py would try, and run out of memory on hostile files).
+    #[error("fetch of {values} values refused: more than {limit} in one call")]
+    RangeTooLong {
+        /// How many values the range covers.
+        values: u64,
+        /// The most one fetch returns.
+        limit: u64,
+    },
+
     /// `merge` or `diff` was given two files whose archive lists differ.
     #[error(
         "{} and {} archive configurations are unalike. Resize the input before {operation}",

@@ -25,6 +25,9 @@ use crate::storage::{self, FileStorage, Storage};
 /// timestamps are 32-bit, so nothing real is near it.
 const TIME_LIMIT: i64 = 1 << 48;
 
+/// Most `None`s a fetch of a never-written archive returns (see [`Whisper::fetch_archive`]).
+const MAX_UNWRITTEN_VALUES: u64 = 1 << 22;
+
 pub(crate) fn clamp_time(t: i64) -> i64 {
     t.clamp(-TIME_LIMIT, TIME_LIMIT)
 }
@@ -913,6 +916,10 @@ impl<S: Storage> Whisper<S> {
     /// As [`fetch`](Self::fetch), but from the archive with exactly `seconds_per_point`
     /// (whisper.py's `archiveToSelect`; 0 means "choose as usual").
     ///
+    /// For an archive never written, whisper.py returns a `None` per step of the range, however
+    /// long; past 2^22 values (a forced 1-second archive over 48 days) this is
+    /// [`Error::RangeTooLong`] instead, so a hostile header cannot make us allocate gigabytes.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidGranularity`] when no archive has that precision; as `fetch`.
@@ -976,6 +983,12 @@ impl<S: Storage> Whisper<S> {
         series.step = archive.seconds_per_point();
         series.values.clear();
         match values {
+            // whisper.py returns `(until - from) / step` Nones here. For a forced archive and a
+            // long range that is bounded only by the header (a 76-byte file can ask for 68 GB),
+            // so past a limit no real request reaches, it is an error instead.
+            ArchiveValues::Unwritten(n) if n > MAX_UNWRITTEN_VALUES => {
+                return Err(Error::RangeTooLong { values: n, limit: MAX_UNWRITTEN_VALUES });
+            }
             ArchiveValues::Unwritten(n) => series.values.resize(n as usize, None),
             ArchiveValues::Read => series.values.extend_from_slice(&self.values),
         }
