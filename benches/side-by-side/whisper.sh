@@ -14,7 +14,9 @@
 #    machine) every create scans the inodes deleted in the last 60-360 s, so creates that follow
 #    mass deletions (as in bench-whisper.py's sequence) cost ~100 us each, whoever makes them.
 #    The section starts with sync and a SETTLE_WAIT (61 s) pause: ext4 counts an inode as
-#    recently deleted for 60 s once its inode table block is written back, 360 s before.
+#    recently deleted for 60 s once its inode table block is written back, but for 360 s while
+#    that block is dirty, which new creates in the same block make it again; so the first
+#    steps of the first repetition may still be slow (SETTLE_WAIT=361 to be sure).
 #    SETTLED=0 skips this section; it needs REPS * 5 * FILES * 1.3 MB of free space.
 # 3. Each repetition runs shared/peers/bench-whisper.py (--reps 1, --cli-runs 1: its CLI
 #    timings are dropped) and whisper-side-by-side, in alternating order, in the same work dir.
