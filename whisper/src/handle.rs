@@ -25,6 +25,21 @@ use crate::storage::{self, FileStorage, Storage};
 /// timestamps are 32-bit, so nothing real is near it.
 const TIME_LIMIT: i64 = 1 << 48;
 
+/// Scratch buffers larger than this are freed when a write ends, so that thousands of
+/// kept-open handles do not each hold on to the buffers of their largest write.
+const KEEP_WRITE_BUFFER_BYTES: usize = 4096;
+
+/// The same for reads, which are larger: a 24-hour fetch of a minutely archive (17 KB) keeps
+/// its buffer for the next fetch, a whole 3-year archive (1.3 MB) does not.
+const KEEP_READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Frees `v` if its allocation is larger than `limit` bytes.
+fn release_if_large<T>(v: &mut Vec<T>, limit: usize) {
+    if v.capacity() * std::mem::size_of::<T>() > limit {
+        *v = Vec::new();
+    }
+}
+
 /// Most `None`s a fetch of a never-written archive returns (see [`Whisper::fetch_archive`]).
 const MAX_UNWRITTEN_VALUES: u64 = 1 << 22;
 
@@ -180,9 +195,7 @@ pub struct Whisper<S: Storage = FileStorage> {
     lock: bool,
     autoflush: bool,
     /// Read buffer for `pread`s, reused so the hot paths do not allocate.
-    scratch: Vec<u8>,
-    /// Second read buffer, for reads that wrap around the end of an archive.
-    scratch2: Vec<u8>,
+    scratch: storage::ReadBuf,
     /// Encoded points waiting to be written.
     packed: Vec<u8>,
     /// Points of the current `update_many`, newest first.
@@ -240,8 +253,7 @@ impl<S: Storage> Whisper<S> {
             header_bytes,
             lock: false,
             autoflush: false,
-            scratch: Vec::new(),
-            scratch2: Vec::new(),
+            scratch: storage::ReadBuf::new(),
             packed: Vec::new(),
             points: Vec::new(),
             runs: Vec::new(),
@@ -356,7 +368,21 @@ impl<S: Storage> Whisper<S> {
                 unlocked?;
             }
         }
+        self.release_large_buffers();
         result
+    }
+
+    /// Frees the scratch buffers a large write grew (see [`KEEP_WRITE_BUFFER_BYTES`]).
+    fn release_large_buffers(&mut self) {
+        let limit = KEEP_WRITE_BUFFER_BYTES;
+        release_if_large(&mut self.scratch, limit);
+        release_if_large(&mut self.packed, limit);
+        release_if_large(&mut self.points, limit);
+        release_if_large(&mut self.runs, limit);
+        release_if_large(&mut self.values, limit);
+        release_if_large(&mut self.window, limit);
+        release_if_large(&mut self.intervals, limit);
+        release_if_large(&mut self.results, limit);
     }
 
     // ---- small I/O helpers ----------------------------------------------------------------
@@ -393,8 +419,9 @@ impl<S: Storage> Whisper<S> {
         Ok(())
     }
 
-    /// Reads `count` slots of `a` starting at slot `first`, wrapping past the end, and decodes
-    /// those whose timestamp is `expected_start + i * step` into `self.values`.
+    /// Reads `count` slots of `a` starting at slot `first`, wrapping past the end, and appends
+    /// to `out` the value of each slot whose timestamp is `expected_start + i * step` (`None`
+    /// for the others).
     fn read_slots(
         &mut self,
         a: &ArchiveInfo,
@@ -402,12 +429,12 @@ impl<S: Storage> Whisper<S> {
         count: u64,
         expected_start: i64,
         step: i64,
+        out: &mut Vec<Option<f64>>,
     ) -> Result<()> {
         let points = u64::from(a.points());
         let head = count.min(points - first);
         let tail = count - head;
-        self.values.clear();
-        self.values.reserve(count as usize);
+        out.reserve(count as usize);
         let path = &self.path;
         let err = |e| Error::io(path, e);
         let bytes = storage::read_at(
@@ -417,16 +444,16 @@ impl<S: Storage> Whisper<S> {
             &mut self.scratch,
         )
         .map_err(err)?;
-        decode_values(bytes, expected_start, step, &mut self.values);
+        decode_values(bytes, expected_start, step, out);
         if tail > 0 {
             let bytes = storage::read_at(
                 &self.storage,
                 a.slot_offset(0),
                 (tail as usize) * POINT_SIZE,
-                &mut self.scratch2,
+                &mut self.scratch,
             )
             .map_err(err)?;
-            decode_values(bytes, expected_start + head as i64 * step, step, &mut self.values);
+            decode_values(bytes, expected_start + head as i64 * step, step, out);
         }
         Ok(())
     }
@@ -874,18 +901,18 @@ impl<S: Storage> Whisper<S> {
         let wanted = u64::from(lower.seconds_per_point() / higher.seconds_per_point());
         let last = (first + wanted) % points;
         let count = if first < last { last - first } else { points - first + last };
-        self.read_slots(higher, first, count, lower_start, higher_step)?;
-
-        let known = self.values.iter().filter(|v| v.is_some()).count();
-        if known == 0 {
+        let mut slots = std::mem::take(&mut self.values);
+        slots.clear();
+        let read = self.read_slots(higher, first, count, lower_start, higher_step, &mut slots);
+        let known = slots.iter().filter(|v| v.is_some()).count();
+        let fraction = known as f64 / slots.len() as f64;
+        let value = self.header.aggregation_method().aggregate(&slots);
+        self.values = slots;
+        read?;
+        if known == 0 || fraction < f64::from(self.header.x_files_factor()) {
             return Ok(false);
         }
-        let fraction = known as f64 / self.values.len() as f64;
-        if fraction < f64::from(self.header.x_files_factor()) {
-            return Ok(false);
-        }
-        let method = self.header.aggregation_method();
-        let Some(value) = method.aggregate_iter(self.values.iter().copied()) else {
+        let Some(value) = value else {
             return Ok(false);
         };
         let lower_base = self.base_of(lower)?;
@@ -977,11 +1004,12 @@ impl<S: Storage> Whisper<S> {
                 .or(archives.last())
                 .ok_or(Error::TimestampNotCovered { timestamp: from })?,
         };
-        let (from_interval, until_interval, values) = self.archive_fetch(&archive, from, until)?;
+        series.values.clear();
+        let (from_interval, until_interval, values) =
+            self.archive_fetch(&archive, from, until, &mut series.values)?;
         series.from = from_interval;
         series.until = until_interval;
         series.step = archive.seconds_per_point();
-        series.values.clear();
         match values {
             // whisper.py returns `(until - from) / step` Nones here. For a forced archive and a
             // long range that is bounded only by the header (a 76-byte file can ask for 68 GB),
@@ -990,18 +1018,20 @@ impl<S: Storage> Whisper<S> {
                 return Err(Error::RangeTooLong { values: n, limit: MAX_UNWRITTEN_VALUES });
             }
             ArchiveValues::Unwritten(n) => series.values.resize(n as usize, None),
-            ArchiveValues::Read => series.values.extend_from_slice(&self.values),
+            ArchiveValues::Read => {}
         }
+        release_if_large(&mut self.scratch, KEEP_READ_BUFFER_BYTES);
         Ok(true)
     }
 
     /// whisper.py's `__archive_fetch`: the aligned window `(from, until]` of one archive,
-    /// without any clamping. Decoded values are left in `self.values`.
+    /// without any clamping. Decoded values are appended to `out`.
     fn archive_fetch(
         &mut self,
         archive: &ArchiveInfo,
         from: i64,
         until: i64,
+        out: &mut Vec<Option<f64>>,
     ) -> Result<(i64, i64, ArchiveValues)> {
         let step = i64::from(archive.seconds_per_point());
         let from_interval = from - from.rem_euclid(step) + step;
@@ -1021,7 +1051,7 @@ impl<S: Storage> Whisper<S> {
         let points = u64::from(archive.points());
         // Like whisper.py: equal slots read the whole archive once around.
         let count = if first < last { last - first } else { points - first + last };
-        self.read_slots(archive, first, count, from_interval, step)?;
+        self.read_slots(archive, first, count, from_interval, step, out)?;
         Ok((from_interval, until_interval, ArchiveValues::Read))
     }
 
@@ -1035,12 +1065,13 @@ impl<S: Storage> Whisper<S> {
         max_unwritten: usize,
     ) -> Result<(i64, i64, u32, Vec<Option<f64>>)> {
         let archive = self.header.archives()[index];
-        let (f, u, values) = self.archive_fetch(&archive, clamp_time(from), clamp_time(until))?;
-        let values = match values {
+        let mut values = Vec::new();
+        let (f, u, read) =
+            self.archive_fetch(&archive, clamp_time(from), clamp_time(until), &mut values)?;
+        if let ArchiveValues::Unwritten(n) = read {
             // Bounded by the caller, who only needs as many as the other side can have.
-            ArchiveValues::Unwritten(n) => vec![None; (n as usize).min(max_unwritten)],
-            ArchiveValues::Read => self.values.clone(),
-        };
+            values.resize((n as usize).min(max_unwritten), None);
+        }
         Ok((f, u, archive.seconds_per_point(), values))
     }
 
@@ -1193,10 +1224,13 @@ fn decode_point(b: &[u8]) -> (u32, f64) {
 
 /// Decodes points, keeping a value only where the timestamp is the expected one.
 fn decode_values(bytes: &[u8], expected_start: i64, step: i64, out: &mut Vec<Option<f64>>) {
-    let mut expected = expected_start;
-    for chunk in bytes.chunks_exact(POINT_SIZE) {
-        let (ts, value) = decode_point(chunk);
-        out.push((i64::from(ts) == expected).then_some(value));
-        expected += step;
-    }
+    let (points, _) = bytes.as_chunks::<POINT_SIZE>();
+    let mut expected = expected_start.wrapping_sub(step);
+    // `extend` over an exact-size iterator writes without a capacity check per element.
+    out.extend(points.iter().map(|p| {
+        expected = expected.wrapping_add(step);
+        let ts = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+        let bits = u64::from_be_bytes([p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]]);
+        (i64::from(ts) == expected).then_some(f64::from_bits(bits))
+    }));
 }
