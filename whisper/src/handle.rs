@@ -208,9 +208,14 @@ pub struct Whisper<S: Storage = FileStorage> {
     /// Only set for one-shot use (the path functions), never for a handle that may sit idle
     /// while other processes change the file.
     header_fresh: bool,
-    /// Slot-0 timestamps (`(archive offset, timestamp)`) read or written during the current
-    /// operation, so each archive's base is read at most once per operation. Cleared when an
-    /// operation starts: another process may write between our operations.
+    /// Slot-0 timestamps (`(archive offset, timestamp)`) read or written, so each archive's
+    /// base is read once, not on every operation.
+    ///
+    /// Whisper only ever overwrites slot 0 of a written archive with a timestamp a whole number
+    /// of laps (`seconds_per_point * points`) later, and the slot of every interval depends only
+    /// on the base modulo a lap, so a non-zero base stays right even when another process
+    /// writes. A zero base ("never written") is forgotten when an operation starts, and all of
+    /// them when the header changes.
     bases: Vec<(u32, u32)>,
     /// Raw bytes of the finer archive's slots read for one propagation level.
     window: Vec<u8>,
@@ -324,10 +329,11 @@ impl<S: Storage> Whisper<S> {
     /// In files whisper writes, the first archive starts right after the header; the same
     /// read then also fetches that archive's slot-0 timestamp, saving a read later.
     fn refresh_header(&mut self) -> Result<()> {
-        self.bases.clear();
+        // An archive seen empty may have been written by another process since.
+        self.bases.retain(|&(_, base)| base != 0);
         if std::mem::take(&mut self.header_fresh) {
-            if let Some(base) = self.opening_base.take() {
-                self.bases.push(base);
+            if let Some((offset, base)) = self.opening_base.take() {
+                self.remember_base(offset, base);
             }
             return Ok(());
         }
@@ -338,10 +344,12 @@ impl<S: Storage> Whisper<S> {
             .map_err(|e| Error::io(&self.path, e))?;
         if bytes.get(..len) == Some(self.header_bytes.as_slice()) {
             if let (Some(offset), Some(base)) = (first, bytes.get(len..len + 4)) {
-                self.bases.push((offset, be_u32(base)));
+                let base = be_u32(base);
+                self.remember_base(offset, base);
             }
             return Ok(());
         }
+        self.bases.clear();
         let read = read_header(&self.storage, &self.path)?;
         self.header = read.header;
         self.header_bytes = read.bytes;
@@ -389,7 +397,7 @@ impl<S: Storage> Whisper<S> {
 
     /// The timestamp stored in slot 0 of `a`: 0 means the archive was never written.
     ///
-    /// Read once per operation; later calls use what was read or written since.
+    /// Read once; later calls use what was read or written since (see `bases`).
     fn base_of(&mut self, a: &ArchiveInfo) -> Result<u32> {
         if let Some(&(_, base)) = self.bases.iter().find(|(off, _)| *off == a.offset()) {
             return Ok(base);
@@ -403,9 +411,13 @@ impl<S: Storage> Whisper<S> {
 
     /// Records that slot 0 of `a` now holds timestamp `ts`.
     fn note_base(&mut self, a: &ArchiveInfo, ts: u32) {
-        match self.bases.iter_mut().find(|(off, _)| *off == a.offset()) {
+        self.remember_base(a.offset(), ts);
+    }
+
+    fn remember_base(&mut self, offset: u32, ts: u32) {
+        match self.bases.iter_mut().find(|(off, _)| *off == offset) {
             Some(entry) => entry.1 = ts,
-            None => self.bases.push((a.offset(), ts)),
+            None => self.bases.push((offset, ts)),
         }
     }
 
