@@ -1,0 +1,1 @@
+//! Tests of `carbon_proto::statsd`.
