@@ -326,10 +326,15 @@ pub fn decode_datagram<F>(datagram: &[u8], mut sink: F)
 where
     F: FnMut(Result<Line<'_>, BadLine<'_>>),
 {
+    let b = datagram;
     let mut start = 0;
     let mut i = 0;
-    let b = datagram;
     while i < b.len() {
+        // Skip quickly over bytes that cannot start a line boundary.
+        match b.get(i..).and_then(|rest| rest.iter().position(|&c| MAY_BREAK[usize::from(c)])) {
+            Some(skip) => i += skip,
+            None => break,
+        }
         let (brk, len) = line_break_at(b, i);
         if brk {
             deliver(b.get(start..i).unwrap_or_default(), &mut sink);
@@ -343,6 +348,18 @@ where
         deliver(b.get(start..).unwrap_or_default(), &mut sink);
     }
 }
+
+/// Bytes that may start a `str.splitlines` boundary (the first byte of each).
+const MAY_BREAK: [bool; 256] = {
+    let mut t = [false; 256];
+    let starts: [u8; 9] = [b'\n', b'\r', 0x0b, 0x0c, 0x1c, 0x1d, 0x1e, 0xc2, 0xe2];
+    let mut k = 0;
+    while k < starts.len() {
+        t[starts[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
 
 /// Whether a `str.splitlines` boundary starts at byte `i`, and its length in bytes.
 fn line_break_at(b: &[u8], i: usize) -> (bool, usize) {

@@ -4,8 +4,8 @@
 //! `inf`, `Infinity`, `nan` in any case, with a sign) and rounds them the same way (correctly),
 //! with one difference: Python also accepts underscores between digits (`1_000.5`, PEP 515).
 //! Python's surrounding-whitespace stripping is not needed here: every caller passes a field
-//! already split on whitespace. Non-ASCII decimal digits (`float('١٢')`), which Python also
-//! accepts, are refused.
+//! already split on whitespace. Like Python, any Unicode decimal digit counts as its ASCII
+//! digit (`float('١٢') == 12.0`).
 
 /// Parses `s` as Python's `float(s)` does (see the module docs); `None` where Python raises
 /// `ValueError`.
@@ -19,6 +19,12 @@
 /// assert_eq!(parse_py_float("0x10"), None);
 /// ```
 pub fn parse_py_float(s: &str) -> Option<f64> {
+    if !s.is_ascii() {
+        // Python turns every Unicode decimal digit into its ASCII digit first; any other
+        // non-ASCII character is an error.
+        let ascii: Option<String> = s.chars().map(ascii_digit_of).collect();
+        return parse_py_float(&ascii?);
+    }
     if let Some(v) = parse_integer(s.as_bytes()) {
         return Some(v);
     }
@@ -40,6 +46,28 @@ pub fn parse_py_float(s: &str) -> Option<f64> {
         }
     }
     s.replace('_', "").parse::<f64>().ok()
+}
+
+/// The first code point (digit zero) of every run of ten Unicode decimal digits (category Nd)
+/// outside ASCII, as of Unicode 14.0 (CPython 3.11).
+const DIGIT_ZEROS: [u32; 65] = [
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// `c` itself if ASCII, its ASCII digit if it is a Unicode decimal digit, else `None`.
+fn ascii_digit_of(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return Some(c);
+    }
+    let code = u32::from(c);
+    let zero = DIGIT_ZEROS.partition_point(|&z| z <= code).checked_sub(1)?;
+    let offset = code - DIGIT_ZEROS.get(zero)?;
+    (offset < 10).then(|| char::from(b'0' + offset as u8))
 }
 
 /// Fast path for the common case of a timestamp or counter: up to 15 ASCII digits with an
@@ -89,6 +117,8 @@ mod tests {
             ("-INF", f64::NEG_INFINITY),
             ("Infinity", f64::INFINITY),
             ("+infinity", f64::INFINITY),
+            ("١٢", 12.0),
+            ("１.５", 1.5),
             ("1700000000", 1_700_000_000.0),
             ("12345678901234567890", 12345678901234567890.0),
         ] {
@@ -102,7 +132,7 @@ mod tests {
     fn refuses_what_python_refuses() {
         for s in [
             "", "-", "+", ".", "e3", "1e", "1.2.3", "0x10", "1_", "_1", "1__0", "1_.5", "1._5",
-            "in", "nana", "1 2", "١٢",
+            "in", "nana", "1 2", "½",
         ] {
             assert_eq!(p(s), None, "{s}");
         }
