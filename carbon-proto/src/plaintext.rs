@@ -331,7 +331,7 @@ where
     let mut i = 0;
     while i < b.len() {
         // Skip quickly over bytes that cannot start a line boundary.
-        match b.get(i..).and_then(|rest| rest.iter().position(|&c| MAY_BREAK[usize::from(c)])) {
+        match b.get(i..).and_then(|rest| rest.iter().position(|&c| may_break(c))) {
             Some(skip) => i += skip,
             None => break,
         }
@@ -349,7 +349,14 @@ where
     }
 }
 
+/// Whether `c` may start a `str.splitlines` boundary.
+#[allow(clippy::indexing_slicing)] // A u8 always indexes a 256-entry table.
+fn may_break(c: u8) -> bool {
+    MAY_BREAK[usize::from(c)]
+}
+
 /// Bytes that may start a `str.splitlines` boundary (the first byte of each).
+#[allow(clippy::indexing_slicing)] // Constant indexes below 256, checked at compile time.
 const MAY_BREAK: [bool; 256] = {
     let mut t = [false; 256];
     let starts: [u8; 9] = [b'\n', b'\r', 0x0b, 0x0c, 0x1c, 0x1d, 0x1e, 0xc2, 0xe2];
