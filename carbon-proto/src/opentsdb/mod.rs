@@ -55,7 +55,7 @@ use std::fmt::Write as _;
 use bytes::{Buf, BytesMut};
 
 use crate::metric::{MetricName, NameError, Point};
-use crate::tags::{self, TagError};
+use crate::statsd::tagged::tagged_name;
 
 /// Longest line OpenTSDB's telnet frame decoder accepts, without its `\n`.
 pub const MAX_LINE_BYTES: usize = 1024;
@@ -258,9 +258,6 @@ pub enum OpenTsdbError {
         /// Why.
         error: NameError,
     },
-    /// A tagged name carbon cannot normalise.
-    #[error(transparent)]
-    Tag(TagError),
 }
 
 impl OpenTsdbError {
@@ -752,15 +749,9 @@ fn finish<'a>(
     if let Some(&(k, v)) = tags.iter().find(|(k, _)| *k == "name") {
         return Err(OpenTsdbError::ReservedTag { tag: format!("{k}={v}") });
     }
-    let mut raw = String::with_capacity(metric.len() + tags.len() * 16);
-    raw.push_str(metric);
-    for (k, v) in &tags {
-        raw.push(';');
-        raw.push_str(k);
-        raw.push('=');
-        raw.push_str(v);
-    }
-    let name = tags::normalize(&raw).map_err(OpenTsdbError::Tag)?;
+    // OpenTSDB's characters leave nothing carbon's tag parser would refuse (no `; ! ^ = ~`,
+    // nothing empty), `name` was refused above and duplicates have equal values.
+    let name = tagged_name(metric, &mut tags.clone());
     match MetricName::new(&name) {
         Ok(name) => Ok(Put { metric, tags, timestamp, value, name }),
         Err(error) => Err(OpenTsdbError::Name { name, error }),

@@ -60,13 +60,14 @@
 #![warn(clippy::indexing_slicing)]
 
 mod js;
+pub(crate) mod tagged;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::metric::{MetricName, NameError, check_name};
-use crate::tags::{self, TagError};
 use js::{is_js_space, js_number, js_trim};
+use tagged::tagged_name;
 
 /// A bad `value|type` part of a statsd line, with where it is: `line` counts the packet's
 /// lines from 1 (empty ones included), `part` the line's `value|type` parts from 1.
@@ -122,16 +123,6 @@ pub enum StatsdError {
         name: String,
         /// Why it cannot be stored.
         error: NameError,
-    },
-    /// The cleaned key is a tagged name carbon cannot normalise.
-    #[error("line {line}, part {part}: {error}")]
-    Tag {
-        /// Line number in the packet, from 1.
-        line: usize,
-        /// Part number in the line, from 1.
-        part: usize,
-        /// carbon's complaint.
-        error: TagError,
     },
 }
 
@@ -485,19 +476,11 @@ fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 
 /// Why a line's name is unusable (turned into a [`StatsdError`] per part).
 #[derive(Clone, Debug)]
-enum NameProblem {
-    Name(String, NameError),
-    Tag(TagError),
-}
+struct NameProblem(String, NameError);
 
 impl NameProblem {
     fn into_error(self, at: Position) -> StatsdError {
-        match self {
-            NameProblem::Name(name, error) => {
-                StatsdError::Name { line: at.line, part: at.part, name, error }
-            }
-            NameProblem::Tag(error) => StatsdError::Tag { line: at.line, part: at.part, error },
-        }
+        StatsdError::Name { line: at.line, part: at.part, name: self.0, error: self.1 }
     }
 }
 
@@ -517,57 +500,54 @@ fn build_name<'a>(
         let name = std::str::from_utf8(key).unwrap_or_default();
         return match check_name(name) {
             Ok(()) => Ok(Cow::Borrowed(name)),
-            Err(e) => Err(NameProblem::Name(name.to_string(), e)),
+            Err(e) => Err(NameProblem(name.to_string(), e)),
         };
     }
     let mut raw = String::with_capacity(key.len() + tags.map_or(0, <[u8]>::len) + 8);
-    sanitize_into(&mut raw, key);
+    sanitize_into(&mut raw, key, false);
     for tag in tags.into_iter().flat_map(|t| t.split(|&b| b == b',')) {
         raw.push(';');
-        // JavaScript's `replace(';', '_').replace(':', '=')` replaces the first match only.
-        let mut tag = tag.to_vec();
-        if let Some(b) = tag.iter_mut().find(|b| **b == b';') {
-            *b = b'_';
-        }
-        if let Some(b) = tag.iter_mut().find(|b| **b == b':') {
-            *b = b'=';
-        }
-        sanitize_into(&mut raw, &tag);
+        sanitize_into(&mut raw, tag, true);
     }
     let mut segments = raw.split(';');
     let metric = segments.next().unwrap_or_default();
     if metric.is_empty() {
-        return Err(NameProblem::Name(raw.clone(), NameError::Empty));
+        return Err(NameProblem(raw.clone(), NameError::Empty));
     }
-    let mut tagged = String::with_capacity(raw.len());
-    tagged.push_str(metric);
-    let mut has_tags = false;
+    let mut tags = Vec::new();
     for segment in segments {
-        let usable = segment
-            .split_once('=')
-            .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty() && k != "name");
-        if usable {
-            tagged.push(';');
-            tagged.push_str(segment);
-            has_tags = true;
-        } else {
-            *dropped += 1;
+        match segment.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() && k != "name" => tags.push((k, v)),
+            _ => *dropped += 1,
         }
     }
-    let name = if has_tags { tags::normalize(&tagged).map_err(NameProblem::Tag)? } else { tagged };
+    // What is left is a name carbon can parse: `keyNameSanitize` removed `~ ! ^`, and the
+    // segments were split on `;` and checked just above.
+    let name = if tags.is_empty() { metric.to_string() } else { tagged_name(metric, &mut tags) };
     match check_name(&name) {
         Ok(()) => Ok(Cow::Owned(name)),
-        Err(e) => Err(NameProblem::Name(name, e)),
+        Err(e) => Err(NameProblem(name, e)),
     }
 }
 
 /// Appends `bytes` cleaned as `keyNameSanitize` does: white-space runs become `_`, `/`
 /// becomes `-`, other characters outside `[A-Za-z0-9_\-.;=]` go (bytes that are not UTF-8
 /// stand for U+FFFD, which goes too).
-fn sanitize_into(out: &mut String, bytes: &[u8]) {
+///
+/// For a DogStatsD `tag`, the reference first replaces its first `;` by `_` and its first `:`
+/// by `=` (JavaScript's `replace` with a string pattern replaces the first match only).
+fn sanitize_into(out: &mut String, bytes: &[u8], tag: bool) {
+    let (mut semicolon_done, mut colon_done) = (!tag, !tag);
     let mut in_space = false;
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        for mut c in chunk.valid().chars() {
+            if c == ';' && !semicolon_done {
+                semicolon_done = true;
+                c = '_';
+            } else if c == ':' && !colon_done {
+                colon_done = true;
+                c = '=';
+            }
             if is_js_space(c) {
                 if !in_space {
                     out.push('_');
