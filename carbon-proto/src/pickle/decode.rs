@@ -192,14 +192,38 @@ impl Default for Unpickler {
     }
 }
 
-/// The payload being read.
+/// The payload being read, with Python's framing rule (pure-Python `pickle._Unframer`, which
+/// CPython's C unpickler only half follows): inside a `FRAME`, an opcode and its argument must
+/// end by the frame's end.
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// The end of the current frame.
+    frame_end: Option<usize>,
+    /// The last failed read crossed the end of a frame (rather than the end of the data).
+    overran: bool,
 }
 
 impl<'a> Reader<'a> {
+    /// Whether `n` bytes may be read here; leaves an exhausted frame.
+    fn frame_allows(&mut self, n: usize) -> bool {
+        match self.frame_end {
+            Some(end) if self.pos >= end && n != 0 => {
+                self.frame_end = None;
+                true
+            }
+            Some(end) if self.pos.saturating_add(n) > end => {
+                self.overran = true;
+                false
+            }
+            _ => true,
+        }
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if !self.frame_allows(n) {
+            return None;
+        }
         let end = self.pos.checked_add(n)?;
         let s = self.data.get(self.pos..end)?;
         self.pos = end;
@@ -211,15 +235,18 @@ impl<'a> Reader<'a> {
     }
 
     fn byte(&mut self) -> Option<u8> {
-        let b = self.data.get(self.pos).copied()?;
-        self.pos += 1;
-        Some(b)
+        self.take(1).and_then(|s| s.first().copied())
     }
 
-    /// A line, without its `\n`; `None` if there is no `\n`.
+    /// A line, without its `\n`; `None` if there is no `\n` (in the frame).
     fn line(&mut self) -> Option<&'a [u8]> {
-        let rest = self.data.get(self.pos..)?;
-        let n = memchr::memchr(b'\n', rest)?;
+        self.frame_allows(1);
+        let limit = self.frame_end.unwrap_or(self.data.len());
+        let rest = self.data.get(self.pos..limit)?;
+        let Some(n) = memchr::memchr(b'\n', rest) else {
+            self.overran = self.frame_end.is_some();
+            return None;
+        };
         let line = rest.get(..n)?;
         self.pos += n + 1;
         Some(line)
@@ -227,6 +254,21 @@ impl<'a> Reader<'a> {
 
     fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
+    }
+
+    /// `FRAME`: a frame may not start inside another.
+    fn start_frame(&mut self, len: usize, at: At) -> Result<(), PickleError> {
+        if self.frame_end.is_some_and(|end| self.pos < end) {
+            return Err(PickleError::FrameOverrun { offset: at.offset });
+        }
+        self.frame_end = None;
+        match self.pos.checked_add(len) {
+            Some(end) if end <= self.data.len() => {
+                self.frame_end = Some(end);
+                Ok(())
+            }
+            _ => Err(at.truncated()),
+        }
     }
 }
 
@@ -240,6 +282,10 @@ struct At {
 impl At {
     fn truncated(self) -> PickleError {
         PickleError::Truncated { offset: self.offset }
+    }
+    /// A read failed: past the end of the data, or of the frame.
+    fn short(self, r: &Reader<'_>) -> PickleError {
+        if r.overran { PickleError::FrameOverrun { offset: self.offset } } else { self.truncated() }
     }
     fn underflow(self) -> PickleError {
         PickleError::StackUnderflow { opcode: display_name(self.op), offset: self.offset }
@@ -522,11 +568,15 @@ impl Unpickler {
         if u32::try_from(input.len()).is_err() {
             return Err(PickleError::PayloadTooLong { length: input.len() });
         }
-        let mut r = Reader { data: input, pos: 0 };
+        let mut r = Reader { data: input, pos: 0, frame_end: None, overran: false };
         loop {
             let offset = r.pos;
             let Some(code) = r.byte() else {
-                return Err(PickleError::Truncated { offset });
+                return Err(if r.overran {
+                    PickleError::FrameOverrun { offset }
+                } else {
+                    PickleError::Truncated { offset }
+                });
             };
             let at = At { op: code, offset };
             match code {
@@ -548,67 +598,68 @@ impl Unpickler {
                     self.push(top)?;
                 }
                 op::PROTO => {
-                    let version = r.byte().ok_or_else(|| at.truncated())?;
+                    let version = r.byte().ok_or_else(|| at.short(&r))?;
                     if version > op::HIGHEST_PROTOCOL {
                         return Err(PickleError::UnsupportedProtocol { version, offset });
                     }
                 }
                 op::FRAME => {
-                    // A hint for buffered readers; the frame must be there.
-                    let len = u64::from_le_bytes(r.array().ok_or_else(|| at.truncated())?);
-                    if usize::try_from(len).map_or(true, |n| n > r.remaining()) {
-                        return Err(at.truncated());
+                    if r.frame_end.is_some_and(|end| r.pos < end) {
+                        return Err(PickleError::FrameOverrun { offset });
                     }
+                    let len = u64::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?);
+                    let len = usize::try_from(len).map_err(|_| at.truncated())?;
+                    r.start_frame(len, at)?;
                 }
                 op::NONE => self.push(Item::None)?,
                 op::NEWTRUE => self.push(Item::Bool(true))?,
                 op::NEWFALSE => self.push(Item::Bool(false))?,
                 op::INT => {
-                    let line = r.line().ok_or_else(|| at.truncated())?;
+                    let line = r.line().ok_or_else(|| at.short(&r))?;
                     let arg = text::int_arg(line).map_err(|e| at.bad(e))?;
                     let item = self.int_item(arg)?;
                     self.push(item)?;
                 }
                 op::BININT => {
-                    let v = i32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?);
+                    let v = i32::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?);
                     self.push(Item::Int(i64::from(v)))?;
                 }
                 op::BININT1 => {
-                    let v = r.byte().ok_or_else(|| at.truncated())?;
+                    let v = r.byte().ok_or_else(|| at.short(&r))?;
                     self.push(Item::Int(i64::from(v)))?;
                 }
                 op::BININT2 => {
-                    let v = u16::from_le_bytes(r.array().ok_or_else(|| at.truncated())?);
+                    let v = u16::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?);
                     self.push(Item::Int(i64::from(v)))?;
                 }
                 op::LONG => {
-                    let line = r.line().ok_or_else(|| at.truncated())?;
+                    let line = r.line().ok_or_else(|| at.short(&r))?;
                     let arg = text::long_arg(line).map_err(|e| at.bad(e))?;
                     let item = self.int_item(arg)?;
                     self.push(item)?;
                 }
                 op::LONG1 | op::LONG4 => {
                     let n = if code == op::LONG1 {
-                        usize::from(r.byte().ok_or_else(|| at.truncated())?)
+                        usize::from(r.byte().ok_or_else(|| at.short(&r))?)
                     } else {
-                        let n = i32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?);
+                        let n = i32::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?);
                         usize::try_from(n).map_err(|_| at.bad("negative length"))?
                     };
-                    let le = r.take(n).ok_or_else(|| at.truncated())?;
+                    let le = r.take(n).ok_or_else(|| at.short(&r))?;
                     let item = self.long_item(le)?;
                     self.push(item)?;
                 }
                 op::FLOAT => {
-                    let line = r.line().ok_or_else(|| at.truncated())?;
+                    let line = r.line().ok_or_else(|| at.short(&r))?;
                     let v = text::float_arg(line).map_err(|e| at.bad(e))?;
                     self.push(Item::Float(v))?;
                 }
                 op::BINFLOAT => {
-                    let v = f64::from_be_bytes(r.array().ok_or_else(|| at.truncated())?);
+                    let v = f64::from_be_bytes(r.array().ok_or_else(|| at.short(&r))?);
                     self.push(Item::Float(v))?;
                 }
                 op::STRING | op::UNICODE => {
-                    let line = r.line().ok_or_else(|| at.truncated())?;
+                    let line = r.line().ok_or_else(|| at.short(&r))?;
                     let start = self.scratch.len();
                     let res = if code == op::STRING {
                         text::string_arg(line, &mut self.scratch)
@@ -628,7 +679,7 @@ impl Unpickler {
                 | op::SHORT_BINBYTES
                 | op::BINBYTES8 => {
                     let n = read_length(&mut r, code, at)?;
-                    r.take(n).ok_or_else(|| at.truncated())?;
+                    r.take(n).ok_or_else(|| at.short(&r))?;
                     let item = if matches!(code, op::BINBYTES | op::SHORT_BINBYTES | op::BINBYTES8)
                     {
                         Item::Bytes(self.span(r.pos - n, n, false)?)
@@ -695,13 +746,13 @@ impl Unpickler {
                 op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE => {
                     let key = match code {
                         op::PUT => {
-                            let line = r.line().ok_or_else(|| at.truncated())?;
+                            let line = r.line().ok_or_else(|| at.short(&r))?;
                             let key = text::memo_key_arg(line).map_err(|e| at.bad(e))?;
                             u64::try_from(key).map_err(|_| at.bad("negative PUT argument"))?
                         }
-                        op::BINPUT => u64::from(r.byte().ok_or_else(|| at.truncated())?),
+                        op::BINPUT => u64::from(r.byte().ok_or_else(|| at.short(&r))?),
                         op::LONG_BINPUT => {
-                            u64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?))
+                            u64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?))
                         }
                         _ => self.memo_len as u64,
                     };
@@ -711,13 +762,11 @@ impl Unpickler {
                 op::GET | op::BINGET | op::LONG_BINGET => {
                     let key = match code {
                         op::GET => {
-                            let line = r.line().ok_or_else(|| at.truncated())?;
+                            let line = r.line().ok_or_else(|| at.short(&r))?;
                             text::memo_key_arg(line).map_err(|e| at.bad(e))?
                         }
-                        op::BINGET => i64::from(r.byte().ok_or_else(|| at.truncated())?),
-                        _ => {
-                            i64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?))
-                        }
+                        op::BINGET => i64::from(r.byte().ok_or_else(|| at.short(&r))?),
+                        _ => i64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.short(&r))?)),
                     };
                     let item = self.memo_get(key, at)?;
                     self.push(item)?;
@@ -737,16 +786,16 @@ impl Unpickler {
 fn read_length(r: &mut Reader<'_>, code: u8, at: At) -> Result<usize, PickleError> {
     let n: u64 = match code {
         op::SHORT_BINSTRING | op::SHORT_BINUNICODE | op::SHORT_BINBYTES => {
-            u64::from(r.byte().ok_or_else(|| at.truncated())?)
+            u64::from(r.byte().ok_or_else(|| at.short(r))?)
         }
         op::BINSTRING => {
-            let n = i32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?);
+            let n = i32::from_le_bytes(r.array().ok_or_else(|| at.short(r))?);
             u64::try_from(n).map_err(|_| at.bad("negative length"))?
         }
         op::BINUNICODE | op::BINBYTES => {
-            u64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.truncated())?))
+            u64::from(u32::from_le_bytes(r.array().ok_or_else(|| at.short(r))?))
         }
-        _ => u64::from_le_bytes(r.array().ok_or_else(|| at.truncated())?),
+        _ => u64::from_le_bytes(r.array().ok_or_else(|| at.short(r))?),
     };
     match usize::try_from(n) {
         Ok(n) if n <= r.remaining() => Ok(n),

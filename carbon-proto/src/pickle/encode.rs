@@ -12,7 +12,7 @@
 //!
 //! Lists and dicts are written as CPython's C pickler does: nothing for an empty one, the item
 //! and `APPEND` (`SETITEM`) for a single one, and otherwise batches of 1000 between `MARK` and
-//! `APPENDS` (`SETITEMS`).
+//! `APPENDS` (`SETITEMS`); a dict whose last batch is full gets one more, empty, batch.
 
 use super::opcodes as op;
 use super::value::{BigInt, Number, Value};
@@ -181,7 +181,7 @@ impl<'o> Pickler<'o> {
         I: IntoIterator,
         F: FnMut(&mut Self, I::Item),
     {
-        self.batched(items, save, op::APPEND, op::APPENDS);
+        self.batched(items, save, op::APPEND, op::APPENDS, false);
     }
 
     /// Sets items of the dict just written, as CPython batches them; `save` writes a key and
@@ -191,11 +191,20 @@ impl<'o> Pickler<'o> {
         I: IntoIterator,
         F: FnMut(&mut Self, I::Item),
     {
-        self.batched(items, save, op::SETITEM, op::SETITEMS);
+        self.batched(items, save, op::SETITEM, op::SETITEMS, true);
     }
 
-    fn batched<I, F>(&mut self, items: I, mut save: F, one: u8, many: u8)
-    where
+    /// `full_batch_continues`: CPython's `batch_dict_exact` starts another batch after a full
+    /// one even when nothing is left (a dict of 1000 items ends in an empty `MARK SETITEMS`);
+    /// `batch_list_exact` does not.
+    fn batched<I, F>(
+        &mut self,
+        items: I,
+        mut save: F,
+        one: u8,
+        many: u8,
+        full_batch_continues: bool,
+    ) where
         I: IntoIterator,
         F: FnMut(&mut Self, I::Item),
     {
@@ -209,12 +218,15 @@ impl<'o> Pickler<'o> {
         let mut pending = Some(first);
         loop {
             self.out.push(op::MARK);
-            for _ in 0..BATCH_SIZE {
+            let mut n = 0;
+            while n < BATCH_SIZE {
                 let Some(item) = pending.take().or_else(|| it.next()) else { break };
                 save(self, item);
+                n += 1;
             }
             self.out.push(many);
-            if it.peek().is_none() {
+            let more = if full_batch_continues { n == BATCH_SIZE } else { it.peek().is_some() };
+            if !more {
                 break;
             }
         }

@@ -113,6 +113,15 @@ pub enum PickleError {
         /// Where the incomplete opcode starts (the payload's length if `STOP` is missing).
         offset: usize,
     },
+    /// An opcode or its argument crosses the end of its `FRAME`, or a `FRAME` starts inside
+    /// another. Python's own pickler never writes that; CPython reads such a pickle one way in
+    /// `pickle.loads` and another when reading a file (as carbon does), so it is refused, as
+    /// pure-Python `pickle` refuses it.
+    #[error("opcode at offset {offset} crosses the end of its FRAME")]
+    FrameOverrun {
+        /// The opcode's offset.
+        offset: usize,
+    },
     /// An opcode that builds, imports or calls objects (or a set, frozenset or bytearray),
     /// which this decoder never does.
     #[error(
