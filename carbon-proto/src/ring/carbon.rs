@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::hash::{fnv1a_32, fold16, md5_prefix16, murmur3_x86_32, py_repr_str};
+use super::index::Positions;
 use super::{Destination, HashType, RingError};
 
 /// carbon's `replica_count` default, which nothing in carbon or graphite-web changes.
@@ -175,7 +176,7 @@ impl ConsistentHashRingBuilder {
         let mut ring = ConsistentHashRing {
             hash_type: self.hash_type,
             nodes,
-            positions,
+            positions: Positions::new(positions),
             owners,
             offsets: Vec::new(),
             replicas: Vec::new(),
@@ -217,7 +218,7 @@ pub struct ConsistentHashRing {
     /// The nodes, in insertion order.
     nodes: Vec<Destination>,
     /// The ring: distinct positions, ascending.
-    positions: Vec<i64>,
+    positions: Positions,
     /// `owners[e]` is the index in `nodes` of entry `e`'s node.
     owners: Vec<u32>,
     /// The router's destinations for a key that lands on entry `e` are
@@ -252,7 +253,11 @@ impl ConsistentHashRing {
 
     /// The ring entries, `(position, node)`, ascending: carbon's `ring.ring`.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (i64, &Destination)> + '_ {
-        self.positions.iter().zip(&self.owners).map(|(&p, &n)| (p, &self.nodes[n as usize]))
+        self.positions
+            .as_slice()
+            .iter()
+            .zip(&self.owners)
+            .map(|(&p, &n)| (p, &self.nodes[n as usize]))
     }
 
     /// The position of `key` on this ring (`compute_ring_position`).
@@ -263,8 +268,7 @@ impl ConsistentHashRing {
     /// The entry a key lands on: the first at or after its position, wrapping around.
     fn start(&self, key: &[u8]) -> usize {
         let position = carbon_hash(key, self.hash_type);
-        let e = self.positions.partition_point(|&p| p < position);
-        if e == self.positions.len() { 0 } else { e }
+        self.positions.start(position)
     }
 
     /// The node that owns `key` (`get_node`).
@@ -291,7 +295,7 @@ impl ConsistentHashRing {
     /// Lazy; it allocates only for rings of more than 128 nodes (a bitmap of seen nodes).
     pub fn get_nodes(&self, key: impl AsRef<[u8]>) -> GetNodes<'_> {
         let start = self.start(key.as_ref());
-        let len = self.positions.len();
+        let len = self.owners.len();
         GetNodes {
             ring: self,
             lone_node_first: self.nodes.len() == 1,
@@ -317,7 +321,7 @@ impl ConsistentHashRing {
     /// entry `start`, until `visit` returns `false`. `seen` is scratch space, all `false` on
     /// entry and on return.
     fn walk(&self, start: usize, seen: &mut [bool], mut visit: impl FnMut(u32) -> bool) {
-        let len = self.positions.len();
+        let len = self.owners.len();
         let mut touched = Vec::new();
         let mut go_on = true;
         if self.nodes.len() == 1 {
@@ -341,7 +345,7 @@ impl ConsistentHashRing {
 
     /// Fills `offsets` and `replicas` with the router's answer for every entry.
     fn precompute_destinations(&mut self, servers: &[u32]) {
-        let len = self.positions.len();
+        let len = self.owners.len();
         let factor = self.replication_factor;
         let mut seen = vec![false; self.nodes.len()];
         let mut used_servers = vec![false; servers.len()];
@@ -387,7 +391,7 @@ pub struct Replicas<'a> {
 impl<'a> Replicas<'a> {
     /// The remaining destinations as indices into [`ConsistentHashRing::nodes`], for callers
     /// that keep one queue per node in a `Vec`.
-    pub fn indices(&self) -> impl ExactSizeIterator<Item = usize> + 'a {
+    pub fn indices(&self) -> impl ExactSizeIterator<Item = usize> + use<'a> {
         self.indices.clone().map(|&i| i as usize)
     }
 }
@@ -430,10 +434,11 @@ impl<'a> Iterator for GetNodes<'a> {
             self.lone_node_first = false;
             return ring.nodes.first();
         }
-        let len = ring.positions.len();
+        let len = ring.owners.len();
         while self.found < ring.nodes.len() && self.index != self.last_index {
             let node = ring.owners[self.index];
-            self.index = (self.index + 1) % len;
+            // A compare, not a division: this loop is the cost of a walk.
+            self.index = if self.index + 1 == len { 0 } else { self.index + 1 };
             if self.seen.insert(node) {
                 self.found += 1;
                 return Some(&ring.nodes[node as usize]);

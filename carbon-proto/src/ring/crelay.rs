@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::hash::{fnv1a_32_c, fnv1a_64_c, fold16, jump_bucket, md5_prefix16};
+use super::index::Positions;
 use super::{Destination, RingError};
 
 /// carbon-c-relay's `HASH_REPLICAS` for `carbon_ch` and `fnv1a_ch`.
@@ -145,7 +146,7 @@ impl CRelayRingBuilder {
             hash: self.hash,
             nodes,
             replication: self.replication,
-            positions: Vec::new(),
+            positions: Positions::new(Vec::new()),
             owners: Vec::new(),
             offsets: Vec::new(),
             replicas: Vec::new(),
@@ -175,7 +176,7 @@ pub struct CRelayRing {
     nodes: Vec<Destination>,
     replication: usize,
     /// `carbon_ch`, `fnv1a_ch`: entry positions, ascending, equal ones kept.
-    positions: Vec<u16>,
+    positions: Positions,
     /// `carbon_ch`, `fnv1a_ch`: `owners[e]` is the index in `nodes` of entry `e`'s server
     /// (after a run of equal positions took its first server). `jump_fnv1a_ch`: the node
     /// indices in bucket order.
@@ -208,7 +209,8 @@ impl CRelayRing {
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (u32, &Destination)> + '_ {
         let jump = self.hash == CRelayHash::JumpFnv1aCh;
         self.owners.iter().enumerate().map(move |(e, &n)| {
-            let position = if jump { n } else { u32::from(self.positions[e]) };
+            // Positions of these rings are 16-bit.
+            let position = if jump { n } else { self.positions.as_slice()[e] as u32 };
             (position, &self.nodes[n as usize])
         })
     }
@@ -217,7 +219,11 @@ impl CRelayRing {
     /// (0 to 65535), or for `jump_fnv1a_ch` the first bucket. Only the bytes before the first
     /// space count.
     pub fn position(&self, metric: impl AsRef<[u8]>) -> u32 {
-        let key = hash_key(metric.as_ref());
+        self.key_position(hash_key(metric.as_ref()))
+    }
+
+    /// [`position`](Self::position) of a key already cut at its first space.
+    fn key_position(&self, key: &[u8]) -> u32 {
         match self.hash {
             CRelayHash::CarbonCh => u32::from(md5_prefix16(key)),
             CRelayHash::Fnv1aCh => u32::from(fold16(fnv1a_32_c(key))),
@@ -256,11 +262,7 @@ impl CRelayRing {
                 swaps: Swaps::default(),
             }),
             CRelayHash::CarbonCh | CRelayHash::Fnv1aCh => {
-                let position = self.position(key) as u16;
-                let mut e = self.positions.partition_point(|&p| p < position);
-                if e == self.positions.len() {
-                    e = 0;
-                }
+                let e = self.positions.start(i64::from(self.key_position(key)));
                 RouteInner::Table(self.replicas[self.offsets[e]..self.offsets[e + 1]].iter())
             }
         };
@@ -323,9 +325,11 @@ impl CRelayRing {
                 entries[e].1 = entries[e - 1].1;
             }
         }
-        (self.positions, self.owners) = entries.into_iter().unzip();
+        let positions: Vec<i64>;
+        (positions, self.owners) = entries.into_iter().map(|(p, n)| (i64::from(p), n)).unzip();
+        self.positions = Positions::new(positions);
 
-        let len = self.positions.len();
+        let len = self.owners.len();
         let mut seen = vec![false; self.nodes.len()];
         let mut offsets = Vec::with_capacity(len + 1);
         let mut replicas = Vec::with_capacity(len * self.replication);

@@ -34,6 +34,7 @@
 mod carbon;
 mod crelay;
 mod hash;
+mod index;
 
 use std::fmt;
 use std::str::FromStr;
