@@ -182,11 +182,17 @@ impl Unpickler {
     ///
     /// As [`decode_datapoints_with`](Self::decode_datapoints_with).
     pub fn decode_datapoints(&mut self, payload: &[u8]) -> Result<Datapoints, PickleError> {
-        let mut out = Datapoints::default();
-        self.decode_datapoints_with(payload, |r| match r {
-            Ok(p) => out.points.push(p),
-            Err(s) => out.skipped.push(s),
-        })?;
+        let top = self.loads_ref(payload)?;
+        let Some(items) = top.seq() else {
+            return Err(PickleError::NotDatapoints { found: top.type_name() });
+        };
+        let mut out = Datapoints { points: Vec::with_capacity(items.len()), skipped: Vec::new() };
+        for (index, item) in items.enumerate() {
+            match point(item) {
+                Ok(p) => out.points.push(p),
+                Err(reason) => out.skipped.push(Skipped { index, reason }),
+            }
+        }
         Ok(out)
     }
 }

@@ -454,10 +454,10 @@ impl Unpickler {
                 found: target.type_name(),
             });
         };
-        let items = self.stack.split_off(x);
         if let Some(list) = self.lists.get_mut(id as usize) {
-            list.extend(items);
+            list.extend(self.stack.drain(x..));
         }
+        self.stack.truncate(x);
         Ok(())
     }
 
