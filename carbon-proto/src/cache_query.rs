@@ -52,7 +52,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::metric::Datapoint;
-use crate::pickle::{BigInt, PickleError, Pickler, Unpickler, Value, ValueRef};
+use crate::pickle::{BigInt, PickleError, Pickler, Unpickler, UnpicklerBuilder, Value, ValueRef};
 
 /// carbon's limit on a request (`CacheManagementHandler.MAX_LENGTH`, 1 GiB).
 pub const CARBON_MAX_REQUEST_BYTES: usize = 1 << 30;
@@ -655,13 +655,20 @@ fn points_of(v: ValueRef<'_>, metric: Option<&str>) -> Result<Vec<Datapoint>, Ca
 }
 
 impl Response {
-    /// Reads a response payload with a fresh [`Unpickler`].
+    /// Reads a response payload with a fresh [`Unpickler`] whose value and memo budgets are
+    /// at least the payload's length (a bulk response has about three values and one memo
+    /// entry per point; a pickle cannot push more values or store more entries than it has
+    /// bytes), so only the frame limit ([`MAX_RESPONSE_BYTES`]) bounds it.
     ///
     /// # Errors
     ///
     /// A [`CacheQueryError`] (see [`decode_with`](Self::decode_with)).
     pub fn decode(payload: &[u8]) -> Result<Response, CacheQueryError> {
-        Response::decode_with(&mut Unpickler::new(), payload)
+        let mut unpickler = UnpicklerBuilder::new()
+            .max_values(payload.len().max(crate::pickle::DEFAULT_MAX_VALUES))
+            .max_memo(payload.len().max(crate::pickle::DEFAULT_MAX_MEMO))
+            .build();
+        Response::decode_with(&mut unpickler, payload)
     }
 
     /// Reads a response payload as graphite-web does: `error` first, then `datapoints`,

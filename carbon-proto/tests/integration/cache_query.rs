@@ -540,6 +540,24 @@ fn oversized_requests_are_refused_at_the_frame() {
     assert_eq!(Request::decode(&payload).unwrap(), request);
 }
 
+#[test]
+fn big_bulk_responses_decode() {
+    // 1,500 metrics of 1,000 cached points: 4.5 million values and 1.5 million memo entries,
+    // over the default budgets.
+    let points: Vec<Datapoint> =
+        (0..1000).map(|i| Datapoint::new(1.7e9 + f64::from(i), 0.5)).collect();
+    let names: Vec<String> = (0..1500).map(|i| format!("m.{i}")).collect();
+    let mut out = Vec::new();
+    encode_bulk_response(
+        &mut out,
+        names.iter().map(|m| (m.as_str(), points.as_slice())),
+        Timestamps::Float,
+    );
+    let Response::DatapointsByMetric(by_metric) = Response::decode(&out).unwrap() else { panic!() };
+    assert_eq!(by_metric.len(), 1500);
+    assert!(by_metric.iter().all(|(_, p)| p.len() == 1000));
+}
+
 fn datapoints() -> impl Strategy<Value = Vec<Datapoint>> {
     prop::collection::vec(
         (any::<f64>(), any::<f64>()).prop_map(|(t, v)| Datapoint::new(t, v)),
