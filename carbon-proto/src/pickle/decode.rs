@@ -27,7 +27,7 @@ use super::value::{BigInt, NumberError, Value, float_from_bytes, float_from_str}
 /// Default nesting limit of [`ValueRef::to_value`]: carbon's payloads nest 3 or 4 levels.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// Default memo limit (entries).
-pub const DEFAULT_MAX_MEMO: usize = 1 << 20;
+pub const DEFAULT_MAX_MEMO: usize = 1 << 22;
 /// Default value budget: values pushed while unpickling, and values built by
 /// [`ValueRef::to_value`]. About 40 bytes each at most.
 pub const DEFAULT_MAX_VALUES: usize = 1 << 22;
@@ -121,7 +121,10 @@ impl UnpicklerBuilder {
         self
     }
 
-    /// How many memo entries a pickle may store. Default [`DEFAULT_MAX_MEMO`] (2^20).
+    /// How many memo entries a pickle may store. Default [`DEFAULT_MAX_MEMO`] (2^22). A payload
+    /// cannot store more entries than it has bytes (Python's pickler stores about three per
+    /// datapoint), so this matters only for payloads over 4 MiB: raise it with the frame
+    /// limit.
     pub fn max_memo(&mut self, entries: usize) -> &mut UnpicklerBuilder {
         self.max_memo = entries;
         self
