@@ -1141,9 +1141,3 @@ impl Builder<'_> {
         }
     }
 }
-
-impl Default for BigInt {
-    fn default() -> BigInt {
-        BigInt::from(0)
-    }
-}

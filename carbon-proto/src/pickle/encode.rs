@@ -98,7 +98,8 @@ impl<'o> Pickler<'o> {
                 self.out.push(op::LONG4);
                 self.out.extend_from_slice(&n.to_le_bytes());
             }
-            // Over 2 GiB of digits: not a value anyone has.
+            // Over 2 GiB of two's complement: LONG4 cannot say it (CPython raises "int too
+            // large to pickle"); no int from a pickle or a datapoint comes near.
             (Err(_), Err(_)) => return self.none(),
         }
         self.out.extend_from_slice(bytes);

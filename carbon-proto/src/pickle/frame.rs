@@ -14,6 +14,9 @@ pub const MAX_FRAME_BYTES: usize = 1 << 20;
 /// Bytes of the length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
 
+/// At most this much room is reserved ahead for a partial frame.
+const RESERVE_BYTES: usize = 64 * 1024;
+
 /// Cuts length-prefixed frames out of a TCP stream.
 ///
 /// Feed it the connection's buffer after every read; each call to [`decode`](Self::decode)
@@ -76,7 +79,7 @@ impl FrameDecoder {
     }
 
     /// Takes one complete frame's payload off the front of `buf`; `Ok(None)` when `buf` does
-    /// not hold a complete frame yet (it then reserves room for the rest of the frame).
+    /// not hold a complete frame yet (it then reserves room for more of it, up to 64 KiB).
     ///
     /// # Errors
     ///
@@ -108,7 +111,9 @@ impl FrameDecoder {
         }
         let total = FRAME_HEADER_BYTES + len;
         if buf.len() < total {
-            buf.reserve(total - buf.len());
+            // Room for the next part of the frame, not all of it: a header alone should not
+            // make a connection hold the whole limit.
+            buf.reserve((total - buf.len()).min(RESERVE_BYTES));
             return Ok(None);
         }
         buf.advance(FRAME_HEADER_BYTES);

@@ -329,6 +329,13 @@ impl BigInt {
     }
 }
 
+impl Default for BigInt {
+    /// Zero.
+    fn default() -> BigInt {
+        BigInt::from(0)
+    }
+}
+
 impl From<i64> for BigInt {
     fn from(i: i64) -> BigInt {
         BigInt::from_signed_bytes_le(&i.to_le_bytes())
