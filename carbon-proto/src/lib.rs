@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod framing;
 mod metric;
 mod pyfloat;
 

@@ -22,7 +22,9 @@
 
 use std::fmt::Write as _;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
+
+use crate::framing::{Framed, LineFramer};
 
 use crate::metric::{MetricName, NameError, Point, check_name};
 use crate::pyfloat::parse_py_float;
@@ -200,11 +202,7 @@ fn split_unicode<'a>(text: &'a str, fields: &mut [&'a str; 3]) -> usize {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LineDecoder {
-    max_line: usize,
-    /// Inside an overlong line: drop bytes until the next `\n`.
-    skipping: bool,
-    /// How far the buffer's partial line has been searched for `\n` already.
-    scanned: usize,
+    framer: LineFramer,
     /// The error handed out for overlong lines (kept so `BadLine` can borrow it).
     too_long: LineError,
 }
@@ -225,9 +223,7 @@ impl LineDecoder {
     pub fn with_max_line(max_line: usize) -> LineDecoder {
         let max_line = max_line.max(1);
         LineDecoder {
-            max_line,
-            skipping: false,
-            scanned: 0,
+            framer: LineFramer::new(max_line),
             too_long: LineError::TooLong { max: max_line },
         }
     }
@@ -238,46 +234,8 @@ impl LineDecoder {
     where
         F: FnMut(Result<Line<'_>, BadLine<'_>>),
     {
-        let mut pos = 0;
-        let data: &[u8] = buf;
-        loop {
-            let rest = data.get(pos..).unwrap_or_default();
-            let search_from = self.scanned.min(rest.len());
-            let newline = memchr::memchr(b'\n', rest.get(search_from..).unwrap_or_default())
-                .map(|i| i + search_from);
-            match newline {
-                Some(end) => {
-                    let line = rest.get(..end).unwrap_or_default();
-                    if self.skipping {
-                        self.skipping = false;
-                    } else if line.len() > self.max_line {
-                        let head = line.get(..self.max_line).unwrap_or_default();
-                        sink(Err(BadLine { line: head, error: &self.too_long }));
-                    } else {
-                        deliver(line, &mut sink);
-                    }
-                    pos += end + 1;
-                    self.scanned = 0;
-                }
-                None => {
-                    if self.skipping {
-                        // Still inside an overlong line: drop what arrived.
-                        pos = data.len();
-                        self.scanned = 0;
-                    } else if rest.len() > self.max_line {
-                        let head = rest.get(..self.max_line).unwrap_or_default();
-                        sink(Err(BadLine { line: head, error: &self.too_long }));
-                        self.skipping = true;
-                        pos = data.len();
-                        self.scanned = 0;
-                    } else {
-                        self.scanned = rest.len();
-                    }
-                    break;
-                }
-            }
-        }
-        buf.advance(pos);
+        let too_long = &self.too_long;
+        self.framer.frame(buf, |framed| deliver_framed(framed, too_long, &mut sink));
     }
 
     /// At end of stream: decodes what is left in `buf` as a last line, even without its `\n`
@@ -286,13 +244,8 @@ impl LineDecoder {
     where
         F: FnMut(Result<Line<'_>, BadLine<'_>>),
     {
-        self.decode(buf, &mut sink);
-        let skipping = std::mem::take(&mut self.skipping);
-        self.scanned = 0;
-        if !buf.is_empty() && !skipping {
-            deliver(buf, &mut sink);
-        }
-        buf.clear();
+        let too_long = &self.too_long;
+        self.framer.frame_eof(buf, |framed| deliver_framed(framed, too_long, &mut sink));
     }
 
     /// Decodes everything in `buf` (complete lines; see [`decode`](Self::decode)) into owned
@@ -303,6 +256,16 @@ impl LineDecoder {
             out.push(r.map(|l| l.to_point()).map_err(|b| b.error.clone()));
         });
         out
+    }
+}
+
+fn deliver_framed<F>(framed: Framed<'_>, too_long: &LineError, sink: &mut F)
+where
+    F: FnMut(Result<Line<'_>, BadLine<'_>>),
+{
+    match framed {
+        Framed::Line(line) => deliver(line, sink),
+        Framed::TooLong(head) => sink(Err(BadLine { line: head, error: too_long })),
     }
 }
 

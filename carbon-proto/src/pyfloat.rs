@@ -48,6 +48,35 @@ pub fn parse_py_float(s: &str) -> Option<f64> {
     s.replace('_', "").parse::<f64>().ok()
 }
 
+/// Whether `b` is an unsigned decimal literal: `digits [. digits] [(e|E) [+|-] digits]` or
+/// `. digits [exponent]`, with at least one digit before the exponent. Java's and JavaScript's
+/// number grammars (OpenTSDB, statsd) both check this before parsing.
+pub(crate) fn is_decimal_literal(b: &[u8]) -> bool {
+    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let rest = b.get(int_len..).unwrap_or_default();
+    let (frac_len, rest) = match rest.split_first() {
+        Some((b'.', after)) => {
+            let n = after.iter().take_while(|c| c.is_ascii_digit()).count();
+            (n, after.get(n..).unwrap_or_default())
+        }
+        _ => (0, rest),
+    };
+    if int_len == 0 && frac_len == 0 {
+        return false;
+    }
+    match rest.split_first() {
+        None => true,
+        Some((b'e' | b'E', exp)) => {
+            let exp = match exp.split_first() {
+                Some((b'+' | b'-', digits)) => digits,
+                _ => exp,
+            };
+            !exp.is_empty() && exp.iter().all(u8::is_ascii_digit)
+        }
+        Some(_) => false,
+    }
+}
+
 /// The first code point (digit zero) of every run of ten Unicode decimal digits (category Nd)
 /// outside ASCII, as of Unicode 14.0 (CPython 3.11).
 const DIGIT_ZEROS: [u32; 65] = [

@@ -61,7 +61,7 @@ pub(crate) fn parse_double(s: &str) -> Result<f64, NumberError> {
             let hex = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"));
             match hex {
                 Some(hex) => parse_hex_float(hex.as_bytes()).ok_or(NumberError::NotANumber)?,
-                None if is_decimal(body.as_bytes()) => {
+                None if crate::pyfloat::is_decimal_literal(body.as_bytes()) => {
                     body.parse::<f64>().map_err(|_| NumberError::NotANumber)?
                 }
                 None => return Err(NumberError::NotANumber),
@@ -69,33 +69,6 @@ pub(crate) fn parse_double(s: &str) -> Result<f64, NumberError> {
         }
     };
     Ok(if negative { -magnitude } else { magnitude })
-}
-
-/// `digits [. digits] [e [+-] digits]` with at least one mantissa digit.
-fn is_decimal(b: &[u8]) -> bool {
-    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    let rest = b.get(int_len..).unwrap_or_default();
-    let (frac_len, rest) = match rest.split_first() {
-        Some((b'.', after)) => {
-            let n = after.iter().take_while(|c| c.is_ascii_digit()).count();
-            (n, after.get(n..).unwrap_or_default())
-        }
-        _ => (0, rest),
-    };
-    if int_len + frac_len == 0 {
-        return false;
-    }
-    match rest.split_first() {
-        None => true,
-        Some((b'e' | b'E', exp)) => {
-            let exp = match exp.split_first() {
-                Some((b'+' | b'-', digits)) => digits,
-                _ => exp,
-            };
-            !exp.is_empty() && exp.iter().all(u8::is_ascii_digit)
-        }
-        Some(_) => false,
-    }
 }
 
 /// The part of a Java hexadecimal float after `0x`: `hex [. hex] p [+-] digits`, at least one

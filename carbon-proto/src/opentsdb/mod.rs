@@ -52,8 +52,9 @@ mod java;
 
 use std::fmt::Write as _;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 
+use crate::framing::{Framed, LineFramer};
 use crate::metric::{MetricName, NameError, Point};
 use crate::statsd::tagged::tagged_name;
 
@@ -807,10 +808,8 @@ pub struct BadLine<'a> {
 pub struct LineDecoder {
     /// Tags allowed per data point.
     max_tags: usize,
-    /// Inside an overlong line: drop bytes until the next `\n`.
-    skipping: bool,
-    /// How far the buffer's partial line has been searched for `\n` already.
-    scanned: usize,
+    /// Frames the lines; its limit leaves room for a `\r` (`parse_line` checks the exact one).
+    framer: LineFramer,
 }
 
 impl Default for LineDecoder {
@@ -822,7 +821,7 @@ impl Default for LineDecoder {
 impl LineDecoder {
     /// A decoder with OpenTSDB's limits.
     pub fn new() -> LineDecoder {
-        LineDecoder { max_tags: DEFAULT_MAX_TAGS, skipping: false, scanned: 0 }
+        LineDecoder { max_tags: DEFAULT_MAX_TAGS, framer: LineFramer::new(MAX_LINE_BYTES + 1) }
     }
 
     /// Sets the number of tags allowed per data point (default [`DEFAULT_MAX_TAGS`]).
@@ -836,41 +835,8 @@ impl LineDecoder {
     where
         F: FnMut(Result<Request<'_>, BadLine<'_>>),
     {
-        let mut pos = 0;
-        let data: &[u8] = buf;
-        loop {
-            let rest = data.get(pos..).unwrap_or_default();
-            let from = self.scanned.min(rest.len());
-            let newline =
-                memchr::memchr(b'\n', rest.get(from..).unwrap_or_default()).map(|i| i + from);
-            self.scanned = 0;
-            match newline {
-                Some(end) => {
-                    let line = rest.get(..end).unwrap_or_default();
-                    if std::mem::take(&mut self.skipping) {
-                        // The end of an overlong line, already reported.
-                    } else {
-                        self.deliver(line, &mut sink);
-                    }
-                    pos += end + 1;
-                }
-                None => {
-                    if self.skipping {
-                        pos = data.len();
-                    } else if rest.len() > MAX_LINE_BYTES + 1 {
-                        let head = rest.get(..MAX_LINE_BYTES).unwrap_or_default();
-                        let error = OpenTsdbError::TooLong { max: MAX_LINE_BYTES };
-                        sink(Err(BadLine { line: head, error }));
-                        self.skipping = true;
-                        pos = data.len();
-                    } else {
-                        self.scanned = rest.len();
-                    }
-                    break;
-                }
-            }
-        }
-        buf.advance(pos);
+        let max_tags = self.max_tags;
+        self.framer.frame(buf, |framed| deliver_framed(framed, max_tags, &mut sink));
     }
 
     /// At end of stream: decodes what is left in `buf` as a last line, even without its
@@ -879,25 +845,28 @@ impl LineDecoder {
     where
         F: FnMut(Result<Request<'_>, BadLine<'_>>),
     {
-        self.decode(buf, &mut sink);
-        let skipping = std::mem::take(&mut self.skipping);
-        self.scanned = 0;
-        if !buf.is_empty() && !skipping {
-            self.deliver(buf, &mut sink);
-        }
-        buf.clear();
+        let max_tags = self.max_tags;
+        self.framer.frame_eof(buf, |framed| deliver_framed(framed, max_tags, &mut sink));
     }
+}
 
-    fn deliver<F>(&self, line: &[u8], sink: &mut F)
-    where
-        F: FnMut(Result<Request<'_>, BadLine<'_>>),
-    {
-        match parse_line_with_max_tags(line, self.max_tags) {
-            Ok(request) => sink(Ok(request)),
-            Err(error) => {
-                let line = line.get(..MAX_LINE_BYTES).unwrap_or(line);
-                sink(Err(BadLine { line, error }));
-            }
+fn deliver_framed<F>(framed: Framed<'_>, max_tags: usize, sink: &mut F)
+where
+    F: FnMut(Result<Request<'_>, BadLine<'_>>),
+{
+    let line = match framed {
+        Framed::Line(line) => line,
+        Framed::TooLong(head) => {
+            let line = head.get(..MAX_LINE_BYTES).unwrap_or(head);
+            sink(Err(BadLine { line, error: OpenTsdbError::TooLong { max: MAX_LINE_BYTES } }));
+            return;
+        }
+    };
+    match parse_line_with_max_tags(line, max_tags) {
+        Ok(request) => sink(Ok(request)),
+        Err(error) => {
+            let line = line.get(..MAX_LINE_BYTES).unwrap_or(line);
+            sink(Err(BadLine { line, error }));
         }
     }
 }

@@ -48,40 +48,12 @@ pub(crate) fn js_number(s: &str) -> Option<f64> {
     if unsigned == "Infinity" {
         return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
     }
-    if !is_decimal_literal(unsigned.as_bytes()) {
+    if !crate::pyfloat::is_decimal_literal(unsigned.as_bytes()) {
         return None;
     }
     // Rust's parser accepts this grammar (and more) and rounds correctly.
     let v: f64 = unsigned.parse().ok()?;
     Some(if negative { -v } else { v })
-}
-
-/// `StrUnsignedDecimalLiteral` without `Infinity`: `digits [. digits] [exp]` or
-/// `. digits [exp]`, at least one digit before the exponent.
-fn is_decimal_literal(b: &[u8]) -> bool {
-    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    let rest = b.get(int_len..).unwrap_or_default();
-    let (frac_len, rest) = match rest.split_first() {
-        Some((b'.', after)) => {
-            let n = after.iter().take_while(|c| c.is_ascii_digit()).count();
-            (n, after.get(n..).unwrap_or_default())
-        }
-        _ => (0, rest),
-    };
-    if int_len == 0 && frac_len == 0 {
-        return false;
-    }
-    match rest.split_first() {
-        None => true,
-        Some((b'e' | b'E', exp)) => {
-            let exp = match exp.split_first() {
-                Some((b'+' | b'-', digits)) => digits,
-                _ => exp,
-            };
-            !exp.is_empty() && exp.iter().all(u8::is_ascii_digit)
-        }
-        Some(_) => false,
-    }
 }
 
 /// The value of a `0x`/`0o`/`0b` literal's digits (`bits` per digit), correctly rounded; `None`
