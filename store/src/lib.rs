@@ -1,0 +1,23 @@
+//! The storage engine behind the server and the render API.
+//!
+//! Points arrive through [`Store::ingest`]: they are checked, appended to the write-ahead log,
+//! added to the in-memory cache and to the metric index, and from then on are visible to
+//! [`Store::fetch`] and [`Store::find`]. Persister threads drain the cache into Whisper files
+//! (creating them from `storage-schemas.conf` and `storage-aggregation.conf`), at the rates
+//! carbon's settings allow, and the log is trimmed once points are on disk.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | carbon's own config files: `carbon.conf`, `storage-schemas.conf`, `storage-aggregation.conf`, white/blacklists, rewrite rules |
+//! | [`wal`] | the write-ahead log: segments, group commit, replay, trimming |
+//! | [`index`] | the metric index (glob `find` as graphite-web does) and the tag index |
+//! | `cache`, `persister` | the sharded write-behind cache and the threads that write it to Whisper |
+#![warn(missing_docs)]
+
+mod error;
+
+pub mod config;
+pub mod index;
+pub mod wal;
+
+pub use error::{Error, Result};

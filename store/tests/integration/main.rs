@@ -1,0 +1,5 @@
+//! Integration tests of the store.
+
+mod config;
+mod index;
+mod wal;
