@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::aggregation::AggregationMethod;
 use crate::error::{Error, Result};
 use crate::format::Header;
-use crate::handle::{Whisper, check_x_files_factor};
-use crate::retention::{Retention, validate_archive_list};
+use crate::handle::Whisper;
+use crate::retention::Retention;
 use crate::storage::{FileStorage, MemStorage};
 
 /// How the data region of a new file is allocated. Every choice gives the same bytes: all
@@ -154,10 +154,7 @@ impl CreateOptions {
     }
 
     fn header_for(&self, archives: &[Retention]) -> Result<Header> {
-        let mut archives = archives.to_vec();
-        validate_archive_list(&mut archives)?;
-        check_x_files_factor(self.x_files_factor)?;
-        Ok(Header::for_new_file(&archives, self.x_files_factor as f32, self.aggregation_method))
+        Header::new(archives, self.x_files_factor, self.aggregation_method)
     }
 
     /// Writes the header and allocates the data region of a freshly created, empty file.

@@ -109,6 +109,50 @@ impl Header {
         Header { aggregation_method, max_retention, x_files_factor, archives: infos }
     }
 
+    /// The header a new file with these archives would have (after whisper's validation and
+    /// sorting), without creating anything: what
+    /// [`CreateOptions::create`](crate::CreateOptions::create) would write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArchiveList`](crate::Error::InvalidArchiveList),
+    /// [`Error::InvalidXFilesFactor`](crate::Error::InvalidXFilesFactor).
+    pub fn new(
+        archives: &[Retention],
+        x_files_factor: f64,
+        aggregation_method: AggregationMethod,
+    ) -> crate::Result<Header> {
+        let mut archives = archives.to_vec();
+        crate::retention::validate_archive_list(&mut archives)?;
+        crate::handle::check_x_files_factor(x_files_factor)?;
+        Ok(Header::for_new_file(&archives, x_files_factor as f32, aggregation_method))
+    }
+
+    /// What a fetch of `(from, until]` (default `until = now`) would return on a file with
+    /// this header that holds no data: the window and step whisper.py would pick, with every
+    /// value `None`. `None` where fetch returns `None`. Readers use it for a metric whose file
+    /// does not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`Whisper::fetch`](crate::Whisper::fetch).
+    pub fn empty_fetch(
+        &self,
+        from: i64,
+        until: Option<i64>,
+        now: i64,
+    ) -> crate::Result<Option<crate::Series>> {
+        let Some((archive, from, until)) =
+            crate::handle::select_archive(self, from, until, now, None)?
+        else {
+            return Ok(None);
+        };
+        let (from, until) = crate::handle::archive_window(&archive, from, until);
+        let step = archive.seconds_per_point();
+        let n = (until - from).div_euclid(i64::from(step)).max(0) as usize;
+        Ok(Some(crate::Series { from, until, step, values: vec![None; n] }))
+    }
+
     /// How values are combined when they propagate to a coarser archive.
     pub fn aggregation_method(&self) -> AggregationMethod {
         self.aggregation_method
@@ -369,6 +413,24 @@ mod tests {
         bytes[3] = 1;
         bytes[8..12].copy_from_slice(&1.5f32.to_bits().to_be_bytes());
         assert!(matches!(check(&bytes, h.file_size()), Corruption::XFilesFactorOutOfRange { .. }));
+    }
+
+    #[test]
+    fn empty_fetch_matches_a_fetch_of_an_empty_file() {
+        let archives = [Retention::new(60, 1440), Retention::new(300, 2016)];
+        let header = Header::new(&archives, 0.5, AggregationMethod::Average).unwrap();
+        let mut file = crate::CreateOptions::new().create_in_memory(&archives).unwrap();
+        let now = 1_700_000_123;
+        for (from, until) in [
+            (now - 3600, None),
+            (now - 86400 * 2, Some(now - 60)),
+            (now + 5, None),
+            (now - 10, Some(now - 10)),
+        ] {
+            let a = header.empty_fetch(from, until, now).map_err(|e| e.to_string());
+            let b = file.fetch(from, until, now).map_err(|e| e.to_string());
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

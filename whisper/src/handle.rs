@@ -987,32 +987,10 @@ impl<S: Storage> Whisper<S> {
         series: &mut Series,
     ) -> Result<bool> {
         self.refresh_header()?;
-        let now = clamp_time(now);
-        let mut from = clamp_time(from);
-        let mut until = clamp_time(until.unwrap_or(now));
-        if from > until {
-            return Err(Error::InvalidTimeInterval { from, until });
-        }
-        let oldest = now - i64::from(self.header.max_retention());
-        if from > now || until < oldest {
+        let Some((archive, from, until)) =
+            select_archive(&self.header, from, until, now, seconds_per_point)?
+        else {
             return Ok(false);
-        }
-        from = from.max(oldest);
-        until = until.min(now);
-        let diff = now - from;
-
-        let archives = self.header.archives();
-        let archive = match seconds_per_point.filter(|&s| s != 0) {
-            Some(spp) => *archives
-                .iter()
-                .find(|a| a.seconds_per_point() == spp)
-                .ok_or(Error::InvalidGranularity { seconds_per_point: spp })?,
-            // whisper.py's loop leaves the last archive selected when none covers `diff`.
-            None => *archives
-                .iter()
-                .find(|a| retention_i64(a) >= diff)
-                .or(archives.last())
-                .ok_or(Error::TimestampNotCovered { timestamp: from })?,
         };
         series.values.clear();
         let (from_interval, until_interval, values) =
@@ -1044,12 +1022,7 @@ impl<S: Storage> Whisper<S> {
         out: &mut Vec<Option<f64>>,
     ) -> Result<(i64, i64, ArchiveValues)> {
         let step = i64::from(archive.seconds_per_point());
-        let from_interval = from - from.rem_euclid(step) + step;
-        let mut until_interval = until - until.rem_euclid(step) + step;
-        if from_interval == until_interval {
-            // A zero-length range always includes the next point.
-            until_interval += step;
-        }
+        let (from_interval, until_interval) = archive_window(archive, from, until);
         let base = self.base_of(archive)?;
         if base == 0 {
             let n = (until_interval - from_interval).div_euclid(step).max(0) as u64;
@@ -1135,6 +1108,56 @@ impl<S: Storage> Whisper<S> {
             Ok(old)
         })
     }
+}
+
+/// whisper.py's `file_fetch` before it reads: checks the range, clamps it to what the file
+/// holds and picks the archive. `None` when the range is wholly in the future or too old.
+pub(crate) fn select_archive(
+    header: &Header,
+    from: i64,
+    until: Option<i64>,
+    now: i64,
+    seconds_per_point: Option<u32>,
+) -> Result<Option<(ArchiveInfo, i64, i64)>> {
+    let now = clamp_time(now);
+    let mut from = clamp_time(from);
+    let mut until = clamp_time(until.unwrap_or(now));
+    if from > until {
+        return Err(Error::InvalidTimeInterval { from, until });
+    }
+    let oldest = now - i64::from(header.max_retention());
+    if from > now || until < oldest {
+        return Ok(None);
+    }
+    from = from.max(oldest);
+    until = until.min(now);
+    let diff = now - from;
+    let archives = header.archives();
+    let archive = match seconds_per_point.filter(|&s| s != 0) {
+        Some(spp) => *archives
+            .iter()
+            .find(|a| a.seconds_per_point() == spp)
+            .ok_or(Error::InvalidGranularity { seconds_per_point: spp })?,
+        // whisper.py's loop leaves the last archive selected when none covers `diff`.
+        None => *archives
+            .iter()
+            .find(|a| retention_i64(a) >= diff)
+            .or(archives.last())
+            .ok_or(Error::TimestampNotCovered { timestamp: from })?,
+    };
+    Ok(Some((archive, from, until)))
+}
+
+/// The aligned window `(from, until]` whisper.py's `__archive_fetch` uses for `archive`.
+pub(crate) fn archive_window(archive: &ArchiveInfo, from: i64, until: i64) -> (i64, i64) {
+    let step = i64::from(archive.seconds_per_point());
+    let from_interval = from - from.rem_euclid(step) + step;
+    let mut until_interval = until - until.rem_euclid(step) + step;
+    if from_interval == until_interval {
+        // A zero-length range always includes the next point.
+        until_interval += step;
+    }
+    (from_interval, until_interval)
 }
 
 /// A header as read from storage.
