@@ -35,9 +35,19 @@ impl LineFramer {
 
     /// Hands every complete line at the front of `buf` to `f` and removes them; a partial last
     /// line stays in `buf` (or is dropped, once reported, if it is already too long).
-    pub(crate) fn frame<F: FnMut(Framed<'_>)>(&mut self, buf: &mut BytesMut, mut f: F) {
+    pub(crate) fn frame<F: FnMut(Framed<'_>)>(&mut self, buf: &mut BytesMut, f: F) {
+        let used = self.frame_slice(buf, f);
+        buf.advance(used);
+    }
+
+    /// As [`frame`](Self::frame) on a slice, which is left alone: returns how many bytes the
+    /// caller must drop from its front once it is done with the lines (which borrow `data`).
+    pub(crate) fn frame_slice<'b, F: FnMut(Framed<'b>)>(
+        &mut self,
+        data: &'b [u8],
+        mut f: F,
+    ) -> usize {
         let mut pos = 0;
-        let data: &[u8] = buf;
         loop {
             let rest = data.get(pos..).unwrap_or_default();
             let from = self.scanned.min(rest.len());
@@ -66,11 +76,10 @@ impl LineFramer {
                     } else {
                         self.scanned = rest.len();
                     }
-                    break;
+                    return pos;
                 }
             }
         }
-        buf.advance(pos);
     }
 
     /// At end of stream: frames what is complete, then hands over what is left as a last line

@@ -238,6 +238,45 @@ impl LineDecoder {
         self.framer.frame(buf, |framed| deliver_framed(framed, too_long, &mut sink));
     }
 
+    /// Decodes the complete lines at the front of `data` without touching it: good lines are
+    /// pushed to `good` (borrowing `data`), bad ones handed to `bad`. Returns how many bytes
+    /// to drop from the front of the buffer once `good` has been used.
+    ///
+    /// This is the form a server wants: one batch of borrowed points per read, handed to the
+    /// store in one call.
+    ///
+    /// ```
+    /// use bytes::{Buf, BytesMut};
+    /// use carbon_proto::plaintext::LineDecoder;
+    ///
+    /// let mut buf = BytesMut::from(&b"a 1 10\nb 2 20\nc 3"[..]);
+    /// let mut decoder = LineDecoder::new();
+    /// let mut batch = Vec::new();
+    /// let used = decoder.decode_batch(&buf, &mut batch, |_| {});
+    /// assert_eq!(batch.iter().map(|l| l.name).collect::<Vec<_>>(), ["a", "b"]);
+    /// batch.clear();
+    /// buf.advance(used);
+    /// assert_eq!(&buf[..], b"c 3");
+    /// ```
+    pub fn decode_batch<'b, F>(
+        &mut self,
+        data: &'b [u8],
+        good: &mut Vec<Line<'b>>,
+        mut bad: F,
+    ) -> usize
+    where
+        F: FnMut(BadLine<'_>),
+    {
+        let too_long = &self.too_long;
+        self.framer.frame_slice(data, |framed| match framed {
+            Framed::Line(line) => match parse_line(line) {
+                Ok(l) => good.push(l),
+                Err(error) => bad(BadLine { line, error: &error }),
+            },
+            Framed::TooLong(head) => bad(BadLine { line: head, error: too_long }),
+        })
+    }
+
     /// At end of stream: decodes what is left in `buf` as a last line, even without its `\n`
     /// (carbon drops such a line), and empties `buf`.
     pub fn decode_eof<F>(&mut self, buf: &mut BytesMut, mut sink: F)

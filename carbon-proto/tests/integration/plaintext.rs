@@ -225,6 +225,46 @@ fn decode_in_chunks(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
+    /// The batch API (decode into a Vec, then advance) sees what the closure API sees.
+    #[test]
+    fn batches_see_what_the_closure_sees(
+        lines in prop::collection::vec(line(), 0..40),
+        chunks in prop::collection::vec(1usize..64, 1..8),
+        max_line in 8usize..64,
+    ) {
+        let mut stream = Vec::new();
+        for l in &lines {
+            stream.extend_from_slice(l);
+            stream.push(b'\n');
+        }
+        let mut expected = decode_in_chunks(&stream, &chunks, max_line);
+        // decode_in_chunks ends with decode_eof; a final unterminated line is none here.
+        let mut decoder = LineDecoder::with_max_line(max_line);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut sizes = chunks.iter().cycle();
+        while at < stream.len() {
+            let n = (*sizes.next().unwrap_or(&1)).max(1).min(stream.len() - at);
+            buf.extend_from_slice(&stream[at..at + n]);
+            at += n;
+            let mut batch = Vec::new();
+            let mut bad = Vec::new();
+            let used = decoder.decode_batch(&buf, &mut batch, |b| bad.push(b.error.clone()));
+            // Interleave as the closure API would: good and bad in line order is not kept by
+            // the batch form, so compare as multisets per read.
+            let mut round: Vec<Result<String, LineError>> =
+                batch.iter().map(|l| Ok(format!("{} {} {}", l.name, l.value, l.timestamp))).collect();
+            round.extend(bad.into_iter().map(Err));
+            got.extend(round);
+            bytes::Buf::advance(&mut buf, used);
+        }
+        let key = |r: &Result<String, LineError>| format!("{r:?}");
+        expected.sort_by_key(key);
+        got.sort_by_key(key);
+        prop_assert_eq!(expected, got);
+    }
+
     /// However the bytes arrive, the decoder sees the same lines.
     #[test]
     fn chunking_does_not_change_what_is_decoded(
