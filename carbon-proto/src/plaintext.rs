@@ -328,6 +328,23 @@ pub fn decode_datagram<F>(datagram: &[u8], mut sink: F)
 where
     F: FnMut(Result<Line<'_>, BadLine<'_>>),
 {
+    for_each_datagram_line(datagram, |line| deliver(line, &mut sink));
+}
+
+/// As [`decode_datagram`], collecting good lines (borrowing the datagram) into `good` so a
+/// server can hand them to the store in one call; bad ones go to `bad`.
+pub fn decode_datagram_batch<'a, F>(datagram: &'a [u8], good: &mut Vec<Line<'a>>, mut bad: F)
+where
+    F: FnMut(BadLine<'_>),
+{
+    for_each_datagram_line(datagram, |line| match parse_line(line) {
+        Ok(l) => good.push(l),
+        Err(error) => bad(BadLine { line, error: &error }),
+    });
+}
+
+/// Calls `f` with every line of a datagram, split as Python's `str.splitlines`.
+fn for_each_datagram_line<'a>(datagram: &'a [u8], mut f: impl FnMut(&'a [u8])) {
     let b = datagram;
     let mut start = 0;
     let mut i = 0;
@@ -339,7 +356,7 @@ where
         }
         let (brk, len) = line_break_at(b, i);
         if brk {
-            deliver(b.get(start..i).unwrap_or_default(), &mut sink);
+            f(b.get(start..i).unwrap_or_default());
             i += len;
             start = i;
         } else {
@@ -347,7 +364,7 @@ where
         }
     }
     if start < b.len() {
-        deliver(b.get(start..).unwrap_or_default(), &mut sink);
+        f(b.get(start..).unwrap_or_default());
     }
 }
 
