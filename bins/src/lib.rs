@@ -7,4 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod pyfmt;
+pub mod server;
 pub mod whisper_cli;

@@ -8,5 +8,6 @@ mod reference;
 mod file_tools;
 mod fixtures;
 mod harness;
+mod listeners;
 mod read_tools;
 mod write_tools;
