@@ -22,9 +22,12 @@ mod error;
 mod merge;
 #[allow(dead_code)]
 mod ratelimit;
+#[allow(dead_code)]
+mod selfmetrics;
 
 pub mod config;
 pub mod index;
 pub mod wal;
 
 pub use error::{Error, Result};
+pub use selfmetrics::Counters;
