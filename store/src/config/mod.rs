@@ -1,6 +1,11 @@
 //! carbon's config files.
 
-/// A config file that cannot be used, naming the file and line.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {}
+mod error;
+mod ini;
+mod text;
+
+pub use error::{
+    ConfigError, ConfigErrorKind, ConfigWarning, ConfigWarningKind, InterpolationProblem,
+    RetentionProblem, SyntaxError,
+};
+pub use ini::{DEFAULT_SECTION, Ini, IniEntry, IniItem, IniSection};
