@@ -364,6 +364,9 @@ pub enum ConfigWarningKind {
         /// Where it is: `[name]`, or `no section`.
         section: String,
     },
+    /// The file does not exist: the built-in default is used.
+    #[error("not found, using the built-in default")]
+    MissingFile,
     /// A `carbon.conf` key carbon does not know: carbon ignores it.
     #[error("unknown key {key}, ignored")]
     UnknownKey {

@@ -25,7 +25,10 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::error::{ConfigError, ConfigErrorKind, InterpolationProblem, SyntaxError};
+use super::error::{
+    ConfigError, ConfigErrorKind, ConfigWarning, ConfigWarningKind, InterpolationProblem,
+    SyntaxError,
+};
 use super::text::{decode, is_py_space, lines, py_rstrip, py_strip};
 
 /// The name of the defaults section.
@@ -332,6 +335,59 @@ impl Ini {
             items.push(IniItem { key: entry.key.clone(), value, line: entry.line, inherited });
         }
         Some(Ok(items))
+    }
+}
+
+/// A section as carbon's `OrderedConfigParser` hands it out.
+#[derive(Debug)]
+pub(crate) struct OrderedSection {
+    /// The name.
+    pub(crate) name: String,
+    /// The header line carbon's scan found it on.
+    pub(crate) line: usize,
+    /// `items(name)`.
+    pub(crate) items: Vec<IniItem>,
+}
+
+impl OrderedSection {
+    /// An interpolated value by key (lower-case).
+    pub(crate) fn get(&self, key: &str) -> Option<&IniItem> {
+        self.items.iter().find(|i| i.key == key)
+    }
+}
+
+impl Ini {
+    /// The sections the way `carbon.storage` walks them: carbon's scan order
+    /// ([`Ini::listed_sections`]), each with its interpolated items. A section the parser has
+    /// but the scan misses (text after `]`) is a warning; a scanned name the parser does not
+    /// have (an indented continuation line) is an error, as carbon fails on it.
+    pub(crate) fn ordered_sections(
+        &self,
+    ) -> Result<(Vec<OrderedSection>, Vec<ConfigWarning>), ConfigError> {
+        let warnings = self
+            .sections
+            .iter()
+            .filter(|s| !self.listed.iter().any(|(name, _)| *name == s.name))
+            .map(|s| {
+                ConfigWarning::new(
+                    &self.path,
+                    Some(s.line),
+                    ConfigWarningKind::HiddenSection { section: s.name.clone() },
+                )
+            })
+            .collect();
+        let mut sections = Vec::with_capacity(self.listed.len());
+        for (name, line) in &self.listed {
+            let Some(items) = self.items(name) else {
+                return Err(ConfigError::at(
+                    &self.path,
+                    *line,
+                    ConfigErrorKind::NotASection { name: name.clone() },
+                ));
+            };
+            sections.push(OrderedSection { name: name.clone(), line: *line, items: items? });
+        }
+        Ok((sections, warnings))
     }
 }
 
