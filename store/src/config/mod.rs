@@ -3,8 +3,11 @@
 mod aggregation;
 mod error;
 mod ini;
+mod lists;
 mod pyre;
+mod reload;
 mod retention;
+mod rewrite;
 mod schemas;
 mod text;
 
@@ -16,6 +19,9 @@ pub use error::{
     RetentionProblem, SyntaxError,
 };
 pub use ini::{DEFAULT_SECTION, Ini, IniEntry, IniItem, IniSection};
+pub use lists::PatternList;
+pub use reload::{ConfigFile, LIST_RELOAD_INTERVAL, Reloadable, SCHEMA_RELOAD_INTERVAL};
+pub use rewrite::{RewriteRule, RewriteRules};
 pub use schemas::{DEFAULT_RETENTION, DEFAULT_SCHEMA_NAME, Schema, StorageSchemas};
 
 use pyre::{PyRegex, PyRegexError};
