@@ -29,7 +29,7 @@ impl SegmentId {
     }
 
     /// The segment after this one.
-    pub(crate) fn next(self) -> Self {
+    pub const fn next(self) -> Self {
         SegmentId(self.0.saturating_add(1))
     }
 
@@ -244,11 +244,14 @@ struct Window<'p> {
     base: u64,
     /// Whether the file's end was reached.
     eof: bool,
+    /// The file's length when opened: reads stop there (a log being written may grow), and
+    /// are no larger than what is left.
+    len: u64,
 }
 
 impl<'p> Window<'p> {
-    fn new(file: File, path: &'p Path) -> Self {
-        Window { file, path, buf: Vec::new(), base: 0, eof: false }
+    fn new(file: File, path: &'p Path, len: u64) -> Self {
+        Window { file, path, buf: Vec::new(), base: 0, eof: false, len }
     }
 
     /// The bytes from `off` on: at least `want` of them unless the file ends first. `off` is
@@ -276,7 +279,14 @@ impl<'p> Window<'p> {
             .min(self.buf.len());
         while self.buf.len() - start < want && !self.eof {
             let have = self.buf.len();
-            let more = (want - (have - start)).max(READ_BYTES);
+            let left = self.len.saturating_sub(self.base + have as u64);
+            let more = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(READ_BYTES.max(want - (have - start)));
+            if more == 0 {
+                self.eof = true;
+                break;
+            }
             self.buf.resize(have + more, 0);
             let read = loop {
                 match self.file.read(self.buf.get_mut(have..).unwrap_or_default()) {
@@ -309,7 +319,7 @@ pub(crate) fn replay(
 ) -> Result<SegmentEnd, WalError> {
     let file = File::open(path).map_err(|e| WalError::io(WalOp::Open, path, e))?;
     let file_len = file.metadata().map_err(|e| WalError::io(WalOp::Open, path, e))?.len();
-    let mut win = Window::new(file, path);
+    let mut win = Window::new(file, path, file_len);
     stats.segments += 1;
     let mut end = SegmentEnd {
         valid_len: 0,
@@ -488,7 +498,7 @@ mod tests {
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..3 * READ_BYTES + 17).map(|i| (i % 251) as u8).collect();
         fs::write(&path, &data).unwrap();
-        let mut win = Window::new(File::open(&path).unwrap(), &path);
+        let mut win = Window::new(File::open(&path).unwrap(), &path, data.len() as u64);
         for off in
             [0, 1, 5, READ_BYTES - 1, READ_BYTES + 3, 2 * READ_BYTES, data.len() - 2, data.len()]
         {
