@@ -158,21 +158,21 @@ impl Ini {
             let comment = stripped.starts_with('#') || stripped.starts_with(';');
             let value = if comment { "" } else { stripped };
             if value.is_empty() {
-                if !comment && target.is_some() {
-                    if let Some(slot) = current {
-                        if let Some(lines) = pending.get_mut(slot) {
-                            lines.push(String::new());
-                        }
-                    }
+                if !comment
+                    && target.is_some()
+                    && let Some(lines) = current.and_then(|slot| pending.get_mut(slot))
+                {
+                    lines.push(String::new());
                 }
                 continue;
             }
             let indent = line.chars().take_while(|&c| is_py_space(c)).count();
-            if target.is_some() && indent > indent_level {
-                if let Some(lines) = current.and_then(|slot| pending.get_mut(slot)) {
-                    lines.push(value.to_string());
-                    continue;
-                }
+            if target.is_some()
+                && indent > indent_level
+                && let Some(lines) = current.and_then(|slot| pending.get_mut(slot))
+            {
+                lines.push(value.to_string());
+                continue;
             }
             indent_level = indent;
             if let Some(name) = section_header(value) {
@@ -367,7 +367,7 @@ impl Ini {
         let warnings = self
             .sections
             .iter()
-            .filter(|s| !self.listed.iter().any(|(name, _)| *name == s.name))
+            .filter(|s| !self.listed_sections().iter().any(|(name, _)| *name == s.name))
             .map(|s| {
                 ConfigWarning::new(
                     &self.path,
@@ -377,7 +377,7 @@ impl Ini {
             })
             .collect();
         let mut sections = Vec::with_capacity(self.listed.len());
-        for (name, line) in &self.listed {
+        for (name, line) in self.listed_sections() {
             let Some(items) = self.items(name) else {
                 return Err(ConfigError::at(
                     &self.path,

@@ -1,6 +1,7 @@
 //! carbon's config files.
 
 mod aggregation;
+mod carbon_conf;
 mod error;
 mod ini;
 mod lists;
@@ -14,6 +15,10 @@ mod text;
 use std::path::Path;
 
 pub use aggregation::{AggregationRule, StorageAggregation};
+pub use carbon_conf::{
+    CacheWriteStrategy, CarbonConfig, CarbonConfigBuilder, ConfigEnv, DEFAULT_GRAPHITE_ROOT,
+    DEFAULT_INSTANCE, RateLimit, Setting, Value,
+};
 pub use error::{
     ConfigError, ConfigErrorKind, ConfigWarning, ConfigWarningKind, InterpolationProblem,
     RetentionProblem, SyntaxError,

@@ -370,12 +370,12 @@ fn class(src: &mut Source, out: &mut String) -> Result<(), PyRegexError> {
                 // Rust ranges are over scalar values: move surrogate ends off the gap.
                 let lo = if (0xD800..=0xDFFF).contains(&lo) { 0xE000 } else { lo };
                 let hi = if (0xD800..=0xDFFF).contains(&hi) { 0xD7FF } else { hi };
-                if let (Some(l), Some(h)) = (char::from_u32(lo), char::from_u32(hi)) {
-                    if l <= h {
-                        push_class_char(&mut body, l);
-                        body.push('-');
-                        push_class_char(&mut body, h);
-                    }
+                if let (Some(l), Some(h)) = (char::from_u32(lo), char::from_u32(hi))
+                    && l <= h
+                {
+                    push_class_char(&mut body, l);
+                    body.push('-');
+                    push_class_char(&mut body, h);
                 }
             }
         }
@@ -805,12 +805,10 @@ fn translate(pattern: &str) -> Result<Translated, PyRegexError> {
             }
             '|' => {
                 at_start = false;
-                if let Some(frame) = stack.last_mut() {
-                    if let Some(branches) = frame.branches.as_mut() {
-                        *branches += 1;
-                        if *branches > 2 {
-                            return Err(invalid("conditional backref with more than two branches"));
-                        }
+                if let Some(branches) = stack.last_mut().and_then(|f| f.branches.as_mut()) {
+                    *branches += 1;
+                    if *branches > 2 {
+                        return Err(invalid("conditional backref with more than two branches"));
                     }
                 }
                 out.push('|');
