@@ -40,13 +40,12 @@ pub(crate) fn expand_braces(s: &str) -> Result<Vec<String>, TooComplex> {
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'{' {
             open.push(i);
-        } else if b == b'}' {
-            if let Some(o) = open.pop() {
-                if let Some(slot) = close.get_mut(o) {
-                    *slot = i;
-                    paired = true;
-                }
-            }
+        } else if b == b'}'
+            && let Some(o) = open.pop()
+            && let Some(slot) = close.get_mut(o)
+        {
+            *slot = i;
+            paired = true;
         }
     }
     if !paired {
@@ -327,10 +326,8 @@ fn class_token(p: &[char], i: usize, j: usize) -> Token {
         return Token::Any;
     }
     let negated = chunks.first().and_then(|c| c.first()) == Some(&'!');
-    if negated {
-        if let Some(first) = chunks.first_mut() {
-            first.remove(0);
-        }
+    if negated && let Some(first) = chunks.first_mut() {
+        first.remove(0);
     }
     // Read the class back as Python's regex parser does: items, where an item followed by an
     // unescaped dash and another item is a range. Only the dashes between chunks are unescaped.

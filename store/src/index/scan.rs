@@ -294,11 +294,12 @@ impl Walk<'_> {
                         depth: job.depth + 1,
                         tagged: true,
                     });
-                } else if is_file && job.depth == 3 {
-                    if let Some(stem) = name.strip_suffix(".wsp") {
-                        found.stats.files += 1;
-                        tagged_file(stem, found);
-                    }
+                } else if is_file
+                    && job.depth == 3
+                    && let Some(stem) = name.strip_suffix(".wsp")
+                {
+                    found.stats.files += 1;
+                    tagged_file(stem, found);
                 }
                 continue;
             }

@@ -92,12 +92,13 @@ impl IdTable {
 
     /// Removes the id found at `slot` by [`IdTable::find`].
     pub(crate) fn remove_at(&mut self, slot: usize) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            if s.id != EMPTY && s.id != DELETED {
-                s.id = DELETED;
-                self.len -= 1;
-                self.deleted += 1;
-            }
+        if let Some(s) = self.slots.get_mut(slot)
+            && s.id != EMPTY
+            && s.id != DELETED
+        {
+            s.id = DELETED;
+            self.len -= 1;
+            self.deleted += 1;
         }
     }
 

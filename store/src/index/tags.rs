@@ -172,49 +172,48 @@ struct Expr {
     tag: String,
     op: Op,
     spec: String,
-    /// `re.search` of the anchored regex (the SQL side).
-    search: Option<Regex>,
-    /// `re.match` of the anchored regex (the filter side).
-    start: Option<Regex>,
+    /// The anchored regex, for `=~` and `!=~`.
+    regex: Option<Regex>,
     matches_empty: bool,
 }
 
 impl Expr {
     fn compile(expr: &str) -> Result<Expr, IndexError> {
         let (tag, op, spec) = parse_tagspec(expr)?;
-        let (search, start) = match op {
-            Op::Match | Op::NotMatch => {
-                let a = anchored(spec);
-                let start = regex(format!("^(?:{a})"))?;
-                (Some(regex(a)?), Some(start))
-            }
-            Op::Eq | Op::Ne => (None, None),
+        let regex = match op {
+            Op::Match | Op::NotMatch => Some(regex(anchored(spec))?),
+            Op::Eq | Op::Ne => None,
         };
         let matches_empty = match op {
             Op::Eq => spec.is_empty(),
             Op::Ne => !spec.is_empty(),
-            Op::Match => start.as_ref().is_some_and(|r| r.is_match("")),
-            Op::NotMatch => !start.as_ref().is_some_and(|r| r.is_match("")),
+            Op::Match => regex.as_ref().is_some_and(|r| r.is_match("")),
+            Op::NotMatch => !regex.as_ref().is_some_and(|r| r.is_match("")),
         };
-        Ok(Expr { tag: tag.to_string(), op, spec: spec.to_string(), search, start, matches_empty })
+        Ok(Expr { tag: tag.to_string(), op, spec: spec.to_string(), regex, matches_empty })
     }
 
     /// Whether a series whose value for the tag is `value` (`None`: it lacks the tag)
     /// passes, as `LocalDatabaseTagDB` decides it.
     fn test(&self, value: Option<&str>) -> bool {
-        let (value, re) = if self.matches_empty {
-            (value.unwrap_or(""), &self.start)
+        // The SQL side (`REGEXP`) is `re.search`; the filter side is `re.match`, a match
+        // that starts at 0, which exists exactly when the leftmost match starts there.
+        let (value, search) = if self.matches_empty {
+            (value.unwrap_or(""), false)
         } else {
             match value {
-                Some(v) => (v, &self.search),
+                Some(v) => (v, true),
                 None => return false,
             }
+        };
+        let hit = |r: &Regex| {
+            if search { r.is_match(value) } else { r.find(value).is_some_and(|m| m.start() == 0) }
         };
         match self.op {
             Op::Eq => value == self.spec,
             Op::Ne => value != self.spec,
-            Op::Match => re.as_ref().is_some_and(|r| r.is_match(value)),
-            Op::NotMatch => !re.as_ref().is_some_and(|r| r.is_match(value)),
+            Op::Match => self.regex.as_ref().is_some_and(hit),
+            Op::NotMatch => !self.regex.as_ref().is_some_and(hit),
         }
     }
 }
@@ -669,10 +668,10 @@ impl TagIndex {
         all.push(&has_tag);
         let mut found = BTreeSet::new();
         for path in self.find_series(&all)? {
-            if let Some(value) = tag_value(&path, tag) {
-                if value.starts_with(prefix) {
-                    found.insert(value.to_string());
-                }
+            if let Some(value) = tag_value(&path, tag)
+                && value.starts_with(prefix)
+            {
+                found.insert(value.to_string());
             }
         }
         Ok(found.into_iter().take(limit).collect())
