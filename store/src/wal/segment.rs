@@ -347,6 +347,7 @@ pub(crate) fn replay(
         }
         Ok(_) | Err(HeaderError::Short | HeaderError::Checksum) => {
             end.damaged = true;
+            end.valid_len = file_len; // nothing to cut: the file is kept as it is
             stats.corrupt(Corruption {
                 path: path.into(),
                 offset: 0,

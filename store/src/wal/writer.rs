@@ -330,8 +330,9 @@ pub(crate) fn run(shared: &Shared, file: OpenSegment) -> Result<(), WalError> {
         let stopping = st.stop;
         let has_new = !st.batch.bytes.is_empty();
         let dirty = has_new || pending.is_some() || st.written > st.durable;
+        // When the oldest unsynced data must be on disk (never, past `Instant`'s range).
         let deadline = policy.every.and_then(|every| last_sync.checked_add(every));
-        let due = dirty && deadline.is_none_or(|d| now >= d);
+        let due = dirty && (policy.every.is_none() || deadline.is_some_and(|d| now >= d));
         let retry_wait = retry_at.filter(|&t| now < t);
         let go = stopping
             || match retry_wait {
@@ -399,7 +400,9 @@ pub(crate) fn run(shared: &Shared, file: OpenSegment) -> Result<(), WalError> {
         }
         if synced {
             st.durable = st.written;
-            last_sync = Instant::now();
+            // From the round's start, not its end: what was appended during a slow fsync
+            // still goes out one interval after the previous round began.
+            last_sync = now;
             if policy.fsync {
                 st.counters.fsyncs += 1;
             }

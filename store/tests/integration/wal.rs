@@ -464,6 +464,25 @@ fn a_damaged_header_skips_its_segment() {
 }
 
 #[test]
+fn a_damaged_header_of_the_last_segment_is_kept_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), FsyncPolicy::Never);
+    let (wal, _) = open(&c);
+    wal.append(&[("a", 1, 1.0)]).unwrap();
+    wal.shutdown().unwrap();
+    let p = segment_path(dir.path(), SegmentId::new(1));
+    let mut bytes = fs::read(&p).unwrap();
+    bytes[21] ^= 1; // the header's checksum
+    fs::write(&p, &bytes).unwrap();
+    let (wal, replayed) = open(&c);
+    assert!(replayed.is_empty());
+    let rs = wal.replay_stats();
+    assert_eq!((rs.torn_bytes, rs.corrupt_regions), (0, 1));
+    assert_eq!(rs.corruptions[0].kind, CorruptionKind::Header);
+    assert_eq!(fs::read(&p).unwrap(), bytes, "the damaged segment was changed");
+}
+
+#[test]
 fn a_foreign_file_or_a_newer_format_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let c = config(dir.path(), FsyncPolicy::Never);
