@@ -235,10 +235,11 @@ impl Glob {
         // but `Star` consumes exactly one character, so taking the earliest place where the
         // text after a star fits is never worse than a later one: this gives the same answers
         // as Python's regex (whose `(?>.*?fixed)` groups make the same choice).
-        let text: Vec<char> = name.chars().collect();
+        // `t` is a byte offset into `name`, always on a character boundary.
         let (mut t, mut k) = (0usize, 0usize);
         let mut backtrack: Option<(usize, usize)> = None;
         loop {
+            let next = name.get(t..).and_then(|rest| rest.chars().next());
             match self.tokens.get(k) {
                 Some(Token::Star) => {
                     k += 1;
@@ -246,7 +247,7 @@ impl Glob {
                     continue;
                 }
                 Some(token) => {
-                    if let Some(&c) = text.get(t) {
+                    if let Some(c) = next {
                         let ok = match token {
                             Token::Char(x) => *x == c,
                             Token::Any => true,
@@ -254,21 +255,22 @@ impl Glob {
                             Token::Never | Token::Star => false,
                         };
                         if ok {
-                            t += 1;
+                            t += c.len_utf8();
                             k += 1;
                             continue;
                         }
                     }
                 }
-                None if t == text.len() => return true,
+                None if next.is_none() => return true,
                 None => {}
             }
             // Mismatch: let the last star take one more character, if there is one.
-            match backtrack {
-                Some((bk, bt)) if bt < text.len() => {
-                    backtrack = Some((bk, bt + 1));
+            let star_next = backtrack.and_then(|(_, bt)| name.get(bt..)?.chars().next());
+            match (backtrack, star_next) {
+                (Some((bk, bt)), Some(c)) => {
+                    backtrack = Some((bk, bt + c.len_utf8()));
                     k = bk;
-                    t = bt + 1;
+                    t = bt + c.len_utf8();
                 }
                 _ => return false,
             }

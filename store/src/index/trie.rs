@@ -61,6 +61,8 @@ pub(crate) enum Variant {
 pub(crate) struct Trie {
     /// The hasher every table of the index uses (one per index, randomly keyed).
     hasher: RandomState,
+    /// The key of the edge hash (node ids are ours, but their order follows the names).
+    edge_key: u64,
     /// Component strings, end to end.
     text: String,
     /// `ends[id]`: where component `id` ends in `text` (it starts where `id - 1` ends).
@@ -83,6 +85,7 @@ impl Trie {
     /// An empty trie hashing with `hasher`.
     pub(crate) fn new(hasher: RandomState) -> Trie {
         Trie {
+            edge_key: hasher.hash_one(0x5EED_u64),
             hasher,
             text: String::new(),
             ends: Vec::new(),
@@ -105,8 +108,13 @@ impl Trie {
         self.hasher.hash_one(s)
     }
 
+    /// The hash of an edge: a keyed SplitMix64 finaliser of the two ids (much cheaper than
+    /// SipHash, and the key keeps the layout unpredictable).
     fn edge_hash(&self, parent: u32, comp: u32) -> u64 {
-        self.hasher.hash_one((u64::from(parent) << 32) | u64::from(comp))
+        let mut z = ((u64::from(parent) << 32) | u64::from(comp)) ^ self.edge_key;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// Number of metrics.
@@ -195,10 +203,6 @@ impl Trie {
             let n = self.node(c);
             n.parent == parent && n.comp & !LEAF == comp
         })
-    }
-
-    fn child_by_name(&self, parent: u32, name: &str, hash: u64) -> Option<u32> {
-        self.comp_id(name, hash).and_then(|comp| self.child(parent, comp))
     }
 
     fn children(&self, parent: u32) -> Children<'_> {
@@ -394,20 +398,39 @@ impl Trie {
         if parts.is_empty() {
             return;
         }
+        // Literal names become component ids once: a name this trie has never seen matches
+        // nothing here.
+        let literal_ids: Vec<Vec<Option<u32>>> = parts
+            .iter()
+            .map(|variants| {
+                variants
+                    .iter()
+                    .map(|v| match v {
+                        Variant::Literal(name, hash) => self.comp_id(name, *hash),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         let mut hits: Vec<u32> = Vec::new();
         // Walk states (node, index of the next part). The same state can be reached along
-        // several routes (`**`, overlapping variants); it is expanded once.
+        // several routes (`**`, an empty component, overlapping variants); it is then
+        // expanded once. A pattern without those walks a tree, where no state repeats.
         let mut stack: Vec<(u32, usize)> = vec![(ROOT, 0)];
+        let may_repeat = parts.iter().any(|variants| {
+            variants.len() > 1
+                || variants.iter().any(|v| matches!(v, Variant::Stay | Variant::GlobStar))
+        });
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
         let mut push = |stack: &mut Vec<(u32, usize)>, node: u32, part: usize| {
-            if seen.insert((node, part)) {
+            if !may_repeat || seen.insert((node, part)) {
                 stack.push((node, part));
             }
         };
         while let Some((node, i)) = stack.pop() {
-            let Some(variants) = parts.get(i) else { continue };
+            let (Some(variants), Some(ids)) = (parts.get(i), literal_ids.get(i)) else { continue };
             let last = i + 1 == parts.len();
-            for variant in variants {
+            for (variant, id) in variants.iter().zip(ids) {
                 match variant {
                     Variant::Stay => {
                         // As the last component graphite-web would list the directory itself
@@ -416,8 +439,8 @@ impl Trie {
                             push(&mut stack, node, i + 1);
                         }
                     }
-                    Variant::Literal(name, hash) => {
-                        if let Some(c) = self.child_by_name(node, name, *hash) {
+                    Variant::Literal(..) => {
+                        if let Some(c) = id.and_then(|comp| self.child(node, comp)) {
                             if last {
                                 hits.push(c);
                             } else if self.has_children(c) {
