@@ -965,7 +965,7 @@ fn crash_and_replay(mode: &str, run: Duration, window: Duration) {
     // Whole batches, in order, with their values: a prefix of what was appended.
     check_child_batches(&replayed, mode);
     let acked = acks.iter().map(|&(k, _)| k + 1).max().unwrap_or(0);
-    assert!(acked > 100, "{mode}: the child acknowledged only {acked} batches");
+    assert!(acked > 20, "{mode}: the child acknowledged only {acked} batches");
     if let Some(k) = must_have {
         assert!(
             batches > k,
