@@ -1,4 +1,43 @@
-//! carbon's config files.
+//! carbon's config files, read as carbon 1.1.7 reads them, with carbon's defaults when a file
+//! is absent.
+//!
+//! | file | type | read as |
+//! |---|---|---|
+//! | `carbon.conf` | [`CarbonConfig`] (from [`CarbonConfigBuilder`]) | `carbon.conf.read_config` for carbon-cache |
+//! | `storage-schemas.conf` | [`StorageSchemas`] | `carbon.storage.loadStorageSchemas` |
+//! | `storage-aggregation.conf` | [`StorageAggregation`] | `carbon.storage.loadAggregationSchemas` |
+//! | `whitelist.conf`, `blacklist.conf` | [`PatternList`] | `carbon.regexlist.RegexList` |
+//! | `rewrite-rules.conf` | [`RewriteRules`] | `carbon.rewrite.RewriteRuleManager` |
+//!
+//! The INI files go through [`Ini`], a reader with Python `ConfigParser` semantics. Patterns
+//! are Python regular expressions: they are checked as Python's `re` checks them and translated
+//! for the `regex` crate; what Python accepts but cannot run here (look-around,
+//! back-references) is an error. Every error is a [`ConfigError`] naming the file and line;
+//! what carbon skips or ignores is returned as [`ConfigWarning`]s for the caller to log.
+//! [`Reloadable`] re-reads a file when it changes, keeping the old value if the new one is
+//! broken.
+//!
+//! ```
+//! use store::config::{CarbonConfigBuilder, ConfigEnv, Reloadable, StorageSchemas};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let root = tempfile::tempdir()?;
+//! let mut builder = CarbonConfigBuilder::new();
+//! builder.env(ConfigEnv {
+//!     graphite_root: Some(root.path().to_string_lossy().into_owned()),
+//!     ..ConfigEnv::default()
+//! });
+//! // No carbon.conf and no storage-schemas.conf: carbon's defaults.
+//! let config = builder.build()?;
+//! assert_eq!(config.line_receiver_port, 2003);
+//! let schemas = Reloadable::<StorageSchemas>::open(config.storage_schemas_path())?;
+//! assert_eq!(schemas.get().matching("servers.web1.cpu").retentions()[0].points(), 10080);
+//! for warning in schemas.get().warnings() {
+//!     eprintln!("{warning}"); // "…/storage-schemas.conf: not found, using the built-in default"
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod aggregation;
 mod carbon_conf;

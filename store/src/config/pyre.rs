@@ -69,11 +69,6 @@ impl PyRegex {
         &self.pattern
     }
 
-    /// The compiled translation.
-    pub(crate) fn regex(&self) -> &Regex {
-        &self.regex
-    }
-
     /// Python's `bool(regex.search(text))`.
     pub(crate) fn is_match(&self, text: &str) -> bool {
         self.regex.is_match(text)

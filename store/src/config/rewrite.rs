@@ -73,7 +73,7 @@ pub struct RewriteRules {
 }
 
 /// Where a rule goes: carbon keeps any section, and rules before the first one.
-#[derive(PartialEq)]
+#[derive(Clone, PartialEq)]
 enum Ruleset {
     None,
     Named(String),
@@ -86,7 +86,11 @@ impl RewriteRules {
     ///
     /// A pattern that cannot run here, or a replacement Python refuses, with its line.
     pub fn parse(text: &str, path: &Path) -> Result<RewriteRules, ConfigError> {
-        let mut sets: Vec<(Ruleset, Vec<RewriteRule>)> = Vec::new();
+        // A rule that cannot run only matters if it is still there at the end and applied:
+        // carbon compiles the replacement when it applies the rule, and a later `[name]` or
+        // `[]` may drop it first.
+        type Pending = (usize, String, Result<RewriteRule, ConfigError>);
+        let mut sets: Vec<(Ruleset, Vec<Pending>)> = Vec::new();
         let mut warnings = Vec::new();
         let mut current = Ruleset::None;
         for (number, line) in lines(text) {
@@ -94,7 +98,7 @@ impl RewriteRules {
             if line.starts_with('#') || line.is_empty() {
                 continue;
             }
-            if line.len() >= 2 && line.starts_with('[') && line.ends_with(']') {
+            if line.starts_with('[') && line.ends_with(']') {
                 let name = line.get(1..line.len() - 1).unwrap_or_default().to_lowercase();
                 if name.is_empty() {
                     // carbon's `clear('')` clears every ruleset.
@@ -114,8 +118,25 @@ impl RewriteRules {
                 continue;
             };
             let (pattern, replacement) = (py_strip(pattern), py_strip(replacement));
-            let regex = match PyRegex::new(pattern) {
-                Ok(regex) => regex,
+            let rule = match PyRegex::new(pattern) {
+                Ok(regex) => regex
+                    .template(replacement)
+                    .map(|template| RewriteRule {
+                        pattern: regex,
+                        replacement: replacement.to_string(),
+                        template,
+                        line: number,
+                    })
+                    .map_err(|message| {
+                        ConfigError::at(
+                            path,
+                            number,
+                            ConfigErrorKind::InvalidReplacement {
+                                replacement: replacement.to_string(),
+                                message,
+                            },
+                        )
+                    }),
                 Err(PyRegexError::Invalid(message)) => {
                     warnings.push(ConfigWarning::new(
                         path,
@@ -124,51 +145,37 @@ impl RewriteRules {
                     ));
                     continue;
                 }
-                Err(e) => return Err(ConfigError::at(path, number, regex_error(pattern, e))),
+                Err(e) => Err(ConfigError::at(path, number, regex_error(pattern, e))),
             };
-            let template = regex.template(replacement).map_err(|message| {
-                ConfigError::at(
-                    path,
-                    number,
-                    ConfigErrorKind::InvalidReplacement {
-                        replacement: replacement.to_string(),
-                        message,
-                    },
-                )
-            })?;
-            let rule = RewriteRule {
-                pattern: regex,
-                replacement: replacement.to_string(),
-                template,
-                line: number,
-            };
-            let current_set = match &current {
-                Ruleset::None => Ruleset::None,
-                Ruleset::Named(n) => Ruleset::Named(n.clone()),
-            };
-            match sets.iter_mut().find(|(set, _)| *set == current_set) {
-                Some((_, rules)) => rules.push(rule),
-                None => sets.push((current_set, vec![rule])),
+            let pending = (number, pattern.to_string(), rule);
+            match sets.iter_mut().find(|(set, _)| *set == current) {
+                Some((_, rules)) => rules.push(pending),
+                None => sets.push((current.clone(), vec![pending])),
             }
         }
         let mut rules = RewriteRules { path: path.to_path_buf(), ..RewriteRules::default() };
         for (set, list) in sets {
-            match set {
-                Ruleset::Named(name) if name == "pre" => rules.pre = list,
-                Ruleset::Named(name) if name == "post" => rules.post = list,
-                other => {
-                    let section = match other {
+            let applied = match &set {
+                Ruleset::Named(name) if name == "pre" => Some(&mut rules.pre),
+                Ruleset::Named(name) if name == "post" => Some(&mut rules.post),
+                _ => None,
+            };
+            match applied {
+                Some(target) => {
+                    for (_, _, rule) in list {
+                        target.push(rule?);
+                    }
+                }
+                None => {
+                    let section = match set {
                         Ruleset::Named(name) => format!("[{name}]"),
                         Ruleset::None => "no section".to_string(),
                     };
-                    for rule in list {
+                    for (line, pattern, _) in list {
                         warnings.push(ConfigWarning::new(
                             path,
-                            Some(rule.line),
-                            ConfigWarningKind::UnusedRule {
-                                pattern: rule.pattern().to_string(),
-                                section: section.clone(),
-                            },
+                            Some(line),
+                            ConfigWarningKind::UnusedRule { pattern, section: section.clone() },
                         ));
                     }
                 }
@@ -319,6 +326,14 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_rule_that_cannot_run_only_matters_if_it_is_applied() {
+        let r = parse("[pre]\n(a) = \\2\nb(?!c) = d\n[]\n[pre]\nx = y\n").unwrap();
+        assert_eq!(r.pre().len(), 1);
+        let r = parse("[other]\n(a) = \\2\n").unwrap();
+        assert!(matches!(r.warnings()[0].kind(), ConfigWarningKind::UnusedRule { .. }));
     }
 
     #[test]
