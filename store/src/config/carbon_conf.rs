@@ -501,6 +501,8 @@ impl CarbonConfig {
 impl Default for CarbonConfig {
     /// carbon's code defaults, no file, no environment, instance `a`.
     fn default() -> CarbonConfig {
+        // Without a file nothing is parsed and every field takes its default, which passes its
+        // own checks: this cannot fail.
         CarbonConfigBuilder::new()
             .resolve(None)
             .unwrap_or_else(|_| unreachable!("the defaults need no file and are valid"))

@@ -17,6 +17,31 @@
 //! [`Reloadable`] re-reads a file when it changes, keeping the old value if the new one is
 //! broken.
 //!
+//! # Where this differs from carbon
+//!
+//! * No `carbon.conf` means carbon's code defaults and no `$GRAPHITE_ROOT` means
+//!   [`DEFAULT_GRAPHITE_ROOT`]; a missing `storage-schemas.conf` means the built-in schema (with
+//!   a warning). carbon refuses to start in all three cases.
+//! * `carbon.conf` values of the keys used here are checked for type and range (a port of
+//!   `abc`, a zero update rate); carbon takes anything and fails later or misbehaves. Text keys
+//!   keep their text even when it looks like a number. `DATABASE` must be `whisper`.
+//! * Archive lists whisper.py accepts but whisper-rs refuses (a zero, or past its 32-bit
+//!   fields) skip their schema with a warning; carbon keeps them and fails when creating the
+//!   file (or dies dividing by a zero precision).
+//! * A rewrite replacement Python refuses is an error when the file is read; carbon fails on
+//!   every metric instead. A re-read starts from scratch: carbon keeps the rules of sections the
+//!   new file no longer has.
+//! * A section header with text after its `]`, which carbon silently ignores, is a warning.
+//! * Python reports every bad INI line at once; the first is reported here.
+//! * Patterns are checked as Python 3.11's `re` checks them and translated for the `regex`
+//!   crate (`\Z`, escaped punctuation such as `\<`, a `{` that is no repeat, `[[]`, named
+//!   groups, octal escapes). Look-around, back-references, conditionals, atomic groups,
+//!   possessive repeats, `\N{...}` and the `x`, `a` and `t` flags are errors. Python's `$` also
+//!   matches before a final `\n`; Unicode classes follow slightly different tables; after an
+//!   empty match, `re.sub` can differ for patterns that prefer an empty match (`a??`, `|a`).
+//! * Numbers: only ASCII digits are digits (Python's `int()` takes any Unicode decimal digit);
+//!   integers past `i64` become floats; `~user` in directories is not expanded.
+//!
 //! ```
 //! use store::config::{CarbonConfigBuilder, ConfigEnv, Reloadable, StorageSchemas};
 //!
