@@ -3,7 +3,8 @@
 //! The names are those graphite-web's finder gives: a file `a/b/c.wsp` is the metric `a.b.c`
 //! (the file name is cut at its first `.`, so `c.old.wsp` is `a.b.c` too), names starting
 //! with `.` are skipped, and so are directories whose name has a `.` (no metric name makes
-//! one, and graphite-web could not find what is below them either). Symbolic links are
+//! one, and graphite-web could not find what is below them either) and names with a `;`
+//! outside `_tagged/` (tagged names are only looked for there). Symbolic links are
 //! followed, each linked directory once. `_tagged/` at the top holds tagged series: a file
 //! named after its series (`_DOT_` for `.`, carbon's `TAG_HASH_FILENAMES = False`) is
 //! indexed under that name, one named by a hash is only counted, its name being in the
@@ -42,7 +43,7 @@ pub struct BuildStats {
     /// registry).
     pub tagged_hashed: usize,
     /// Entries skipped: hidden names, names that are not UTF-8, directories with a `.` in
-    /// their name, broken links, links to a directory already walked, `_tagged` files that
+    /// their name, names with a `;` outside `_tagged/`, broken links, links to a directory already walked, `_tagged` files that
     /// are not a normalised tagged name.
     pub skipped: usize,
     /// Directories or entries that could not be read (logged at `warn`).
@@ -311,7 +312,7 @@ impl Walk<'_> {
                         depth: 1,
                         tagged: true,
                     });
-                } else if name.contains('.') {
+                } else if name.contains(['.', ';']) {
                     found.stats.skipped += 1;
                 } else {
                     subdirs.push(Job {
@@ -324,7 +325,14 @@ impl Walk<'_> {
             } else if is_file && name.ends_with(".wsp") {
                 found.stats.files += 1;
                 // Not hidden, so the part before the first dot is not empty.
-                stems.push(name.split('.').next().unwrap_or(name).to_string());
+                let stem = name.split('.').next().unwrap_or(name);
+                if stem.contains(';') {
+                    // A tagged name outside `_tagged/`: carbon never writes one there, and
+                    // graphite-web would look for it under `_tagged/` only.
+                    found.stats.skipped += 1;
+                } else {
+                    stems.push(stem.to_string());
+                }
             }
         }
         found.stats.metrics += self.insert(job, &stems);
@@ -413,6 +421,7 @@ mod tests {
             "a/.hidden/x.wsp",
             "a/.h.wsp",
             "a/dotted.dir/x.wsp",
+            "a/misfiled;t=1.wsp",
             "_tagged/e77/640/test_DOT_tagged;a=2;z=1.wsp",
             "_tagged/e77/640/e7764083aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaacd4c.wsp",
             "_tagged/.registry",
