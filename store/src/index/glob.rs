@@ -444,6 +444,103 @@ mod tests {
         assert!(!m("*a*a*a*", "aa"));
     }
 
+    /// Runs `script` with `/usr/bin/python3`, JSON in and out; `None` (after printing why,
+    /// or failing under `GRAPHITE_REQUIRE_REFERENCE=1`) when graphite-web is not installed.
+    fn python(script: &str, input: &serde_json::Value) -> Option<serde_json::Value> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let have = Command::new("/usr/bin/python3")
+            .args(["-c", "import graphite.finders"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have {
+            let reason =
+                "/usr/bin/python3 cannot import graphite.finders (apt-get install graphite-web)";
+            if std::env::var_os("GRAPHITE_REQUIRE_REFERENCE").is_some_and(|v| v != "0") {
+                panic!("reference implementation required but {reason}");
+            }
+            eprintln!("SKIP: {reason}");
+            return None;
+        }
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let data = serde_json::to_vec(input).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&data));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        Some(serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// SplitMix64 picks from `chars`.
+    fn random_strings(seed: u64, count: usize, chars: &[char], max_len: u64) -> Vec<String> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        (0..count)
+            .map(|_| {
+                let len = next() % (max_len + 1);
+                (0..len).map(|_| chars[(next() % chars.len() as u64) as usize]).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fnmatch_agrees_with_python() {
+        let patterns = random_strings(
+            1,
+            4000,
+            &['a', 'b', 'z', '[', ']', '!', '-', '^', '*', '?', '\\', 'é', '&', '~'],
+            7,
+        );
+        let names =
+            random_strings(2, 40, &['a', 'b', 'z', '[', ']', '!', '-', '^', '\\', 'é', '&'], 4);
+        let script = r#"
+import fnmatch, json, sys
+req = json.load(sys.stdin)
+print(json.dumps([[fnmatch.fnmatchcase(n, p) for n in req['names']] for p in req['patterns']]))
+"#;
+        let input = serde_json::json!({ "patterns": patterns, "names": names });
+        let Some(answer) = python(script, &input) else { return };
+        let mut matched = 0;
+        for (p, row) in patterns.iter().zip(answer.as_array().unwrap()) {
+            let glob = Glob::new(p);
+            for (n, expected) in names.iter().zip(row.as_array().unwrap()) {
+                let expected = expected.as_bool().unwrap();
+                assert_eq!(glob.matches(n), expected, "fnmatchcase({n:?}, {p:?})");
+                matched += usize::from(expected);
+            }
+        }
+        assert!(matched > 1000, "{matched}");
+    }
+
+    #[test]
+    fn brace_expansion_agrees_with_graphite_web() {
+        let inputs = random_strings(3, 3000, &['a', 'b', '{', '}', ',', '{', '}', ',', '*'], 12);
+        let script = r#"
+import json, sys
+from graphite.finders import expand_braces
+print(json.dumps([sorted(expand_braces(s)) for s in json.load(sys.stdin)]))
+"#;
+        let Some(answer) = python(script, &serde_json::json!(inputs)) else { return };
+        for (s, expected) in inputs.iter().zip(answer.as_array().unwrap()) {
+            let expected: Vec<String> = serde_json::from_value(expected.clone()).unwrap();
+            assert_eq!(expand_braces(s).unwrap(), expected, "expand_braces({s:?})");
+        }
+    }
+
     #[test]
     fn finds_escaped_fields_like_graphite_web() {
         assert_eq!(escaped_fields("a.b\\*.c"), [1]);
