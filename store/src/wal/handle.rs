@@ -317,6 +317,31 @@ impl Wal {
         State::wait_durable(st, sh, target, epoch)
     }
 
+    /// Starts a new segment for the appends that follow, unless the current one has no
+    /// records yet, and returns the segment appends go to now. The writer closes the old
+    /// segment once its records are written, so `release_before(rotate())` can remove every
+    /// segment once the caller knows all their points are in Whisper (a clean shutdown, after
+    /// which a restart has nothing to replay).
+    ///
+    /// # Errors
+    ///
+    /// The error that stopped the log, if any.
+    pub fn rotate(&self) -> Result<SegmentId, WalError> {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        if let Some(e) = &st.fatal {
+            return Err(e.to_error());
+        }
+        if st.segment_len > HEADER_BYTES as u64 {
+            st.segment = st.segment.next();
+            st.segment_len = HEADER_BYTES as u64;
+            st.encoder.reset();
+            st.close_requested = true;
+            sh.wake_writer(&mut st);
+        }
+        Ok(st.segment)
+    }
+
     /// The segment appends go to now.
     pub fn current_segment(&self) -> SegmentId {
         self.shared.lock().segment

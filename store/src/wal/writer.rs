@@ -165,6 +165,9 @@ pub(crate) struct State {
     pub(crate) writer_waiting: bool,
     /// ... with no deadline: nothing buffered or unsynced.
     pub(crate) writer_idle: bool,
+    /// [`Wal::rotate`](super::Wal::rotate) moved appends to a new segment: the writer closes
+    /// the old one as soon as everything of it is written, even if no new append comes.
+    pub(crate) close_requested: bool,
 
     // ---- segments on disk ----
     /// Segment files the writer is done with (all replayed ones included).
@@ -196,6 +199,7 @@ impl State {
             stop: false,
             writer_waiting: false,
             writer_idle: false,
+            close_requested: false,
             closed,
             open: Some(segment),
             release_below: SegmentId::new(0),
@@ -335,6 +339,7 @@ pub(crate) fn run(shared: &Shared, file: OpenSegment) -> Result<(), WalError> {
         let due = dirty && (policy.every.is_none() || deadline.is_some_and(|d| now >= d));
         let retry_wait = retry_at.filter(|&t| now < t);
         let go = stopping
+            || st.close_requested
             || match retry_wait {
                 Some(_) => false,
                 None => {
@@ -433,6 +438,21 @@ pub(crate) fn run(shared: &Shared, file: OpenSegment) -> Result<(), WalError> {
                 let err = e.to_error();
                 st.fatal = Some(e);
                 return Err(err);
+            }
+        }
+        if st.close_requested && pending.is_none() && st.batch.bytes.is_empty() {
+            st.close_requested = false;
+            let segment = st.segment;
+            if let Some(old) = file.take_if(|f| f.id < segment) {
+                drop(st);
+                let closed = close(shared, old);
+                st = shared.lock();
+                if let Err(Failure::Fatal(e) | Failure::Transient(e)) = closed {
+                    tracing::error!(error = %e.to_error(), "write-ahead log fsync failed, the log stops");
+                    let err = e.to_error();
+                    st.fatal = Some(e);
+                    return Err(err);
+                }
             }
         }
         shared.done.notify_all();

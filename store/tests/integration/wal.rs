@@ -1001,3 +1001,29 @@ fn a_process_killed_mid_stream_loses_at_most_the_interval() {
 fn a_process_killed_in_always_mode_loses_no_acknowledged_point() {
     crash_and_replay("always", Duration::from_millis(800), Duration::ZERO);
 }
+
+#[test]
+fn rotate_then_release_removes_the_current_segment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), FsyncPolicy::Interval(Duration::from_millis(50)));
+    let (wal, _) = open(&c);
+    let batch: Vec<Point> = vec![("a.b".into(), 100, 1.0), ("a.c".into(), 100, 2.0)];
+    let first = wal.append(&refs(&batch)).unwrap();
+    let next = wal.rotate().unwrap();
+    assert!(next > first);
+    assert_eq!(wal.rotate().unwrap(), next, "nothing appended since: no new segment");
+    wal.sync().unwrap();
+    wal.release_before(next).unwrap();
+    wal.shutdown().unwrap();
+    assert!(segment_files(dir.path()).iter().all(|&s| s >= next), "{:?}", segment_files(dir.path()));
+    let (wal, replayed) = open(&c);
+    assert!(replayed.is_empty(), "{replayed:?}");
+    // Appends after a rotation go to the new segment and replay.
+    let later = wal.append(&refs(&batch)).unwrap();
+    let after = wal.rotate().unwrap();
+    wal.append(&refs(&batch)).unwrap();
+    wal.release_before(after).unwrap();
+    wal.shutdown().unwrap();
+    let (_wal, replayed) = open(&c);
+    assert_eq!(replayed.len(), 2, "only the batch after the rotation (segment {later:?} went)");
+}
