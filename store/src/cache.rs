@@ -163,27 +163,26 @@ impl Cache {
     }
 
     /// The write of `name` did not happen (no create token yet, a disk error): its points go
-    /// back in front of any that arrived meanwhile. Returns whether the metric's entry is new
-    /// (then it holds `taken.segment`; else the existing entry keeps its own, newer segment
-    /// and the caller still holds `taken.segment`).
-    pub(crate) fn requeue(&self, taken: Taken) -> Inserted {
+    /// back in front of any that arrived meanwhile. The metric's entry then holds the older of
+    /// the two log segments; returns the other one, whose reference the caller must release
+    /// (`None` when no entry had arrived meanwhile: the entry holds `taken.segment`).
+    pub(crate) fn requeue(&self, taken: Taken) -> Option<SegmentId> {
         let mut shard = self.shard(&taken.name);
         shard.inflight.remove(&*taken.name);
         match shard.pending.get_mut(&*taken.name) {
             Some(entry) => {
                 let newer = std::mem::replace(&mut entry.points, taken.points);
                 entry.points.extend_from_slice(&newer);
-                // The older segment now covers this entry.
-                let held = entry.segment;
+                let released = entry.segment.max(taken.segment);
                 entry.segment = entry.segment.min(taken.segment);
-                Inserted { new_entry: held > taken.segment }
+                Some(released)
             }
             None => {
                 shard
                     .pending
                     .insert(taken.name, Entry { points: taken.points, segment: taken.segment });
                 self.metrics.fetch_add(1, Ordering::Relaxed);
-                Inserted { new_entry: true }
+                None
             }
         }
     }
@@ -199,12 +198,6 @@ impl Cache {
             out.extend_from_slice(&entry.points);
         }
         out
-    }
-
-    /// Whether `name` has any cached point.
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        let shard = self.shard(name);
-        shard.pending.contains_key(name) || shard.inflight.contains_key(name)
     }
 
     /// Points cached (pending and in flight).
@@ -240,12 +233,19 @@ impl Cache {
     pub(crate) fn allocated_bytes(&self) -> usize {
         let point = std::mem::size_of::<CachedPoint>();
         let slot = std::mem::size_of::<(Arc<str>, Entry)>() + 1;
+        let inflight_slot = std::mem::size_of::<(Arc<str>, Vec<CachedPoint>)>() + 1;
+        // An `Arc<str>` allocation: two counts, then the bytes, rounded up to 8.
+        let name = |n: &Arc<str>| (2 * std::mem::size_of::<usize>() + n.len()).next_multiple_of(8);
         let mut bytes = 0;
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            bytes += shard.pending.capacity() * slot;
-            bytes += shard.pending.values().map(|e| e.points.capacity() * point).sum::<usize>();
-            bytes += shard.inflight.values().map(|p| p.capacity() * point).sum::<usize>();
+            bytes += shard.pending.capacity() * slot + shard.inflight.capacity() * inflight_slot;
+            for (n, e) in &shard.pending {
+                bytes += name(n) + e.points.capacity() * point;
+            }
+            for (n, p) in &shard.inflight {
+                bytes += name(n) + p.capacity() * point;
+            }
         }
         bytes
     }
@@ -307,8 +307,8 @@ mod tests {
         c.insert("a", &[p(1, 1.0)], 1);
         let taken = c.take("a").unwrap();
         c.insert("a", &[p(2, 2.0)], 2);
-        let r = c.requeue(taken);
-        assert!(r.new_entry, "the entry now holds segment 1 for the caller");
+        let released = c.requeue(taken);
+        assert_eq!(released, Some(2), "the entry holds segment 1 now; 2 is free");
         let t = c.take("a").unwrap();
         assert_eq!(t.segment, 1);
         assert_eq!(t.points.iter().map(|x| x.timestamp()).collect::<Vec<_>>(), [1, 2]);

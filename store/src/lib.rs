@@ -14,16 +14,13 @@
 //! | `cache`, `persister` | the sharded write-behind cache and the threads that write it to Whisper |
 #![warn(missing_docs)]
 
-// The facade that uses these is being written; until then they are only tested.
-#[allow(dead_code)]
 mod cache;
 mod error;
-#[allow(dead_code)]
 mod merge;
-#[allow(dead_code)]
+mod persister;
 mod ratelimit;
-#[allow(dead_code)]
 mod selfmetrics;
+mod store;
 
 pub mod config;
 pub mod index;
@@ -31,3 +28,4 @@ pub mod wal;
 
 pub use error::{Error, Result};
 pub use selfmetrics::Counters;
+pub use store::{DEFAULT_MAX_CACHE_POINTS, OpenReport, Store, StoreOptions, WhisperOptions};

@@ -46,6 +46,7 @@ impl TokenBucket {
     }
 
     /// Whether there is no limit.
+    #[cfg(test)]
     pub(crate) fn is_unlimited(&self) -> bool {
         self.state.is_none()
     }

@@ -35,6 +35,18 @@ pub struct Counters {
     pub bad_names: AtomicU64,
     /// Points refused for their timestamp (outside what Whisper stores).
     pub bad_timestamps: AtomicU64,
+    /// Points dropped because their file cannot be written at all (not Whisper, a name the
+    /// store cannot map); each is logged with its path.
+    pub dropped_points: AtomicU64,
+    /// Points dropped because the cache was full and flow control is off
+    /// (`USE_FLOW_CONTROL = False`), carbon's `cache.overflow`.
+    pub overflow: AtomicU64,
+    /// Times the cache reached its limit and the listeners were told to stop reading.
+    pub cache_full_events: AtomicU64,
+    /// Plaintext lines skipped as malformed (counted by the server's listeners).
+    pub bad_lines: AtomicU64,
+    /// Pickle frames or items skipped as malformed (counted by the server's listeners).
+    pub bad_frames: AtomicU64,
     /// `cache-query` requests.
     pub cache_queries: AtomicU64,
     /// `cache-query-bulk` requests.
@@ -81,6 +93,7 @@ impl Reporter {
     }
 
     /// The metric prefix.
+    #[cfg(test)]
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -105,9 +118,12 @@ impl Reporter {
         put("droppedCreates", 0.0);
         put("deferredCreates", Counters::take(&c.deferred_creates) as f64);
         put("errors", Counters::take(&c.errors) as f64);
+        put("droppedPoints", Counters::take(&c.dropped_points) as f64);
         put("cache.size", g.cache_size as f64);
         put("cache.queues", g.cache_queues as f64);
-        put("cache.overflow", 0.0);
+        // Zero unless flow control is off: listeners stop reading when the cache is full.
+        put("cache.overflow", Counters::take(&c.overflow) as f64);
+        put("cache.fullEvents", Counters::take(&c.cache_full_events) as f64);
         put("cache.queries", Counters::take(&c.cache_queries) as f64);
         let bulk = Counters::take(&c.bulk_queries);
         let bulk_metrics = Counters::take(&c.bulk_query_metrics);
@@ -122,6 +138,8 @@ impl Reporter {
         put("nanValues", Counters::take(&c.nan_values) as f64);
         put("badNames", Counters::take(&c.bad_names) as f64);
         put("badTimestamps", Counters::take(&c.bad_timestamps) as f64);
+        put("invalidLines", Counters::take(&c.bad_lines) as f64);
+        put("invalidFrames", Counters::take(&c.bad_frames) as f64);
         if let Some(ticks) = cpu_ticks() {
             let now = Instant::now();
             if let Some((then, before)) = self.last_cpu {

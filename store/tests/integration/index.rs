@@ -44,7 +44,7 @@ os.environ.setdefault('GRAPHITE_STORAGE_DIR', sys.argv[1])
 "#;
 
 /// Whether graphite-web is importable; prints SKIP (or panics under `REQUIRE_ENV`) if not.
-fn have_graphite_web() -> bool {
+pub(super) fn have_graphite_web() -> bool {
     let ok = Path::new(PYTHON).exists()
         && Command::new(PYTHON)
             .args(["-c", "import graphite.finders, graphite.tags, django"])
@@ -65,7 +65,7 @@ fn have_graphite_web() -> bool {
 
 /// Runs a reference script (after [`PRELUDE`]) with `input` as JSON on stdin; its stdout as
 /// JSON. A temporary directory holds the settings module and serves as graphite's storage.
-fn reference(script: &str, input: &Value) -> Value {
+pub(super) fn reference(script: &str, input: &Value) -> Value {
     let tmp = tempfile::tempdir().expect("tempdir");
     let settings = format!("LOG_DIR = {:?}\n{SETTINGS}", tmp.path().to_str().expect("utf-8"));
     fs::write(tmp.path().join("gwtest_settings.py"), settings).expect("settings");
