@@ -1015,7 +1015,11 @@ fn rotate_then_release_removes_the_current_segment_too() {
     wal.sync().unwrap();
     wal.release_before(next).unwrap();
     wal.shutdown().unwrap();
-    assert!(segment_files(dir.path()).iter().all(|&s| s >= next), "{:?}", segment_files(dir.path()));
+    assert!(
+        segment_files(dir.path()).iter().all(|&s| s >= next),
+        "{:?}",
+        segment_files(dir.path())
+    );
     let (wal, replayed) = open(&c);
     assert!(replayed.is_empty(), "{replayed:?}");
     // Appends after a rotation go to the new segment and replay.
