@@ -238,8 +238,13 @@ fn limit_of(limit: Option<usize>) -> usize {
     }
 }
 
-/// The sorted union of sorted id lists.
+/// The intersection of two ascending id lists. A much shorter list is looked up in the
+/// longer one by binary search.
 fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len().saturating_mul(16) < long.len() {
+        return short.iter().copied().filter(|x| long.binary_search(x).is_ok()).collect();
+    }
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
     while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
         match x.cmp(&y) {
@@ -354,41 +359,55 @@ impl Inner {
 
     /// The series matching all expressions (at least one of which does not match empty),
     /// sorted by name.
+    ///
+    /// Plan: the `tag=value` lists are intersected first (smallest first). Each other
+    /// expression that needs its tag then either selects from the tag's values (a regex run
+    /// once per distinct value) and is intersected too, or, when there are already fewer
+    /// candidates than the tag has values, is checked on each candidate, like the expressions
+    /// that match the empty value.
     fn find(&self, exprs: &[Expr]) -> Vec<String> {
-        // Candidates: the intersection of the `tag=value` lists, else every series with a
-        // value that passes the first expression that needs the tag.
-        let mut candidates: Option<Vec<u32>> = None;
+        let values_of = |e: &Expr| self.tags.get(e.tag.as_str()).map(|t| &t.values);
+        let mut lists: Vec<&[u32]> = Vec::new();
         for e in exprs.iter().filter(|e| e.op == Op::Eq && !e.matches_empty) {
-            let list = self
-                .tags
-                .get(e.tag.as_str())
-                .and_then(|t| t.values.get(e.spec.as_str()))
-                .map(|v| v.series.as_slice())
-                .unwrap_or_default();
+            match values_of(e).and_then(|v| v.get(e.spec.as_str())) {
+                Some(v) => lists.push(&v.series),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let mut candidates: Option<Vec<u32>> = None;
+        for list in lists {
             candidates = Some(match candidates {
                 None => list.to_vec(),
                 Some(c) => intersect(&c, list),
             });
         }
-        let candidates = match candidates {
-            Some(c) => c,
-            None => {
-                let Some(e) = exprs.iter().find(|e| !e.matches_empty) else { return Vec::new() };
-                let Some(entry) = self.tags.get(e.tag.as_str()) else { return Vec::new() };
-                let mut ids: Vec<u32> = entry
-                    .values
-                    .iter()
-                    .filter(|(v, _)| e.test(Some(v)))
-                    .flat_map(|(_, v)| v.series.iter().copied())
-                    .collect();
-                ids.sort_unstable();
-                ids
+        let mut others: Vec<&Expr> =
+            exprs.iter().filter(|e| e.op != Op::Eq && !e.matches_empty).collect();
+        others.sort_by_key(|e| values_of(e).map_or(0, BTreeMap::len));
+        let mut per_series: Vec<&Expr> = exprs.iter().filter(|e| e.matches_empty).collect();
+        for e in others {
+            let Some(values) = values_of(e) else { return Vec::new() };
+            if candidates.as_ref().is_some_and(|c| c.len() < values.len()) {
+                per_series.push(e);
+                continue;
             }
-        };
+            let mut ids: Vec<u32> = values
+                .iter()
+                .filter(|(v, _)| e.test(Some(v)))
+                .flat_map(|(_, v)| v.series.iter().copied())
+                .collect();
+            ids.sort_unstable();
+            candidates = Some(match candidates {
+                None => ids,
+                Some(c) => intersect(&c, &ids),
+            });
+        }
         let mut out: Vec<String> = candidates
+            .unwrap_or_default()
             .into_iter()
             .filter_map(|id| self.path(id))
-            .filter(|path| exprs.iter().all(|e| e.test(tag_value(path, &e.tag))))
+            .filter(|path| per_series.iter().all(|e| e.test(tag_value(path, &e.tag))))
             .map(|p| p.to_string())
             .collect();
         out.sort_unstable();
