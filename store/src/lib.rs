@@ -11,6 +11,7 @@
 //! | [`config`] | carbon's own config files: `carbon.conf`, `storage-schemas.conf`, `storage-aggregation.conf`, white/blacklists, rewrite rules |
 //! | [`wal`] | the write-ahead log: segments, group commit, replay, trimming |
 //! | [`index`] | the metric index (glob `find` as graphite-web does) and the tag index |
+//! | [`audit`] | files whose archives, method or xFilesFactor differ from the config; their migration |
 //! | `cache`, `persister` | the sharded write-behind cache and the threads that write it to Whisper |
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ mod ratelimit;
 mod selfmetrics;
 mod store;
 
+pub mod audit;
 pub mod config;
 pub mod index;
 pub mod wal;

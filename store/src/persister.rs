@@ -123,16 +123,28 @@ fn write(inner: &Inner, taken: Taken) {
             return;
         }
     };
-    let draining = inner.draining.load(Ordering::Relaxed);
     // An update token first (carbon's writer waits here too), so that a held-back writer
-    // creates no file it cannot fill yet.
-    let bucket = if draining { inner.updates_on_shutdown.as_ref() } else { Some(&inner.updates) };
-    if let Some(bucket) = bucket
-        && !bucket.take_blocking(|| inner.stopped.load(Ordering::Relaxed))
-    {
-        // Stopping now: the points stay in the log for the next start.
-        retry_later(inner, taken, Duration::ZERO);
-        return;
+    // creates no file it cannot fill yet. A wait ends early when shutdown's drain begins,
+    // which has its own rate.
+    let mut draining = inner.draining.load(Ordering::Relaxed);
+    loop {
+        let bucket =
+            if draining { inner.updates_on_shutdown.as_ref() } else { Some(&inner.updates) };
+        let Some(bucket) = bucket else { break };
+        let was_draining = draining;
+        let give_up = || {
+            inner.stopped.load(Ordering::Relaxed)
+                || inner.draining.load(Ordering::Relaxed) != was_draining
+        };
+        if bucket.take_blocking(give_up) {
+            break;
+        }
+        if inner.stopped.load(Ordering::Relaxed) {
+            // Stopping now: the points stay in the log for the next start.
+            retry_later(inner, taken, Duration::ZERO);
+            return;
+        }
+        draining = inner.draining.load(Ordering::Relaxed);
     }
     let mut file = match OpenOptions::new()
         .write(true)
@@ -143,6 +155,11 @@ fn write(inner: &Inner, taken: Taken) {
     {
         Ok(f) => f,
         Err(whisper::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if inner.creates_disabled {
+                Counters::add(&inner.counters.dropped_creates, 1);
+                drop_points(inner, taken, "no file, and MAX_CREATES_PER_MINUTE is 0");
+                return;
+            }
             if !draining && let Err(wait) = inner.creates.try_take() {
                 Counters::add(&inner.counters.deferred_creates, 1);
                 retry_later(inner, taken, wait);

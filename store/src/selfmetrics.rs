@@ -23,6 +23,8 @@ pub struct Counters {
     pub creates: AtomicU64,
     /// Creates put off for lack of a create token (carbon drops these points; we keep them).
     pub deferred_creates: AtomicU64,
+    /// Metrics whose points were dropped because creates are off (`MAX_CREATES_PER_MINUTE = 0`).
+    pub dropped_creates: AtomicU64,
     /// Write errors.
     pub errors: AtomicU64,
     /// Points dropped by the blacklist.
@@ -114,8 +116,8 @@ impl Reporter {
             put("pointsPerUpdate", committed as f64 / updates as f64);
         }
         put("creates", Counters::take(&c.creates) as f64);
-        // We never drop a create for lack of a token; carbon's counter stays for dashboards.
-        put("droppedCreates", 0.0);
+        // Only with creates off: for lack of a token, creates wait instead.
+        put("droppedCreates", Counters::take(&c.dropped_creates) as f64);
         put("deferredCreates", Counters::take(&c.deferred_creates) as f64);
         put("errors", Counters::take(&c.errors) as f64);
         put("droppedPoints", Counters::take(&c.dropped_points) as f64);

@@ -64,7 +64,8 @@ pub struct StoreOptions {
     /// `MAX_UPDATES_PER_SECOND_ON_SHUTDOWN`: the rate while draining at shutdown; `None`
     /// drains as fast as the disk allows.
     pub max_updates_per_second_on_shutdown: Option<RateLimit>,
-    /// `MAX_CREATES_PER_MINUTE`. Over the limit, creates wait (carbon drops their points).
+    /// `MAX_CREATES_PER_MINUTE`. Over the limit, creates wait (carbon drops their points);
+    /// `Limited(0)` creates no file at all and drops those points, counted.
     pub max_creates_per_minute: RateLimit,
     /// `MIN_TIMESTAMP_RESOLUTION`.
     pub min_timestamp_resolution: u32,
@@ -124,7 +125,8 @@ impl StoreOptions {
 
     /// The options carbon's config gives: `LOCAL_DATA_DIR`, the limits, the strategy, the
     /// `WHISPER_*` switches, the schema, aggregation and list files from `CONF_DIR`, the
-    /// self-metric settings; the log in `<STORAGE_DIR>/wal`.
+    /// self-metric settings; the write-ahead log as `WAL_ENABLED`, `WAL_DIR` and `WAL_FSYNC` say
+    /// (default `<STORAGE_DIR>/wal`, fsynced every second).
     ///
     /// # Errors
     ///
@@ -137,7 +139,11 @@ impl StoreOptions {
         };
         Ok(StoreOptions {
             data_dir: config.local_data_dir.clone(),
-            wal: Some(WalConfig::new(config.storage_dir.join("wal"))),
+            wal: config.wal_enabled.then(|| {
+                let mut wal = WalConfig::new(&config.wal_dir);
+                wal.fsync = config.wal_fsync;
+                wal
+            }),
             max_cache_points: config
                 .max_cache_size
                 .map_or(DEFAULT_MAX_CACHE_POINTS, |n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -221,6 +227,9 @@ pub(crate) struct Inner {
     pub(crate) updates: TokenBucket,
     pub(crate) updates_on_shutdown: Option<TokenBucket>,
     pub(crate) creates: TokenBucket,
+    /// `MAX_CREATES_PER_MINUTE = 0`: no file is ever created; points of metrics without one
+    /// are dropped and counted (`droppedCreates`), as in carbon.
+    pub(crate) creates_disabled: bool,
     /// Metrics in the order the strategy picked, shared by the persisters.
     pub(crate) queue: Mutex<persister::Queue>,
     /// Wakes idle persisters when points arrive.
@@ -284,6 +293,7 @@ impl Store {
             lists: options.lists.map(Mutex::new),
             updates: bucket_per_second(options.max_updates_per_second),
             updates_on_shutdown,
+            creates_disabled: options.max_creates_per_minute == RateLimit::Limited(0.0),
             creates: match options.max_creates_per_minute {
                 RateLimit::Unlimited => TokenBucket::per_minute(f64::INFINITY),
                 RateLimit::Limited(n) => TokenBucket::per_minute(n),
@@ -633,6 +643,9 @@ impl Inner {
         self.wake_persisters();
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in &threads {
+            t.thread().unpark();
+        }
         for t in threads {
             if t.thread().id() != std::thread::current().id() {
                 let _ = t.join();
@@ -658,19 +671,14 @@ impl Inner {
 
     /// The header a new file for `name` gets from the schema and aggregation rules.
     pub(crate) fn header_for(&self, name: &str) -> Result<Header> {
-        let retentions = {
-            let schemas = self.schemas.lock().unwrap_or_else(PoisonError::into_inner);
-            schemas.get().matching(name).retentions().to_vec()
-        };
-        let (xff, method) = {
-            let aggregation = self.aggregation.lock().unwrap_or_else(PoisonError::into_inner);
-            let rule = aggregation.get().matching(name);
-            (rule.x_files_factor(), rule.aggregation_method())
-        };
+        let schemas = self.schemas.lock().unwrap_or_else(PoisonError::into_inner);
+        let aggregation = self.aggregation.lock().unwrap_or_else(PoisonError::into_inner);
+        let (wanted, _, _) = crate::audit::expected(name, schemas.get(), aggregation.get());
+        drop((schemas, aggregation));
         Ok(Header::new(
-            &retentions,
-            xff.unwrap_or(0.5),
-            method.unwrap_or(AggregationMethod::Average),
+            &wanted.retentions,
+            f64::from(wanted.x_files_factor),
+            wanted.aggregation_method,
         )?)
     }
 
@@ -700,13 +708,16 @@ impl Inner {
     }
 }
 
-/// Indexes a stored name: the metric index, and the tag index for tagged series.
+/// Indexes a stored name: the metric index, and the tag index for tagged series. A tagged
+/// series whose registration failed (a registry write error) leaves the metric index again,
+/// so its next point retries.
 fn index_name(metrics: &MetricIndex, tags: &TagIndex, name: &str) {
     if metrics.insert(name)
         && name.contains(';')
         && let Err(e) = tags.insert(name)
     {
-        tracing::warn!(name, error = %e, "cannot register tagged series");
+        metrics.remove(name);
+        tracing::warn!(name, error = %e, "cannot register tagged series; retrying with its next point");
     }
 }
 
@@ -781,7 +792,11 @@ fn maintenance(inner: Arc<Inner>, self_metrics: Option<(String, Duration, String
     let mut last_list_check = Instant::now();
     let tick = Duration::from_millis(250);
     while !inner.stopped.load(Ordering::Relaxed) {
-        std::thread::sleep(tick);
+        // Woken early by `stop_threads`.
+        std::thread::park_timeout(tick);
+        if inner.stopped.load(Ordering::Relaxed) {
+            break;
+        }
         inner.trim_wal();
         if last_list_check.elapsed() >= Duration::from_secs(10) {
             last_list_check = Instant::now();

@@ -78,6 +78,8 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("ENABLE_TAGS", Kind::Bool),
     ("TAG_HASH_FILENAMES", Kind::Bool),
     ("TAG_RELAY_NORMALIZED", Kind::Bool),
+    // Ours (carbon has no write-ahead log).
+    ("WAL_ENABLED", Kind::Bool),
     ("ENABLE_MANHOLE", Kind::Bool),
     ("DYNAMIC_ROUTER", Kind::Bool),
     ("DIVERSE_REPLICAS", Kind::Bool),
@@ -171,6 +173,10 @@ const OTHER_KNOWN_KEYS: &[&str] = &[
     "AMQP_PASSWORD",
     "AMQP_EXCHANGE",
     "CACHE_SIZE_LOW_WATERMARK",
+    // Ours: the write-ahead log (carbon ignores keys it does not know).
+    "WAL_DIR",
+    "WAL_FSYNC",
+    "WAL_FSYNC_INTERVAL",
 ];
 
 fn kind_of(key: &str) -> Kind {
@@ -454,6 +460,15 @@ pub struct CarbonConfig {
     pub log_cache_queue_sorts: bool,
     /// `ENABLE_LOGROTATION` (true).
     pub enable_logrotation: bool,
+
+    /// `WAL_ENABLED` (ours, true): keep a write-ahead log of received points, so a crash
+    /// loses at most the fsync interval instead of the whole cache.
+    pub wal_enabled: bool,
+    /// `WAL_DIR` (ours): the log's directory (`STORAGE_DIR/wal`).
+    pub wal_dir: PathBuf,
+    /// `WAL_FSYNC` (`interval`, `always` or `never`) and `WAL_FSYNC_INTERVAL` (seconds, 1):
+    /// when the log is fsynced. `always` acknowledges points only once they are on disk.
+    pub wal_fsync: crate::wal::FsyncPolicy,
 
     /// `CARBON_METRIC_PREFIX` (`carbon`).
     pub carbon_metric_prefix: String,
@@ -809,6 +824,10 @@ impl CarbonConfigBuilder {
             log_cache_queue_sorts: v.flag("LOG_CACHE_QUEUE_SORTS", true),
             enable_logrotation: v.flag("ENABLE_LOGROTATION", true),
 
+            wal_enabled: v.flag("WAL_ENABLED", true),
+            wal_dir: clean(&text_of(&settings, "WAL_DIR", &py_join(&storage, "wal"))),
+            wal_fsync: v.wal_fsync()?,
+
             carbon_metric_prefix: v.text("CARBON_METRIC_PREFIX", "carbon"),
             carbon_metric_interval: v.seconds(
                 "CARBON_METRIC_INTERVAL",
@@ -948,6 +967,21 @@ impl Values<'_> {
             "naive" => CacheWriteStrategy::Naive,
             "random" => CacheWriteStrategy::Random,
             _ => return Err(self.error(key, s, "sorted, timesorted, max, naive or random")),
+        })
+    }
+
+    fn wal_fsync(&self) -> Result<crate::wal::FsyncPolicy, ConfigError> {
+        use crate::wal::FsyncPolicy;
+        let interval = self
+            .seconds("WAL_FSYNC_INTERVAL", Some(Duration::from_secs(1)), false)?
+            .unwrap_or(Duration::from_secs(1));
+        let key = "WAL_FSYNC";
+        let Some(s) = self.settings.get(key) else { return Ok(FsyncPolicy::Interval(interval)) };
+        Ok(match s.raw.as_str() {
+            "interval" => FsyncPolicy::Interval(interval),
+            "always" => FsyncPolicy::Always,
+            "never" => FsyncPolicy::Never,
+            _ => return Err(self.error(key, s, "interval, always or never")),
         })
     }
 
