@@ -12,11 +12,13 @@
 //! connection stops reading until it has room: the senders' TCP windows close and they wait,
 //! instead of points being dropped.
 
+pub mod app;
 mod cache_query;
 mod line;
 mod pickle;
 mod sink;
 mod stats;
+mod store_sink;
 mod udp;
 
 use std::io;
@@ -31,6 +33,7 @@ use tokio_util::task::TaskTracker;
 
 pub use sink::{CacheService, MemorySink, RawPoint, Sink};
 pub use stats::ListenerStats;
+pub use store_sink::{StatsBridge, StoreSink};
 
 /// Where to listen; `None` disables a listener.
 #[derive(Clone, Debug)]
@@ -311,9 +314,13 @@ pub(crate) async fn read_some(
     buf: &mut bytes::BytesMut,
     ctx: &Ctx,
 ) -> io::Result<Option<usize>> {
+    use bytes::BufMut;
     use tokio::io::AsyncReadExt;
     buf.reserve(READ_BYTES);
-    let read = stream.read_buf(buf);
+    // At most READ_BYTES a read, whatever `reserve` allocated: what one read can bring in
+    // past a full sink stays bounded.
+    let mut limited = buf.limit(READ_BYTES);
+    let read = stream.read_buf(&mut limited);
     let read = async {
         match ctx.limits.idle_timeout {
             Some(t) => tokio::time::timeout(t, read)

@@ -10,4 +10,5 @@ mod fixtures;
 mod harness;
 mod listeners;
 mod read_tools;
+mod server;
 mod write_tools;
