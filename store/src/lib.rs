@@ -30,4 +30,7 @@ pub mod wal;
 
 pub use error::{Error, Result};
 pub use selfmetrics::Counters;
-pub use store::{DEFAULT_MAX_CACHE_POINTS, OpenReport, Store, StoreOptions, WhisperOptions};
+pub use store::{
+    DEFAULT_MAX_CACHE_POINTS, DEFAULT_WRITE_MAX_DELAY, DEFAULT_WRITE_QUIET, OpenReport, Store,
+    StoreOptions, WhisperOptions,
+};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use whisper::{Allocation, CreateOptions, OpenOptions, Whisper};
 
-use crate::cache::{Taken, dedup_last_wins};
+use crate::cache::{CachedPoint, Candidate, SegmentId, dedup_last_wins_into};
 use crate::config::CacheWriteStrategy;
 use crate::selfmetrics::Counters;
 use crate::store::{Inner, unix_now};
@@ -24,6 +24,8 @@ use crate::store::{Inner, unix_now};
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// How many of the biggest metrics `max` queues per look at the cache.
 const MAX_STRATEGY_BATCH: usize = 64;
+/// A metric with this many pending points is written without waiting for its points to stop.
+const WRITE_BATCH_POINTS: usize = 256;
 /// How long a write that failed for an I/O reason waits before its retry.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -35,20 +37,47 @@ pub(crate) struct Queue {
     later: HashMap<Arc<str>, Instant>,
 }
 
+/// A persister's reusable buffers: a steady write costs no allocation.
+#[derive(Default)]
+struct Buffers {
+    taken: Vec<CachedPoint>,
+    deduped: Vec<CachedPoint>,
+    update: Vec<(i64, f64)>,
+}
+
+/// A metric's points taken for one write.
+struct Job<'a> {
+    name: &'a Arc<str>,
+    segment: SegmentId,
+    points: usize,
+}
+
 /// A persister thread's loop.
 pub(crate) fn run(inner: &Arc<Inner>) {
+    let mut buffers = Buffers::default();
     while !inner.stopped.load(Ordering::Relaxed) {
         match next_metric(inner) {
-            Some(name) => {
-                if let Some(taken) = inner.cache.take(&name) {
-                    write(inner, taken);
+            Next::Metric(name) => {
+                if let Some(segment) = inner.cache.take(&name, &mut buffers.taken) {
+                    let job = Job { name: &name, segment, points: buffers.taken.len() };
+                    write(inner, &job, &mut buffers);
                 }
             }
-            None => idle(inner),
+            Next::WaitUntil(at) => wait_until(inner, at),
+            Next::Nothing => idle(inner),
         }
     }
 }
 
+/// What a persister does next.
+enum Next {
+    Metric(Arc<str>),
+    /// Metrics are cached but none is due yet (see [`due_in`]).
+    WaitUntil(Instant),
+    Nothing,
+}
+
+/// Waits for points to arrive.
 fn idle(inner: &Inner) {
     let (lock, cvar) = &inner.work;
     let generation = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -60,66 +89,128 @@ fn idle(inner: &Inner) {
         .unwrap_or_else(PoisonError::into_inner);
 }
 
+/// Waits until `at`, or until the writes are urgent (stop, shutdown's drain, a cache past half
+/// its limit), whatever else arrives meanwhile.
+fn wait_until(inner: &Inner, at: Instant) {
+    let (lock, cvar) = &inner.work;
+    let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let now = Instant::now();
+        if now >= at || inner.stopped.load(Ordering::Relaxed) || urgent(inner) {
+            return;
+        }
+        guard = cvar.wait_timeout(guard, at - now).unwrap_or_else(PoisonError::into_inner).0;
+    }
+}
+
+/// Writes are urgent: every cached metric is due at once.
+fn urgent(inner: &Inner) -> bool {
+    inner.draining.load(Ordering::Relaxed)
+        || inner.flushing.load(Ordering::Relaxed) > 0
+        || inner.cache.size() >= inner.max_cache_points / 2
+}
+
+/// How long until a metric's write is due (`None`: due now), in milliseconds.
+///
+/// A metric is written once its points have stopped coming for a while: for twice the
+/// interval they came at (at least `quiet` for a single point), or once its oldest point
+/// waited `max_delay`, or once it has `WRITE_BATCH_POINTS` points. A burst of points for the
+/// same metrics (a backfill, a sender catching up, a benchmark) then costs one write per
+/// metric instead of one per point, while a steady metric's point is written `quiet` after
+/// it came. Reads see cached points, so the delay is invisible to them; the write-ahead log
+/// keeps them through a crash.
+fn due_in(c: &Candidate, now_ms: u32, quiet: u32, max_delay: u32) -> Option<u32> {
+    if c.points >= WRITE_BATCH_POINTS {
+        return None;
+    }
+    let age = now_ms.wrapping_sub(c.first_ms);
+    let silent = now_ms.wrapping_sub(c.last_ms);
+    let spacing = match c.points {
+        0 | 1 => 0,
+        n => c.last_ms.wrapping_sub(c.first_ms) / (n as u32 - 1),
+    };
+    let wait = spacing.saturating_mul(2).clamp(quiet, max_delay.max(quiet));
+    if silent >= wait || age >= max_delay {
+        return None;
+    }
+    Some((wait - silent).min(max_delay - age))
+}
+
 /// The next metric to write, refilling the queue from the cache when it is empty.
-fn next_metric(inner: &Inner) -> Option<Arc<str>> {
+fn next_metric(inner: &Inner) -> Next {
     let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(name) = queue.order.pop_front() {
-        return Some(name);
+        return Next::Metric(name);
     }
     let now = Instant::now();
     let draining = inner.draining.load(Ordering::Relaxed);
     let lag = inner.min_timestamp_lag;
     let newest_allowed = (unix_now() as u32).saturating_sub(lag);
-    let mut snapshot: Vec<(Arc<str>, usize, u32)> = inner
+    let mut snapshot: Vec<Candidate> = inner
         .cache
         .snapshot()
         .into_iter()
-        .filter(|(name, _, _)| draining || queue.later.get(name).is_none_or(|&t| t <= now))
+        .filter(|c| draining || queue.later.get(&c.name).is_none_or(|&t| t <= now))
         .collect();
     queue.later.retain(|_, t| *t > now);
     if snapshot.is_empty() {
-        return None;
+        return Next::Nothing;
+    }
+    if !urgent(inner) {
+        let now_ms = inner.cache.now_ms();
+        let mut soonest: Option<u32> = None;
+        snapshot.retain(|c| {
+            match due_in(c, now_ms, inner.write_quiet_ms, inner.write_max_delay_ms) {
+                None => true,
+                Some(ms) => {
+                    soonest = Some(soonest.map_or(ms, |s| s.min(ms)));
+                    false
+                }
+            }
+        });
+        if snapshot.is_empty() {
+            let wait = Duration::from_millis(u64::from(soonest.unwrap_or(1).max(1)));
+            return Next::WaitUntil(now + wait);
+        }
     }
     match inner.strategy {
-        CacheWriteStrategy::Sorted => snapshot.sort_by_key(|b| std::cmp::Reverse(b.1)),
+        CacheWriteStrategy::Sorted => snapshot.sort_by_key(|c| std::cmp::Reverse(c.points)),
         CacheWriteStrategy::Max => {
-            snapshot.sort_by_key(|b| std::cmp::Reverse(b.1));
+            snapshot.sort_by_key(|c| std::cmp::Reverse(c.points));
             snapshot.truncate(MAX_STRATEGY_BATCH);
         }
         CacheWriteStrategy::TimeSorted => {
             if lag > 0 && !draining {
-                snapshot.retain(|(_, _, newest)| *newest <= newest_allowed);
+                snapshot.retain(|c| c.newest <= newest_allowed);
             }
-            snapshot.sort_by_key(|&(_, _, newest)| newest);
+            snapshot.sort_by_key(|c| c.newest);
         }
         _ => {}
     }
-    queue.order.extend(snapshot.into_iter().map(|(name, _, _)| name));
-    queue.order.pop_front()
+    queue.order.extend(snapshot.into_iter().map(|c| c.name));
+    queue.order.pop_front().map_or(Next::Nothing, Next::Metric)
 }
 
 /// Puts a metric's points back and has it retried no sooner than `after`.
-fn retry_later(inner: &Inner, taken: Taken, after: Duration) {
-    let name = Arc::clone(&taken.name);
-    if let Some(released) = inner.cache.requeue(taken) {
+fn retry_later(inner: &Inner, job: &Job<'_>, after: Duration) {
+    if let Some(released) = inner.cache.requeue(job.name, job.segment) {
         inner.release_segment(released);
     }
     let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
-    queue.later.insert(name, Instant::now() + after);
+    queue.later.insert(Arc::clone(job.name), Instant::now() + after);
 }
 
-/// Writes one metric's taken points.
-fn write(inner: &Inner, taken: Taken) {
-    let name = Arc::clone(&taken.name);
-    let points: Vec<(i64, f64)> = dedup_last_wins(&taken.points)
-        .iter()
-        .map(|p| (i64::from(p.timestamp()), p.value()))
-        .collect();
-    let path = match inner.path_of(&name) {
+/// Writes one metric's taken points (in `buffers.taken`).
+fn write(inner: &Inner, job: &Job<'_>, buffers: &mut Buffers) {
+    let name = job.name;
+    dedup_last_wins_into(&buffers.taken, &mut buffers.deduped);
+    buffers.update.clear();
+    buffers.update.extend(buffers.deduped.iter().map(|p| (i64::from(p.timestamp()), p.value())));
+    let path = match inner.path_of(name) {
         Ok(p) => p,
         Err(e) => {
             // Names are checked at ingest; this is a name the store cannot map at all.
-            drop_points(inner, taken, &e.to_string());
+            drop_points(inner, job, &e.to_string());
             return;
         }
     };
@@ -141,7 +232,7 @@ fn write(inner: &Inner, taken: Taken) {
         }
         if inner.stopped.load(Ordering::Relaxed) {
             // Stopping now: the points stay in the log for the next start.
-            retry_later(inner, taken, Duration::ZERO);
+            retry_later(inner, job, Duration::ZERO);
             return;
         }
         draining = inner.draining.load(Ordering::Relaxed);
@@ -157,38 +248,38 @@ fn write(inner: &Inner, taken: Taken) {
         Err(whisper::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             if inner.creates_disabled {
                 Counters::add(&inner.counters.dropped_creates, 1);
-                drop_points(inner, taken, "no file, and MAX_CREATES_PER_MINUTE is 0");
+                drop_points(inner, job, "no file, and MAX_CREATES_PER_MINUTE is 0");
                 return;
             }
             if !draining && let Err(wait) = inner.creates.try_take() {
                 Counters::add(&inner.counters.deferred_creates, 1);
-                retry_later(inner, taken, wait);
+                retry_later(inner, job, wait);
                 return;
             }
-            match create(inner, &name, &path) {
+            match create(inner, name, &path) {
                 Ok(f) => f,
                 Err(e) => {
-                    handle_error(inner, taken, e, &path);
+                    handle_error(inner, job, e, &path);
                     return;
                 }
             }
         }
         Err(e) => {
-            handle_error(inner, taken, e, &path);
+            handle_error(inner, job, e, &path);
             return;
         }
     };
     let started = Instant::now();
-    match file.update_many(&points, unix_now() as i64) {
+    match file.update_many(&buffers.update, unix_now() as i64) {
         Ok(()) => {
             let c = &inner.counters;
             Counters::add(&c.update_operations, 1);
-            Counters::add(&c.committed_points, points.len() as u64);
+            Counters::add(&c.committed_points, buffers.update.len() as u64);
             Counters::add(&c.update_micros, started.elapsed().as_micros() as u64);
-            inner.cache.complete(&name);
-            inner.release_segment(taken.segment);
+            inner.cache.complete(name);
+            inner.release_segment(job.segment);
         }
-        Err(e) => handle_error(inner, taken, e, &path),
+        Err(e) => handle_error(inner, job, e, &path),
     }
 }
 
@@ -231,21 +322,21 @@ fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, 
     }
 }
 
-fn handle_error(inner: &Inner, taken: Taken, error: whisper::Error, path: &std::path::Path) {
+fn handle_error(inner: &Inner, job: &Job<'_>, error: whisper::Error, path: &std::path::Path) {
     Counters::add(&inner.counters.errors, 1);
     match error {
         whisper::Error::Io { .. } => {
             tracing::warn!(path = %path.display(), %error, "write failed; retrying in {RETRY_AFTER:?}");
-            retry_later(inner, taken, RETRY_AFTER);
+            retry_later(inner, job, RETRY_AFTER);
         }
-        other => drop_points(inner, taken, &other.to_string()),
+        other => drop_points(inner, job, &other.to_string()),
     }
 }
 
 /// Drops a metric's points for good (its file is not usable), saying so.
-fn drop_points(inner: &Inner, taken: Taken, why: &str) {
-    tracing::error!(metric = %taken.name, points = taken.points.len(), "dropping points: {why}");
-    Counters::add(&inner.counters.dropped_points, taken.points.len() as u64);
-    inner.cache.complete(&taken.name);
-    inner.release_segment(taken.segment);
+fn drop_points(inner: &Inner, job: &Job<'_>, why: &str) {
+    tracing::error!(metric = %job.name, points = job.points, "dropping points: {why}");
+    Counters::add(&inner.counters.dropped_points, job.points as u64);
+    inner.cache.complete(job.name);
+    inner.release_segment(job.segment);
 }

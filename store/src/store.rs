@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,6 +22,9 @@ use crate::persister;
 use crate::ratelimit::TokenBucket;
 use crate::selfmetrics::{Counters, Gauges, Reporter, hostname};
 use crate::wal::{Wal, WalConfig};
+
+/// How often the cache drops entries of metrics that stopped sending (after two sweeps).
+const CACHE_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Longest file name most filesystems take (ext4, xfs: 255 bytes).
 const NAME_MAX_BYTES: usize = 255;
@@ -83,9 +86,19 @@ pub struct StoreOptions {
     pub tag_hash_filenames: bool,
     /// Persister threads.
     pub persister_threads: usize,
+    /// A metric is written once no point came for it this long (or twice the interval its
+    /// points came at): a burst of points costs one write per metric, not one per point.
+    pub write_quiet: Duration,
+    /// ... or once its oldest cached point waited this long, however busy it is.
+    pub write_max_delay: Duration,
     /// Self-metrics: `(CARBON_METRIC_PREFIX, interval, instance)`; `None` disables them.
     pub self_metrics: Option<(String, Duration, String)>,
 }
+
+/// [`StoreOptions::write_quiet`]'s default.
+pub const DEFAULT_WRITE_QUIET: Duration = Duration::from_millis(200);
+/// [`StoreOptions::write_max_delay`]'s default.
+pub const DEFAULT_WRITE_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// The default cache limit when carbon's `MAX_CACHE_SIZE` is `inf`: about 400 MB of points.
 pub const DEFAULT_MAX_CACHE_POINTS: usize = 10_000_000;
@@ -118,6 +131,8 @@ impl StoreOptions {
             lists: None,
             tag_hash_filenames: true,
             persister_threads: 2,
+            write_quiet: DEFAULT_WRITE_QUIET,
+            write_max_delay: DEFAULT_WRITE_MAX_DELAY,
             self_metrics: Some(("carbon".into(), Duration::from_secs(60), "a".into())),
             data_dir,
         })
@@ -166,6 +181,8 @@ impl StoreOptions {
             lists,
             tag_hash_filenames: config.tag_hash_filenames,
             persister_threads: 2,
+            write_quiet: DEFAULT_WRITE_QUIET,
+            write_max_delay: DEFAULT_WRITE_MAX_DELAY,
             self_metrics: config.carbon_metric_interval.map(|interval| {
                 let instance = config.instance.clone().unwrap_or_else(|| "a".into());
                 (config.carbon_metric_prefix.clone(), interval, instance)
@@ -219,6 +236,8 @@ pub(crate) struct Inner {
     pub(crate) strategy: CacheWriteStrategy,
     pub(crate) min_timestamp_resolution: u32,
     pub(crate) min_timestamp_lag: u32,
+    pub(crate) write_quiet_ms: u32,
+    pub(crate) write_max_delay_ms: u32,
     pub(crate) whisper: WhisperOptions,
     pub(crate) tag_hash_filenames: bool,
     pub(crate) schemas: Mutex<Reloadable<StorageSchemas>>,
@@ -238,6 +257,8 @@ pub(crate) struct Inner {
     pub(crate) draining: AtomicBool,
     /// Set when the persisters must stop at once.
     pub(crate) stopped: AtomicBool,
+    /// [`Store::flush`] calls under way: every cached metric is due at once.
+    pub(crate) flushing: AtomicUsize,
     /// Open connections, reported by the server for the self-metrics.
     pub(crate) active_connections: AtomicU64,
     /// The cache reached its limit and has not yet gone below the low watermark.
@@ -265,10 +286,11 @@ impl Store {
             Some(config) => Some(Wal::open(config, |segment, name, ts, value| {
                 replayed += 1;
                 let seg = segment.get();
-                if cache.insert(name, &[CachedPoint::new(ts, value)], seg).new_entry {
-                    *refs.entry(seg).or_default() += 1;
+                let point = [(name, CachedPoint::new(ts, value))];
+                let inserted = cache.insert_batch(&point, seg, |n| index_name(&metrics, &tags, n));
+                if inserted.new_pending > 0 {
+                    *refs.entry(seg).or_default() += inserted.new_pending;
                 }
-                index_name(&metrics, &tags, name);
             })?),
             None => None,
         };
@@ -286,6 +308,9 @@ impl Store {
             strategy: options.strategy,
             min_timestamp_resolution: options.min_timestamp_resolution,
             min_timestamp_lag: options.min_timestamp_lag,
+            write_quiet_ms: u32::try_from(options.write_quiet.as_millis()).unwrap_or(u32::MAX / 4),
+            write_max_delay_ms: u32::try_from(options.write_max_delay.as_millis())
+                .unwrap_or(u32::MAX / 4),
             whisper: options.whisper,
             tag_hash_filenames: options.tag_hash_filenames,
             schemas: Mutex::new(options.schemas),
@@ -302,6 +327,7 @@ impl Store {
             work: (Mutex::new(0), Condvar::new()),
             draining: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            flushing: AtomicUsize::new(0),
             active_connections: AtomicU64::new(0),
             full: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -522,11 +548,13 @@ impl Store {
     /// Writes every cached point and waits until they are on disk (the write-ahead log is
     /// then trimmed). For tests and tools; a running server lets the persisters work.
     pub fn flush(&self) {
+        self.inner.flushing.fetch_add(1, Ordering::SeqCst);
         self.inner.wake_persisters();
         while self.inner.cache.size() > 0 && !self.inner.stopped.load(Ordering::Relaxed) {
             self.inner.wake_persisters();
             std::thread::sleep(Duration::from_millis(2));
         }
+        self.inner.flushing.fetch_sub(1, Ordering::SeqCst);
         self.inner.trim_wal();
     }
 
@@ -618,20 +646,19 @@ impl Inner {
             }
             None => 0,
         };
-        let mut new_entries = 0usize;
-        for (name, ts, value) in &accepted {
-            if inner.cache.insert(name, &[CachedPoint::new(*ts, *value)], segment).new_entry {
-                new_entries += 1;
-            }
-            index_name(&inner.metrics, &inner.tags, name);
-        }
-        if new_entries > 0 {
+        let batch: Vec<(&str, CachedPoint)> =
+            accepted.iter().map(|(n, t, v)| (n.as_ref(), CachedPoint::new(*t, *v))).collect();
+        // A name the cache already has an entry for is in the index too.
+        let inserted = inner
+            .cache
+            .insert_batch(&batch, segment, |name| index_name(&inner.metrics, &inner.tags, name));
+        if inserted.new_pending > 0 {
             *inner
                 .segment_refs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .entry(segment)
-                .or_default() += new_entries;
+                .or_default() += inserted.new_pending;
         }
         inner.wake_persisters();
         Ok(accepted.len())
@@ -790,6 +817,7 @@ fn maintenance(inner: Arc<Inner>, self_metrics: Option<(String, Duration, String
     let mut last_report = Instant::now();
     let mut last_schema_check = Instant::now();
     let mut last_list_check = Instant::now();
+    let mut last_sweep = Instant::now();
     let tick = Duration::from_millis(250);
     while !inner.stopped.load(Ordering::Relaxed) {
         // Woken early by `stop_threads`.
@@ -809,6 +837,10 @@ fn maintenance(inner: Arc<Inner>, self_metrics: Option<(String, Duration, String
                     }
                 }
             }
+        }
+        if last_sweep.elapsed() >= CACHE_SWEEP_INTERVAL {
+            last_sweep = Instant::now();
+            inner.cache.sweep();
         }
         if last_schema_check.elapsed() >= Duration::from_secs(60) {
             last_schema_check = Instant::now();

@@ -1,7 +1,7 @@
 //! [`MetricIndex`]: every metric name, for graphite-web's `find`.
 
+use foldhash::fast::RandomState;
 use std::collections::{BTreeSet, HashSet};
-use std::hash::RandomState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -93,7 +93,7 @@ fn shard_key(name: &str) -> &str {
 impl MetricIndex {
     /// An empty index.
     pub fn new() -> MetricIndex {
-        let hasher = RandomState::new();
+        let hasher = RandomState::default();
         let shards = (0..SHARDS).map(|_| RwLock::new(Trie::new(hasher.clone()))).collect();
         MetricIndex {
             hasher,

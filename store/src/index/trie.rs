@@ -13,9 +13,9 @@
 //! So the "already indexed" test that runs for every received point is one hash of the name
 //! and one probe, then a walk of a few nodes: no allocation.
 
+use foldhash::fast::RandomState;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::hash::RandomState;
 
 use super::glob::Glob;
 use super::table::{IdTable, MAX_ID};
@@ -516,7 +516,7 @@ mod tests {
     use super::*;
 
     fn trie(names: &[&str]) -> Trie {
-        let mut t = Trie::new(RandomState::new());
+        let mut t = Trie::new(RandomState::default());
         for n in names {
             let h = Trie::hash_str(&t.hasher, n);
             assert!(t.insert(n, h), "{n}");

@@ -209,7 +209,7 @@ fn as_small_int(value: f64) -> Option<u64> {
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
     /// Every name written to the current segment, with its id (ids are given in order).
-    names: HashMap<Box<str>, u32>,
+    names: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     /// Bytes of names in `names`, for the memory bound.
     name_bytes: usize,
 }
