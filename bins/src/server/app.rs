@@ -349,10 +349,14 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         let (stats, store, shutdown) = (Arc::clone(&stats), store.clone(), shutdown.clone());
         tokio::spawn(async move {
             let mut bridge = StatsBridge::default();
+            let mut warnings = Warnings::default();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => bridge.forward(&stats, &store),
+                    _ = tick.tick() => {
+                        bridge.forward(&stats, &store);
+                        warnings.check(&stats);
+                    }
                     () = shutdown.cancelled() => break,
                 }
             }
@@ -388,6 +392,39 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         let _ = std::fs::remove_file(pidfile);
     }
     Ok(())
+}
+
+/// Once a minute at most, a warning for what went wrong meanwhile: malformed input (each line
+/// or frame is at debug level only, to keep a bad sender from flooding the log) and senders
+/// held back by a full cache.
+#[derive(Default)]
+struct Warnings {
+    last: Option<Instant>,
+    seen: [u64; 3],
+}
+
+impl Warnings {
+    fn check(&mut self, stats: &ListenerStats) {
+        if self.last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+            return;
+        }
+        let now = [
+            ListenerStats::get(&stats.bad_lines),
+            ListenerStats::get(&stats.bad_frames) + ListenerStats::get(&stats.bad_items),
+            ListenerStats::get(&stats.backpressure_waits),
+        ];
+        let [lines, frames, waits] = [0, 1, 2].map(|i| now[i] - self.seen[i]);
+        if lines + frames > 0 {
+            tracing::warn!(lines, frames, "skipped malformed input (RUST_LOG=debug shows each)");
+        }
+        if waits > 0 {
+            tracing::warn!(waits, "the cache was full: listeners stopped reading until it drained");
+        }
+        if lines + frames + waits > 0 {
+            self.last = Some(Instant::now());
+            self.seen = now;
+        }
+    }
 }
 
 /// SIGTERM or SIGINT: stop gracefully. A second one: exit now (unwritten points stay in the
