@@ -4,8 +4,10 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::aggregation::AggregationMethod;
+use crate::cache::HeaderCache;
 use crate::error::{Error, Result};
 use crate::format::Header;
 use crate::handle::Whisper;
@@ -42,6 +44,8 @@ pub struct CreateOptions {
     lock: bool,
     autoflush: bool,
     fadvise_random: bool,
+    noatime: bool,
+    header_cache: Option<Arc<HeaderCache>>,
 }
 
 impl Default for CreateOptions {
@@ -53,6 +57,8 @@ impl Default for CreateOptions {
             lock: false,
             autoflush: false,
             fadvise_random: false,
+            noatime: false,
+            header_cache: None,
         }
     }
 }
@@ -101,6 +107,27 @@ impl CreateOptions {
         self
     }
 
+    /// Reads through the returned handle do not update the file's access time, as with
+    /// [`OpenOptions::noatime`](crate::OpenOptions::noatime). Default: `false`.
+    ///
+    /// The flag is set on the new file's descriptor after it is created (`fcntl(F_SETFL)`),
+    /// not passed to `open`: `open(O_CREAT | O_EXCL | O_NOATIME)` can create the file and then
+    /// fail with `EPERM` where the filesystem gives new files another owner (a `uid=` mount),
+    /// and a retry would then find the file it just created. Where the flag is refused, the
+    /// handle simply goes without it.
+    pub fn noatime(&mut self, yes: bool) -> &mut CreateOptions {
+        self.noatime = yes;
+        self
+    }
+
+    /// Records the new file's header in `cache`, so that the next opens through
+    /// [`OpenOptions::header_cache`](crate::OpenOptions::header_cache) need not read it, and
+    /// ties the returned handle to it. Default: `None`.
+    pub fn header_cache(&mut self, cache: Option<&Arc<HeaderCache>>) -> &mut CreateOptions {
+        self.header_cache = cache.cloned();
+        self
+    }
+
     /// Creates a whisper file at `path` and returns it open for reading and writing.
     ///
     /// The archives are validated and sorted as whisper.py does, and the file is written with
@@ -131,11 +158,17 @@ impl CreateOptions {
                 return Err(Error::io(path, e));
             }
         }
+        if self.noatime {
+            set_noatime(&file);
+        }
         let bytes = header.encode();
         let storage = FileStorage::new(file, false).map_err(|e| Error::io(path, e))?;
         let mut w = Whisper::with_header(storage, path.to_path_buf(), header, bytes);
         w.set_lock(self.lock);
         w.set_autoflush(self.autoflush);
+        if let Some(cache) = &self.header_cache {
+            w.link_new_file(cache);
+        }
         Ok(w)
     }
 
@@ -242,6 +275,19 @@ fn posix_fallocate(file: &File, start: u64, len: u64) -> io::Result<()> {
     // SAFETY: plain system call on a file descriptor we own; no memory is passed.
     let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), off, n) };
     if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+}
+
+/// Adds `O_NOATIME` to an open file's status flags; where that is refused (`EPERM`: we do not
+/// own the file), the file stays as it is.
+fn set_noatime(file: &File) {
+    let fd = file.as_raw_fd();
+    // SAFETY: plain system calls on a file descriptor we own; no memory is passed.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NOATIME);
+        }
+    }
 }
 
 /// `posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)`; advice only, so failures are ignored.

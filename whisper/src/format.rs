@@ -37,6 +37,11 @@ pub struct ArchiveInfo {
 }
 
 impl ArchiveInfo {
+    /// An archive entry as read from a header (unchecked: the caller knows it is valid).
+    pub(crate) const fn new(offset: u32, seconds_per_point: u32, points: u32) -> ArchiveInfo {
+        ArchiveInfo { offset, seconds_per_point, points }
+    }
+
     /// Byte offset of the archive's first point in the file.
     pub const fn offset(&self) -> u32 {
         self.offset
@@ -89,6 +94,16 @@ pub struct Header {
 }
 
 impl Header {
+    /// A header from its fields, as decoded before (the header cache keeps them apart).
+    pub(crate) fn from_parts(
+        aggregation_method: AggregationMethod,
+        max_retention: u32,
+        x_files_factor: f32,
+        archives: Vec<ArchiveInfo>,
+    ) -> Header {
+        Header { aggregation_method, max_retention, x_files_factor, archives }
+    }
+
     /// The header of a new file with these archives, which must already be validated and sorted.
     pub(crate) fn for_new_file(
         archives: &[Retention],

@@ -8,12 +8,18 @@
 //!
 //! The handle re-reads the header (one small `pread`) at the start of every operation, as
 //! whisper.py does, so a change made by another process (`whisper-set-aggregation-method` on a
-//! live file) is seen at once.
+//! live file) is seen at once. A handle opened with a [`HeaderCache`] instead trusts its header
+//! for the cache's TTL (see `cache.rs` for why that and the cached bases are safe).
 
 use std::fs;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::aggregation::AggregationMethod;
+use crate::cache::{FileId, HeaderCache};
 use crate::error::{Error, Result};
 use crate::format::{self, ArchiveInfo, DecodeError, Header, POINT_SIZE};
 use crate::pyset::PySet;
@@ -80,6 +86,8 @@ pub struct OpenOptions {
     autoflush: bool,
     mmap: bool,
     fadvise_random: bool,
+    noatime: bool,
+    header_cache: Option<Arc<HeaderCache>>,
 }
 
 impl OpenOptions {
@@ -123,7 +131,38 @@ impl OpenOptions {
         self
     }
 
-    /// Opens `path` and reads its header.
+    /// Open with `O_NOATIME`, so that reading the file does not update its access time.
+    /// Default: `false` (whisper.py's behaviour).
+    ///
+    /// Under `relatime` (Linux's default) a read updates the access time whenever it is older
+    /// than the last modification, which after every write of a writer that reads before it
+    /// writes (every whisper update does) means an inode update and a journal entry per write.
+    /// Nothing in Graphite uses whisper files' access times.
+    ///
+    /// Only the file's owner (or a process with `CAP_FOWNER`) may use the flag; when the open
+    /// fails with `EPERM`, it is retried once without it, and then the flag is not asked for
+    /// in the next 1,024 opens of the process (so a writer that owns none of its files pays
+    /// for a second `open` once every 1,024 opens, not every time).
+    pub fn noatime(&mut self, yes: bool) -> &mut OpenOptions {
+        self.noatime = yes;
+        self
+    }
+
+    /// Share headers and archive bases with other opens through `cache` (see [`HeaderCache`]
+    /// for what is cached and why it is safe). Default: `None`.
+    ///
+    /// The open then does one `fstat` and, when the cache knows the file, reads nothing; the
+    /// handle uses its header, read or cached, for up to the cache's TTL after it was last
+    /// read, instead of reading it again at every operation as whisper.py does. A change to
+    /// the aggregation method or xFilesFactor made by another process is seen within the TTL;
+    /// one made through any handle of the same cache, at the next operation. Meant for
+    /// handles opened for one write, as carbon's writer does; the bytes written are the same.
+    pub fn header_cache(&mut self, cache: Option<&Arc<HeaderCache>>) -> &mut OpenOptions {
+        self.header_cache = cache.cloned();
+        self
+    }
+
+    /// Opens `path` and reads its header (or takes it from the header cache).
     ///
     /// # Errors
     ///
@@ -131,19 +170,126 @@ impl OpenOptions {
     /// if it is not a whisper file this crate reads.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Whisper<FileStorage>> {
         let path = path.as_ref();
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(self.write)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = open_file(path, self.write, self.noatime).map_err(|e| Error::io(path, e))?;
         if self.fadvise_random {
             crate::create::fadvise_random(&file);
         }
         let storage = FileStorage::new(file, self.mmap).map_err(|e| Error::io(path, e))?;
-        let mut w = Whisper::from_storage(storage, path)?;
+        let mut w = match &self.header_cache {
+            Some(cache) => Whisper::open_cached(storage, path, cache)?,
+            None => Whisper::from_storage(storage, path)?,
+        };
         w.lock = self.lock;
         w.autoflush = self.autoflush;
         Ok(w)
+    }
+}
+
+/// Opens left in which `O_NOATIME` is not asked for, after an open refused it.
+static NOATIME_REFUSED: AtomicU32 = AtomicU32::new(0);
+
+/// Opens that go without `O_NOATIME` after it was refused once.
+const NOATIME_BACKOFF_OPENS: u32 = 1024;
+
+/// Opens `path` for reading (and writing), with `O_NOATIME` when asked and allowed.
+fn open_file(path: &Path, write: bool, noatime: bool) -> io::Result<fs::File> {
+    open_maybe_noatime(noatime, &NOATIME_REFUSED, |noatime| {
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(write);
+        if noatime {
+            options.custom_flags(libc::O_NOATIME);
+        }
+        options.open(path)
+    })
+}
+
+/// Calls `open(true)` (open with `O_NOATIME`) when `noatime` is asked for and `refused` does
+/// not say to skip it; on `EPERM` (not the file's owner), calls `open(false)` and, if that
+/// works, skips the flag for the next [`NOATIME_BACKOFF_OPENS`] calls.
+///
+/// The counter is read and written without synchronisation beyond its own atomicity: two
+/// threads racing on it only change when the flag is next tried.
+fn open_maybe_noatime<T>(
+    noatime: bool,
+    refused: &AtomicU32,
+    mut open: impl FnMut(bool) -> io::Result<T>,
+) -> io::Result<T> {
+    if !noatime {
+        return open(false);
+    }
+    let skip = refused.load(Ordering::Relaxed);
+    if skip > 0 {
+        refused.store(skip - 1, Ordering::Relaxed);
+        return open(false);
+    }
+    match open(true) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let opened = open(false)?;
+            refused.store(NOATIME_BACKOFF_OPENS, Ordering::Relaxed);
+            Ok(opened)
+        }
+        other => other,
+    }
+}
+
+/// A handle's tie to the [`HeaderCache`] it was opened with.
+#[derive(Debug)]
+pub(crate) struct CacheLink {
+    cache: Arc<HeaderCache>,
+    /// The open file's identity.
+    id: FileId,
+    /// The file's size when the header was last read or found in the cache.
+    size: u64,
+    /// Until when (the cache's clock) the header may be used without reading it again.
+    trusted_until: u64,
+    /// The cache's generation when the header was obtained: the header is trusted only while
+    /// it is unchanged (no header written through another handle of the cache since).
+    generation: u64,
+    /// When the header was read from disk (or written by us), if the cache has not been told.
+    unstored: Option<u64>,
+    /// This handle wrote the header: the cache must store it and tell the other handles.
+    wrote_header: bool,
+    /// A base became known (or 0 again) that the cache may not have.
+    new_bases: bool,
+    /// This handle wrote interval 0 into slot 0 of an archive whose base was not 0, making
+    /// it look empty again: handles holding the old base must drop it.
+    zeroed_base: bool,
+}
+
+impl CacheLink {
+    /// A link for a header known to be the one on disk at time `stamp`, obtained when the
+    /// cache's generation was `generation`.
+    fn new(
+        cache: &Arc<HeaderCache>,
+        id: FileId,
+        size: u64,
+        stamp: u64,
+        generation: u64,
+    ) -> CacheLink {
+        CacheLink {
+            cache: Arc::clone(cache),
+            id,
+            size,
+            trusted_until: stamp.saturating_add(cache.ttl_ms()),
+            generation,
+            unstored: None,
+            wrote_header: false,
+            new_bases: false,
+            zeroed_base: false,
+        }
+    }
+
+    /// The header was read from disk, or written by us, at `stamp`, the cache's generation
+    /// being `generation` before that.
+    fn header_known_at(&mut self, stamp: u64, generation: u64) {
+        self.trusted_until = stamp.saturating_add(self.cache.ttl_ms());
+        self.generation = generation;
+        self.unstored = Some(stamp);
+    }
+
+    /// Whether the header may be used without reading it, at `now`.
+    fn trusts_header(&self, now: u64) -> bool {
+        now < self.trusted_until && self.cache.generation() == self.generation
     }
 }
 
@@ -212,10 +358,11 @@ pub struct Whisper<S: Storage = FileStorage> {
     /// base is read once, not on every operation.
     ///
     /// Whisper only ever overwrites slot 0 of a written archive with a timestamp a whole number
-    /// of laps (`seconds_per_point * points`) later, and the slot of every interval depends only
+    /// of laps (`seconds_per_point * points`) away, and the slot of every interval depends only
     /// on the base modulo a lap, so a non-zero base stays right even when another process
-    /// writes. A zero base ("never written") is forgotten when an operation starts, and all of
-    /// them when the header changes.
+    /// writes (unless it writes interval 0, possible only with a `now` near 1970: see
+    /// `cache.rs`). A zero base ("never written") is forgotten when an operation starts, and
+    /// all of them when the header changes.
     bases: Vec<(u32, u32)>,
     /// Raw bytes of the finer archive's slots read for one propagation level.
     window: Vec<u8>,
@@ -223,12 +370,69 @@ pub struct Whisper<S: Storage = FileStorage> {
     opening_base: Option<(u32, u32)>,
     /// Coarser intervals to propagate at one level.
     intervals: Vec<u32>,
+    /// The header cache the handle was opened with, if any.
+    cache: Option<CacheLink>,
     /// Per interval of `intervals`: the aggregate to write, or `None`.
     results: Vec<(u32, Option<f64>)>,
     /// Copy of the header's archive list for the current operation.
     archive_buf: Vec<ArchiveInfo>,
     /// `(archive index, start, end)` groups of the current `update_many`.
     groups: Vec<(usize, usize, usize)>,
+}
+
+impl Whisper<FileStorage> {
+    /// The open of a handle with a header cache: one `fstat`, then the cached header and
+    /// bases when the cache has them for this file and size, else the header read from disk.
+    ///
+    /// Either way the header is trusted until the TTL since it was read has passed, so the
+    /// first operation does not read it again (without a cache it would, see `header_fresh`).
+    fn open_cached(storage: FileStorage, path: &Path, cache: &Arc<HeaderCache>) -> Result<Whisper> {
+        let meta = storage.file().metadata().map_err(|e| Error::io(path, e))?;
+        let size = meta.len();
+        let Some(id) = FileId::of(&meta) else {
+            // No birth time: an inode number reused by another file could not be told apart.
+            let read = read_header_sized(&storage, path, size)?;
+            let mut w = Whisper::with_header(storage, path.to_path_buf(), read.header, read.bytes);
+            w.opening_base = read.base;
+            return Ok(w);
+        };
+        let now = cache.now_ms();
+        let generation = cache.generation();
+        let mut bases = Vec::new();
+        if let Some((header, stamp)) = cache.load(id, size, now, &mut bases) {
+            // The header's bytes are encoded from it if an operation needs them.
+            let mut w = Whisper::with_header(storage, path.to_path_buf(), header, Vec::new());
+            w.bases = bases;
+            w.cache = Some(CacheLink::new(cache, id, size, stamp, generation));
+            return Ok(w);
+        }
+        let read = read_header_sized(&storage, path, size)?;
+        let mut w = Whisper::with_header(storage, path.to_path_buf(), read.header, read.bytes);
+        let mut link = CacheLink::new(cache, id, size, now, generation);
+        link.header_known_at(now, generation);
+        w.cache = Some(link);
+        // Only a written archive's base stays right until the first operation (an empty one
+        // may be written by another process meanwhile; it is read again when needed).
+        if let Some((offset, base)) = read.base
+            && base != 0
+        {
+            w.remember_base(offset, base);
+        }
+        Ok(w)
+    }
+
+    /// Ties a file this handle just created to `cache`, recording its header.
+    pub(crate) fn link_new_file(&mut self, cache: &Arc<HeaderCache>) {
+        // Without its identity the file is simply not cached; the create itself succeeded.
+        let Ok(meta) = self.storage.file().metadata() else { return };
+        let Some(id) = FileId::of(&meta) else { return };
+        let now = cache.now_ms();
+        let generation = cache.generation();
+        let mut link = CacheLink::new(cache, id, meta.len(), now, generation);
+        link.header_known_at(now, generation);
+        self.cache = Some(link);
+        self.publish_to_cache();
+    }
 }
 
 impl<S: Storage> Whisper<S> {
@@ -268,9 +472,69 @@ impl<S: Storage> Whisper<S> {
             bases: Vec::new(),
             window: Vec::new(),
             intervals: Vec::new(),
+            cache: None,
             results: Vec::new(),
             archive_buf: Vec::new(),
             groups: Vec::new(),
+        }
+    }
+
+    /// Marks the header as just written by this handle, for the header cache.
+    fn header_written(&mut self) {
+        if let Some(link) = &mut self.cache {
+            let now = link.cache.now_ms();
+            let generation = link.cache.generation();
+            link.header_known_at(now, generation);
+            link.wrote_header = true;
+        }
+    }
+
+    /// Tells the header cache what this handle learned: its header if it read or wrote it
+    /// since, else the bases it found. Called when an operation succeeds.
+    ///
+    /// A header this handle read is stored only if no header was written through the cache
+    /// since (it could be older than that write). A header it wrote is stored, and then the
+    /// generation moves on, so that handles holding the old header read it again, and those
+    /// that load the entry after that get the new one. The same goes for a base this handle
+    /// set back to 0.
+    fn publish_to_cache(&mut self) {
+        let Some(link) = &mut self.cache else { return };
+        let wrote_header = std::mem::take(&mut link.wrote_header);
+        let zeroed_base = std::mem::take(&mut link.zeroed_base);
+        let new_bases = std::mem::take(&mut link.new_bases);
+        match link.unstored.take() {
+            Some(stamp) if wrote_header || link.cache.generation() == link.generation => {
+                link.cache.store(link.id, link.size, &self.header, &self.bases, stamp);
+            }
+            Some(_) => link.cache.learn_bases(link.id, link.size, &self.header, &self.bases),
+            None if new_bases => {
+                link.cache.learn_bases(link.id, link.size, &self.header, &self.bases);
+            }
+            None => {}
+        }
+        if wrote_header || zeroed_base {
+            link.generation = link.cache.bump_generation();
+        }
+    }
+
+    /// After an operation: records what it learned in the header cache, or, when it failed
+    /// reading or writing the file, drops the cached entry and reads the header next time.
+    fn finish_cached<T>(&mut self, result: &Result<T>) {
+        if self.cache.is_none() {
+            return;
+        }
+        match result {
+            Err(Error::Io { .. } | Error::Corrupt { .. } | Error::Unsupported { .. }) => {
+                if let Some(link) = &mut self.cache {
+                    link.trusted_until = 0;
+                    link.unstored = None;
+                    link.wrote_header = false;
+                    link.new_bases = false;
+                    link.zeroed_base = false;
+                    link.cache.remove(link.id);
+                }
+            }
+            _ => self.publish_to_cache(),
         }
     }
 
@@ -291,7 +555,9 @@ impl<S: Storage> Whisper<S> {
     ///
     /// As [`OpenOptions::open`].
     pub fn info(&mut self) -> Result<&Header> {
-        self.refresh_header()?;
+        let result = self.refresh_header();
+        self.finish_cached(&result);
+        result?;
         Ok(&self.header)
     }
 
@@ -328,6 +594,9 @@ impl<S: Storage> Whisper<S> {
     ///
     /// In files whisper writes, the first archive starts right after the header; the same
     /// read then also fetches that archive's slot-0 timestamp, saving a read later.
+    ///
+    /// With a header cache, the header is not read while the cache's TTL since it was last
+    /// read has not passed.
     fn refresh_header(&mut self) -> Result<()> {
         // An archive seen empty may have been written by another process since.
         self.bases.retain(|&(_, base)| base != 0);
@@ -337,7 +606,39 @@ impl<S: Storage> Whisper<S> {
             }
             return Ok(());
         }
-        let len = self.header_bytes.len();
+        let mut known = None;
+        if let Some(link) = &self.cache {
+            let now = link.cache.now_ms();
+            if link.trusts_header(now) {
+                return Ok(());
+            }
+            let generation = link.cache.generation();
+            if generation != link.generation {
+                // A header was written through the cache, or it was cleared: start afresh.
+                self.bases.clear();
+            }
+            known = Some((now, generation));
+        }
+        self.read_header_again()?;
+        if let (Some(link), Some((now, generation))) = (&mut self.cache, known) {
+            link.header_known_at(now, generation);
+        }
+        Ok(())
+    }
+
+    /// The header's bytes, encoded from the header when it came from the cache. Decoding
+    /// keeps every field's bits (the method's code, the xFilesFactor's `f32` bits, the archive
+    /// count), so this gives back the bytes read.
+    fn header_bytes(&mut self) -> &mut Vec<u8> {
+        if self.header_bytes.is_empty() {
+            self.header_bytes = self.header.encode();
+        }
+        &mut self.header_bytes
+    }
+
+    /// The uncached part of [`refresh_header`](Self::refresh_header).
+    fn read_header_again(&mut self) -> Result<()> {
+        let len = self.header_bytes().len();
         let first = first_archive_after_header(&self.header);
         let want = len + if first.is_some() { 4 } else { 0 };
         let bytes = storage::read_at(&self.storage, 0, want, &mut self.scratch)
@@ -353,6 +654,9 @@ impl<S: Storage> Whisper<S> {
         let read = read_header(&self.storage, &self.path)?;
         self.header = read.header;
         self.header_bytes = read.bytes;
+        if let Some(link) = &mut self.cache {
+            link.size = read.len;
+        }
         Ok(())
     }
 
@@ -370,6 +674,7 @@ impl<S: Storage> Whisper<S> {
         {
             result = Err(self.io_err(e));
         }
+        self.finish_cached(&result);
         if self.lock {
             let unlocked = self.storage.unlock().map_err(|e| Error::io(&self.path, e));
             if result.is_ok() {
@@ -406,6 +711,11 @@ impl<S: Storage> Whisper<S> {
             .map_err(|e| Error::io(&self.path, e))?;
         let base = be_u32(bytes);
         self.bases.push((a.offset(), base));
+        if base != 0
+            && let Some(link) = &mut self.cache
+        {
+            link.new_bases = true;
+        }
         Ok(base)
     }
 
@@ -415,9 +725,21 @@ impl<S: Storage> Whisper<S> {
     }
 
     fn remember_base(&mut self, offset: u32, ts: u32) {
-        match self.bases.iter_mut().find(|(off, _)| *off == offset) {
-            Some(entry) => entry.1 = ts,
-            None => self.bases.push((offset, ts)),
+        let before = match self.bases.iter_mut().find(|(off, _)| *off == offset) {
+            Some(entry) => std::mem::replace(&mut entry.1, ts),
+            None => {
+                self.bases.push((offset, ts));
+                0
+            }
+        };
+        // The cache needs to hear of a base becoming known, and of one becoming 0 again (slot
+        // 0 written with interval 0: whisper then takes the archive for empty); a move by whole
+        // laps changes no slot.
+        if (before == 0) != (ts == 0)
+            && let Some(link) = &mut self.cache
+        {
+            link.new_bases = true;
+            link.zeroed_base |= ts == 0;
         }
     }
 
@@ -986,6 +1308,19 @@ impl<S: Storage> Whisper<S> {
         seconds_per_point: Option<u32>,
         series: &mut Series,
     ) -> Result<bool> {
+        let result = self.fetch_into_inner(from, until, now, seconds_per_point, series);
+        self.finish_cached(&result);
+        result
+    }
+
+    fn fetch_into_inner(
+        &mut self,
+        from: i64,
+        until: Option<i64>,
+        now: i64,
+        seconds_per_point: Option<u32>,
+        series: &mut Series,
+    ) -> Result<bool> {
         self.refresh_header()?;
         let Some((archive, from, until)) =
             select_archive(&self.header, from, until, now, seconds_per_point)?
@@ -1104,7 +1439,8 @@ impl<S: Storage> Whisper<S> {
             w.header.set_metadata(method, xff);
             let meta = w.header.encode_metadata();
             w.storage.write_all_at(&meta, 0).map_err(|e| Error::io(&w.path, e))?;
-            w.header_bytes[..meta.len()].copy_from_slice(&meta);
+            w.header_bytes()[..meta.len()].copy_from_slice(&meta);
+            w.header_written();
             Ok(old)
         })
     }
@@ -1162,6 +1498,8 @@ pub(crate) fn archive_window(archive: &ArchiveInfo, from: i64, until: i64) -> (i
 
 /// A header as read from storage.
 pub(crate) struct HeaderRead {
+    /// The storage's length when it was read.
+    pub(crate) len: u64,
     pub(crate) header: Header,
     /// The header's bytes.
     pub(crate) bytes: Vec<u8>,
@@ -1176,6 +1514,16 @@ pub(crate) struct HeaderRead {
 /// the read covered it.
 pub(crate) fn read_header<S: Storage + ?Sized>(storage: &S, path: &Path) -> Result<HeaderRead> {
     let len = storage.size().map_err(|e| Error::io(path, e))?;
+    read_header_sized(storage, path, len)
+}
+
+/// [`read_header`] of a storage known to be `len` bytes long.
+fn read_header_sized<S: Storage + ?Sized>(
+    storage: &S,
+    path: &Path,
+    file_len: u64,
+) -> Result<HeaderRead> {
+    let len = file_len;
     // Most headers (up to 32 archives) fit in the first read.
     let mut want = len.min(format::METADATA_SIZE as u64 + 32 * format::ARCHIVE_INFO_SIZE as u64);
     loop {
@@ -1187,7 +1535,7 @@ pub(crate) fn read_header<S: Storage + ?Sized>(storage: &S, path: &Path) -> Resu
                 let base = first_archive_after_header(&header)
                     .and_then(|offset| buf.get(len..len + 4).map(|b| (offset, be_u32(b))));
                 buf.truncate(len);
-                return Ok(HeaderRead { header, bytes: buf, base });
+                return Ok(HeaderRead { len: file_len, header, bytes: buf, base });
             }
             Err(DecodeError::NeedBytes(n)) if n > want => want = n,
             Err(DecodeError::NeedBytes(_)) => {
@@ -1309,7 +1657,56 @@ fn decode_values(bytes: &[u8], expected_start: i64, step: i64, out: &mut Vec<Opt
 
 #[cfg(test)]
 mod tests {
-    use super::Aligner;
+    use std::io;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::{Aligner, NOATIME_BACKOFF_OPENS, open_maybe_noatime};
+
+    /// Runs `open_maybe_noatime` with an opener that answers `with` when asked for
+    /// `O_NOATIME` and `without` otherwise; returns the result and the flags asked for.
+    fn try_open(
+        noatime: bool,
+        refused: &AtomicU32,
+        with: Option<i32>,
+        without: Option<i32>,
+    ) -> (Result<&'static str, Option<i32>>, Vec<bool>) {
+        let mut asked = Vec::new();
+        let result = open_maybe_noatime(noatime, refused, |flag| {
+            asked.push(flag);
+            match if flag { with } else { without } {
+                None => Ok(if flag { "noatime" } else { "plain" }),
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            }
+        });
+        (result.map_err(|e| e.raw_os_error()), asked)
+    }
+
+    #[test]
+    fn noatime_refused_is_retried_without_it_then_skipped_for_a_while() {
+        let eperm = Some(libc::EPERM);
+        let refused = AtomicU32::new(0);
+        // Not asked for: one plain open.
+        assert_eq!(try_open(false, &refused, eperm, None), (Ok("plain"), vec![false]));
+        // Allowed: one open with the flag.
+        assert_eq!(try_open(true, &refused, None, None), (Ok("noatime"), vec![true]));
+        // Not the owner: refused, retried without, and the next opens do not ask.
+        assert_eq!(try_open(true, &refused, eperm, None), (Ok("plain"), vec![true, false]));
+        assert_eq!(refused.load(Ordering::Relaxed), NOATIME_BACKOFF_OPENS);
+        assert_eq!(try_open(true, &refused, eperm, None), (Ok("plain"), vec![false]));
+        assert_eq!(refused.load(Ordering::Relaxed), NOATIME_BACKOFF_OPENS - 1);
+        // After the back-off, the flag is tried again.
+        refused.store(1, Ordering::Relaxed);
+        assert_eq!(try_open(true, &refused, None, None), (Ok("plain"), vec![false]));
+        assert_eq!(try_open(true, &refused, None, None), (Ok("noatime"), vec![true]));
+        // Other errors are not retried; EPERM for another reason (an immutable file) is
+        // returned from the retry and does not start a back-off.
+        assert_eq!(
+            try_open(true, &refused, Some(libc::ENOENT), None),
+            (Err(Some(libc::ENOENT)), vec![true])
+        );
+        assert_eq!(try_open(true, &refused, eperm, eperm), (Err(eperm), vec![true, false]));
+        assert_eq!(refused.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn aligner_matches_division_in_any_order() {

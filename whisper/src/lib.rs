@@ -10,7 +10,9 @@
 //!
 //! - [`Whisper`]: an open file. Keeps the file open for many `update_many`/`fetch` calls.
 //! - [`OpenOptions`] and [`CreateOptions`]: how to open or create one (locking, fsync, memory
-//!   map, sparse or preallocated files).
+//!   map, sparse or preallocated files, `O_NOATIME`).
+//! - [`HeaderCache`]: headers and archive bases shared between opens of the same files, for
+//!   writers that open each file for one write.
 //! - [`Retention`], [`parse_retention_def`], [`validate_archive_list`]: archive shapes such as
 //!   `60s:1d`, with whisper's rules.
 //! - [`Header`], [`ArchiveInfo`], [`AggregationMethod`]: what the header says.
@@ -46,6 +48,7 @@
 #![deny(missing_docs)]
 
 mod aggregation;
+mod cache;
 mod create;
 mod error;
 mod format;
@@ -60,6 +63,7 @@ mod tools;
 use std::path::Path;
 
 pub use aggregation::AggregationMethod;
+pub use cache::{DEFAULT_HEADER_TTL, HeaderCache, HeaderCacheBuilder, HeaderCacheStats};
 pub use create::{Allocation, CreateOptions, create};
 pub use error::{ArchiveListError, Corruption, Error, ForeignFormat, Result, RetentionError};
 pub use format::{ARCHIVE_INFO_SIZE, ArchiveInfo, Header, METADATA_SIZE, POINT_SIZE};
