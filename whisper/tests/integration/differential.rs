@@ -1,13 +1,17 @@
 //! Random sequences of operations applied to both whisper.py and this crate must end in
 //! byte-identical files, with the same fetch results and the same errors along the way.
+//!
+//! Each sequence runs twice on our side: through the path functions (one open per call, as
+//! whisper.py), and through handles opened for one operation each with a shared
+//! [`HeaderCache`] and `O_NOATIME` (as carbon's writer does), which must not change a byte.
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Value, json};
-use whisper::{AggregationMethod, Allocation, CreateOptions, Retention};
+use whisper::{AggregationMethod, Allocation, CreateOptions, HeaderCache, OpenOptions, Retention};
 
 use crate::reference::{PyWorker, f2h, h2f};
 
@@ -154,16 +158,26 @@ fn series_json(s: Option<whisper::Series>) -> Value {
 /// Runs a scenario on both implementations; returns a description of the first difference.
 pub(crate) fn run_scenario(py: &mut PyWorker, dir: &Path, s: &Scenario) -> Result<(), String> {
     let ours = dir.join("ours.wsp");
+    let cached = dir.join("cached.wsp");
     let theirs = dir.join("theirs.wsp");
     let _ = std::fs::remove_file(&ours);
+    let _ = std::fs::remove_file(&cached);
     let _ = std::fs::remove_file(&theirs);
 
-    CreateOptions::new()
-        .x_files_factor(s.xff)
-        .aggregation_method(s.method)
-        .allocation(s.allocation)
-        .create(&ours, &s.archives)
-        .map_err(|e| format!("our create failed: {e}"))?;
+    let mut create = CreateOptions::new();
+    create.x_files_factor(s.xff).aggregation_method(s.method).allocation(s.allocation);
+    create.create(&ours, &s.archives).map_err(|e| format!("our create failed: {e}"))?;
+    let cache = Arc::new(HeaderCache::new(16));
+    let with_cache = {
+        let mut o = OpenOptions::new();
+        o.write(true).noatime(true).header_cache(Some(&cache));
+        o
+    };
+    create
+        .noatime(true)
+        .header_cache(Some(&cache))
+        .create(&cached, &s.archives)
+        .map_err(|e| format!("our cached create failed: {e}"))?;
     py.call(json!({
         "op": "create", "path": theirs, "archives": archives_json(&s.archives),
         "xff": s.xff, "method": s.method.name(),
@@ -171,16 +185,31 @@ pub(crate) fn run_scenario(py: &mut PyWorker, dir: &Path, s: &Scenario) -> Resul
     }))
     .map_err(|e| format!("python create failed: {e}"))?;
     compare_files(&ours, &theirs, "after create")?;
+    compare_files(&cached, &theirs, "after create (cached)")?;
 
     let mut now = s.now;
     for (i, op) in s.ops.iter().enumerate() {
+        let mut handle = match op {
+            Op::Advance { .. } => None,
+            _ => Some(with_cache.open(&cached).map_err(|e| format!("cached open: {e}"))?),
+        };
+        let mut cached_result: Option<Result<Value, String>> = None;
         let (mine, python): (Result<Value, String>, Result<Value, String>) = match op {
-            Op::Update { age, value } => (
-                whisper::update(&ours, *value, Some(now - age), now)
-                    .map(|()| Value::Null)
-                    .map_err(|e| e.to_string()),
-                py.call(json!({"op": "update", "path": theirs, "value": f2h(*value), "timestamp": now - age, "now": now})),
-            ),
+            Op::Update { age, value } => {
+                if let Some(h) = handle.as_mut() {
+                    cached_result = Some(
+                        h.update(*value, Some(now - age), now)
+                            .map(|()| Value::Null)
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                (
+                    whisper::update(&ours, *value, Some(now - age), now)
+                        .map(|()| Value::Null)
+                        .map_err(|e| e.to_string()),
+                    py.call(json!({"op": "update", "path": theirs, "value": f2h(*value), "timestamp": now - age, "now": now})),
+                )
+            }
             Op::UpdateMany { points } => {
                 // Future points are kept only inside the current interval of the finest
                 // archive: further ones can make a run longer than the archive, which
@@ -190,26 +219,52 @@ pub(crate) fn run_scenario(py: &mut PyWorker, dir: &Path, s: &Scenario) -> Resul
                 let pts: Vec<(i64, f64)> =
                     points.iter().map(|&(a, v)| (now - a, v)).filter(|&(t, _)| t < limit).collect();
                 let py_pts: Vec<Value> = pts.iter().map(|&(t, v)| json!([t, f2h(v)])).collect();
+                if let Some(h) = handle.as_mut() {
+                    cached_result = Some(
+                        h.update_many(&pts, now).map(|()| Value::Null).map_err(|e| e.to_string()),
+                    );
+                }
                 (
-                    whisper::update_many(&ours, &pts, now).map(|()| Value::Null).map_err(|e| e.to_string()),
-                    py.call(json!({"op": "update_many", "path": theirs, "points": py_pts, "now": now})),
+                    whisper::update_many(&ours, &pts, now)
+                        .map(|()| Value::Null)
+                        .map_err(|e| e.to_string()),
+                    py.call(
+                        json!({"op": "update_many", "path": theirs, "points": py_pts, "now": now}),
+                    ),
                 )
             }
-            Op::SetAggregation { method, xff } => (
-                whisper::set_aggregation_method(&ours, *method, *xff)
-                    .map(|m| json!(m.name()))
-                    .map_err(|e| e.to_string()),
-                py.call(json!({"op": "set_aggregation", "path": theirs, "method": method.name(), "xff": xff})),
-            ),
+            Op::SetAggregation { method, xff } => {
+                if let Some(h) = handle.as_mut() {
+                    cached_result = Some(
+                        h.set_aggregation(Some(*method), *xff)
+                            .map(|(m, _)| json!(m.name()))
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                (
+                    whisper::set_aggregation_method(&ours, *method, *xff)
+                        .map(|m| json!(m.name()))
+                        .map_err(|e| e.to_string()),
+                    py.call(json!({"op": "set_aggregation", "path": theirs, "method": method.name(), "xff": xff})),
+                )
+            }
             Op::Fetch { from_age, until_age, archive } => {
                 let header = whisper::info(&ours).map_err(|e| e.to_string())?;
-                let spp = archive.and_then(|i| header.archives().get(i)).map(|a| a.seconds_per_point());
+                let spp =
+                    archive.and_then(|i| header.archives().get(i)).map(|a| a.seconds_per_point());
                 let until = until_age.map(|u| now - u);
                 let mut w = whisper::OpenOptions::new().open(&ours).map_err(|e| e.to_string())?;
                 let mine = match spp {
                     Some(spp) => w.fetch_archive(now - from_age, until, now, spp),
                     None => w.fetch(now - from_age, until, now),
                 };
+                if let Some(h) = handle.as_mut() {
+                    let fetched = match spp {
+                        Some(spp) => h.fetch_archive(now - from_age, until, now, spp),
+                        None => h.fetch(now - from_age, until, now),
+                    };
+                    cached_result = Some(fetched.map(series_json).map_err(|e| e.to_string()));
+                }
                 (
                     mine.map(series_json).map_err(|e| e.to_string()),
                     py.call(json!({"op": "fetch", "path": theirs, "from": now - from_age, "until": until, "now": now, "archive": spp})),
@@ -229,7 +284,26 @@ pub(crate) fn run_scenario(py: &mut PyWorker, dir: &Path, s: &Scenario) -> Resul
                 ));
             }
         }
+        match (&cached_result, &python) {
+            (Some(Ok(a)), Ok(b)) if a == b => {}
+            (Some(Err(_)), Err(_)) => {}
+            _ => {
+                return Err(format!(
+                    "op {i} {op:?} at now={now}: ours with a header cache {cached_result:?}, \
+                     whisper.py {python:?}"
+                ));
+            }
+        }
         compare_files(&ours, &theirs, &format!("after op {i} {op:?} (now={now})"))?;
+        compare_files(&cached, &theirs, &format!("after op {i} {op:?} (now={now}, cached)"))?;
+    }
+    // Every open after the create found the header in the cache (nothing expired or failed),
+    // where the filesystem reports birth times (elsewhere nothing is cached).
+    let opens = s.ops.iter().filter(|op| !matches!(op, Op::Advance { .. })).count() as u64;
+    let stats = cache.stats();
+    let cacheable = std::fs::metadata(&cached).and_then(|m| m.created()).is_ok();
+    if cacheable && (stats.hits, stats.misses) != (opens, 0) {
+        return Err(format!("cache: {stats:?} for {opens} opens"));
     }
     Ok(())
 }
