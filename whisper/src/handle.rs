@@ -513,13 +513,18 @@ impl<S: Storage> Whisper<S> {
             None => {}
         }
         if wrote_header || zeroed_base {
-            link.generation = link.cache.bump_generation();
+            // Our header stays trusted only if nobody else moved the generation meanwhile
+            // (another handle may have written the header after us).
+            let generation = link.cache.bump_generation();
+            if generation == link.generation.wrapping_add(1) {
+                link.generation = generation;
+            }
         }
     }
 
     /// After an operation: records what it learned in the header cache, or, when it failed
     /// reading or writing the file, drops the cached entry and reads the header next time.
-    fn finish_cached<T>(&mut self, result: &Result<T>) {
+    pub(crate) fn finish_cached<T>(&mut self, result: &Result<T>) {
         if self.cache.is_none() {
             return;
         }

@@ -40,6 +40,20 @@ pub fn merge_into<S1: Storage, S2: Storage>(
     time_to: Option<i64>,
     now: i64,
 ) -> Result<()> {
+    let result = merge_archives(src, dst, time_from, time_to, now);
+    // Writes go straight to the archives, outside `dst`'s write operations: tell its header
+    // cache, if it has one, what they learned (or that they failed).
+    dst.finish_cached(&result);
+    result
+}
+
+fn merge_archives<S1: Storage, S2: Storage>(
+    src: &mut Whisper<S1>,
+    dst: &mut Whisper<S2>,
+    time_from: Option<i64>,
+    time_to: Option<i64>,
+    now: i64,
+) -> Result<()> {
     let src_archives = src.info()?.archives().to_vec();
     let dst_archives = dst.info()?.archives().to_vec();
     if src_archives != dst_archives {

@@ -500,3 +500,25 @@ fn noatime_falls_back_when_the_file_belongs_to_someone_else() {
     assert!(stdout.contains("DIRECT: Err(Some(1))"), "O_NOATIME was not refused: {stdout}");
     assert!(stdout.contains("KNOWN: [3.0]"), "{stdout}");
 }
+
+#[test]
+fn merging_into_a_cached_handle_writes_what_an_uncached_one_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Twins::new(dir.path(), HeaderCache::new(100), AggregationMethod::Max);
+    t.write();
+    let src = dir.path().join("src.wsp");
+    let archives = [Retention::new(60, 30), Retention::new(300, 30), Retention::new(900, 20)];
+    let mut w = whisper::create(&src, &archives).unwrap();
+    let points: Vec<(i64, f64)> = (0..40).map(|k| (t.now - 2400 + k * 60, k as f64)).collect();
+    w.update_many(&points, t.now).unwrap();
+    for _ in 0..2 {
+        let mut from = OpenOptions::new().open(&src).unwrap();
+        let mut cached = options(Some(&t.cache)).open(&t.cached).unwrap();
+        whisper::merge_into(&mut from, &mut cached, None, None, t.now).unwrap();
+        let mut plain = options(None).open(&t.plain).unwrap();
+        whisper::merge_into(&mut from, &mut plain, None, None, t.now).unwrap();
+        t.assert_same("after a merge");
+        t.write();
+        t.assert_same("after a write following a merge");
+    }
+}
