@@ -71,6 +71,9 @@ struct Entry {
     last_ms: u32,
     /// Empty at the last sweep: the next sweep removes it if it still is.
     idle: bool,
+    /// A metric new to the store (probably without a file yet): its first write is due at
+    /// once, so file creation overlaps ingest instead of waiting for a burst to end.
+    fresh: bool,
 }
 
 /// A metric that can be written now, as [`Cache::snapshot`] sees it.
@@ -86,6 +89,8 @@ pub(crate) struct Candidate {
     pub(crate) first_ms: u32,
     /// When the newest of them arrived.
     pub(crate) last_ms: u32,
+    /// New to the store and not yet written.
+    pub(crate) fresh: bool,
 }
 
 /// A vector capacity past which a written-out buffer is freed rather than kept.
@@ -147,13 +152,13 @@ impl Cache {
     }
 
     /// Adds points that went to log segment `segment`, in order (the order of a metric's
-    /// points is kept). `new_name` hears each name the cache had no entry for: it may not be
-    /// in the index yet.
+    /// points is kept). `new_name` hears each name the cache had no entry for (it may not be
+    /// in the index yet) and says whether the metric is new to the store altogether.
     pub(crate) fn insert_batch(
         &self,
         points: &[(&str, CachedPoint)],
         segment: SegmentId,
-        mut new_name: impl FnMut(&str),
+        mut new_name: impl FnMut(&str) -> bool,
     ) -> Inserted {
         let mut inserted = Inserted::default();
         if points.is_empty() {
@@ -189,8 +194,10 @@ impl Cache {
                 let entry = match shard.get_mut(name) {
                     Some(e) => e,
                     None => {
-                        new_name(name);
-                        shard.entry(Arc::from(name)).or_default()
+                        let fresh = new_name(name);
+                        let entry = shard.entry(Arc::from(name)).or_default();
+                        entry.fresh = fresh;
+                        entry
                     }
                 };
                 entry.idle = false;
@@ -228,6 +235,7 @@ impl Cache {
     pub(crate) fn complete(&self, name: &str) {
         let mut shard = self.shard(name);
         if let Some(entry) = shard.get_mut(name) {
+            entry.fresh = false;
             self.size.fetch_sub(entry.inflight.len(), Ordering::Relaxed);
             if entry.inflight.capacity() > KEEP_CAPACITY {
                 entry.inflight = Vec::new();
@@ -300,6 +308,7 @@ impl Cache {
                     newest: entry.pending.iter().map(CachedPoint::timestamp).max().unwrap_or(0),
                     first_ms: entry.first_ms,
                     last_ms: entry.last_ms,
+                    fresh: entry.fresh,
                 });
             }
         }
@@ -386,7 +395,7 @@ mod tests {
 
     fn insert(c: &Cache, name: &str, points: &[CachedPoint], segment: SegmentId) -> Inserted {
         let batch: Vec<(&str, CachedPoint)> = points.iter().map(|p| (name, *p)).collect();
-        c.insert_batch(&batch, segment, |_| {})
+        c.insert_batch(&batch, segment, |_| false)
     }
 
     #[test]
@@ -447,7 +456,10 @@ mod tests {
             }
         }
         let mut new = Vec::new();
-        let r = c.insert_batch(&batch, 9, |n| new.push(n.to_string()));
+        let r = c.insert_batch(&batch, 9, |n| {
+            new.push(n.to_string());
+            true
+        });
         assert_eq!(r.new_pending, 50);
         new.sort();
         let mut sorted = names.clone();
@@ -476,7 +488,10 @@ mod tests {
         assert_eq!(c.sweep(), 0, "marked");
         assert_eq!(c.sweep(), 1, "removed");
         let mut new = 0;
-        c.insert_batch(&[("a", p(3, 3.0))], 3, |_| new += 1);
+        c.insert_batch(&[("a", p(3, 3.0))], 3, |_| {
+            new += 1;
+            false
+        });
         assert_eq!(new, 1);
     }
 

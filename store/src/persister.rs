@@ -114,13 +114,15 @@ fn urgent(inner: &Inner) -> bool {
 ///
 /// A metric is written once its points have stopped coming for a while: for twice the
 /// interval they came at (at least `quiet` for a single point), or once its oldest point
-/// waited `max_delay`, or once it has `WRITE_BATCH_POINTS` points. A burst of points for the
+/// waited `max_delay`, or once it has `WRITE_BATCH_POINTS` points. A metric new to the store
+/// is written at once: its file is probably to be created, the costly part, which then
+/// overlaps the rest of the burst. A burst of points for the
 /// same metrics (a backfill, a sender catching up, a benchmark) then costs one write per
 /// metric instead of one per point, while a steady metric's point is written `quiet` after
 /// it came. Reads see cached points, so the delay is invisible to them; the write-ahead log
 /// keeps them through a crash.
 fn due_in(c: &Candidate, now_ms: u32, quiet: u32, max_delay: u32) -> Option<u32> {
-    if c.points >= WRITE_BATCH_POINTS {
+    if c.fresh || c.points >= WRITE_BATCH_POINTS {
         return None;
     }
     let age = now_ms.wrapping_sub(c.first_ms);

@@ -737,15 +737,18 @@ impl Inner {
 
 /// Indexes a stored name: the metric index, and the tag index for tagged series. A tagged
 /// series whose registration failed (a registry write error) leaves the metric index again,
-/// so its next point retries.
-fn index_name(metrics: &MetricIndex, tags: &TagIndex, name: &str) {
-    if metrics.insert(name)
+/// so its next point retries. Returns whether the name was new to the index (found in no
+/// file at start and not received since).
+fn index_name(metrics: &MetricIndex, tags: &TagIndex, name: &str) -> bool {
+    let new = metrics.insert(name);
+    if new
         && name.contains(';')
         && let Err(e) = tags.insert(name)
     {
         metrics.remove(name);
         tracing::warn!(name, error = %e, "cannot register tagged series; retrying with its next point");
     }
+    new
 }
 
 /// The name as carbon-cache stores it (tags normalised; a name carbon cannot parse is kept as
