@@ -297,10 +297,13 @@ struct PaddedShard(Mutex<Shard>);
 ///
 /// | | 1 point | 3 points | 10 points |
 /// |---|---|---|---|
-/// | without | 2.09 us | 2.48 us | 2.66 us |
-/// | [`noatime`](crate::OpenOptions::noatime) | 1.08x | 1.07x | 1.07x |
-/// | cache | 1.13x | 1.16x | 1.15x |
-/// | cache and `noatime` | 1.20x (1.74 us) | 1.23x (2.02 us) | 1.20x (2.22 us) |
+/// | without | 2.20 us | 2.77 us | 3.54 us |
+/// | [`noatime`](crate::OpenOptions::noatime) | 1.00-1.09x | 1.01-1.08x | 1.06-1.19x |
+/// | cache | 1.11-1.17x | 1.13-1.21x | 1.10-1.21x |
+/// | cache and `noatime` | 1.19-1.24x (1.83 us) | 1.22-1.28x (2.23 us) | 1.16-1.28x (2.77 us) |
+///
+/// (Speed-ups over 6 runs in which the variants alternated; the machine was shared, and the
+/// absolute times of a run moved with its load.)
 ///
 /// What is left is mostly the kernel's: the path walk of the open and the two writes.
 ///
