@@ -735,7 +735,9 @@ mod tests {
         let size = prop::sample::select(vec![100u64, 200]);
         prop_oneof![
             4 => (id.clone(), size.clone(), 0usize..8, 10u32..12, 0u32..3)
-                .prop_map(|(id, size, method, points, base)| Op::Store { id, size, method, points, base }),
+                .prop_map(|(id, size, method, points, base)| {
+                    Op::Store { id, size, method, points, base }
+                }),
             2 => (id.clone(), size.clone(), 10u32..12, 0u32..3)
                 .prop_map(|(id, size, points, base)| Op::Learn { id, size, points, base }),
             1 => id.clone().prop_map(|id| Op::Remove { id }),
@@ -788,7 +790,8 @@ mod tests {
                     Op::Load { id, size } => {
                         let mut bases = Vec::new();
                         if let Some((h, _)) = c.load(ids[id], size, stamp, &mut bases) {
-                            let (s, mh, known) = model.get(&id).expect("only stored files are answered");
+                            let (s, mh, known) =
+                                model.get(&id).expect("only stored files are answered");
                             prop_assert_eq!(*s, size);
                             prop_assert_eq!(&h, mh);
                             prop_assert_eq!(&bases, known);

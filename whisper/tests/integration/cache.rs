@@ -96,7 +96,8 @@ proptest! {
     #[test]
     fn handles_sharing_a_cache_write_what_handles_without_one_write(s in scenario()) {
         let dir = tempfile::tempdir().unwrap();
-        let [plain, fresh, kept] = ["plain", "fresh", "kept"].map(|n| dir.path().join(format!("{n}.wsp")));
+        let [plain, fresh, kept] =
+            ["plain", "fresh", "kept"].map(|n| dir.path().join(format!("{n}.wsp")));
         let cache = Arc::new(HeaderCache::new(64));
         drop(create_options(&s).create(&plain, &s.archives).unwrap());
         let mut with_cache = create_options(&s);
