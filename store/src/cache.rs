@@ -17,7 +17,8 @@
 //! entries that stayed empty between two sweeps.
 //!
 //! Memory: a point costs 12 bytes (timestamp and value, 4-byte aligned), plus the vector's
-//! growth slack; a metric costs its name (`Arc<str>`) and a 72-byte entry. Each entry also
+//! growth slack (vectors grow by half); a metric costs its name (`Arc<str>`) and a 48-byte
+//! entry. Each entry also
 //! records the oldest write-ahead-log segment holding one of its pending points, which is
 //! what lets the log be trimmed once points are on disk.
 
@@ -55,25 +56,46 @@ impl CachedPoint {
     }
 }
 
-/// A metric's points.
+/// A metric's points: `points[..inflight]` are being written by a persister, the rest are
+/// pending. One vector for both keeps the entry at 48 bytes.
 #[derive(Debug, Default)]
 struct Entry {
-    /// Received, waiting for a persister.
-    pending: Vec<CachedPoint>,
-    /// Taken by a persister and being written (empty when none is).
-    inflight: Vec<CachedPoint>,
-    /// The log segment of the oldest pending point: the segment must stay until they are
-    /// written.
-    segment: SegmentId,
-    /// When the oldest pending point arrived, in [`Cache::now_ms`] time.
-    first_ms: u32,
-    /// When the newest pending point arrived.
-    last_ms: u32,
+    /// In-flight points first, then pending ones, each part in the order received.
+    points: Vec<CachedPoint>,
+    /// How many of `points` a persister is writing (0 when none is).
+    inflight: u32,
     /// Empty at the last sweep: the next sweep removes it if it still is.
     idle: bool,
     /// A metric new to the store (probably without a file yet): its first write is due at
     /// once, so file creation overlaps ingest instead of waiting for a burst to end.
     fresh: bool,
+    /// When the oldest pending point arrived, in [`Cache::now_ms`] time.
+    first_ms: u32,
+    /// When the newest pending point arrived.
+    last_ms: u32,
+    /// The log segment of the oldest pending point: the segment must stay until they are
+    /// written.
+    segment: SegmentId,
+}
+
+impl Entry {
+    fn pending(&self) -> &[CachedPoint] {
+        self.points.get(self.inflight as usize..).unwrap_or_default()
+    }
+
+    fn has_pending(&self) -> bool {
+        self.points.len() > self.inflight as usize
+    }
+
+    /// Appends a point, growing by half (not double) when full: a metric's few points
+    /// waste less.
+    fn push(&mut self, point: CachedPoint) {
+        if self.points.len() == self.points.capacity() {
+            let grow = (self.points.len() / 2).max(4);
+            self.points.reserve_exact(grow);
+        }
+        self.points.push(point);
+    }
 }
 
 /// A metric that can be written now, as [`Cache::snapshot`] sees it.
@@ -202,12 +224,12 @@ impl Cache {
                 };
                 entry.idle = false;
                 entry.last_ms = now;
-                if entry.pending.is_empty() {
+                if !entry.has_pending() {
                     entry.segment = segment;
                     entry.first_ms = now;
                     inserted.new_pending += 1;
                 }
-                entry.pending.push(point);
+                entry.push(point);
             }
         }
         self.metrics.fetch_add(inserted.new_pending, Ordering::Relaxed);
@@ -221,12 +243,12 @@ impl Cache {
     pub(crate) fn take(&self, name: &str, out: &mut Vec<CachedPoint>) -> Option<SegmentId> {
         let mut shard = self.shard(name);
         let entry = shard.get_mut(name)?;
-        if entry.pending.is_empty() || !entry.inflight.is_empty() {
+        if entry.inflight > 0 || !entry.has_pending() {
             return None;
         }
-        std::mem::swap(&mut entry.pending, &mut entry.inflight);
         out.clear();
-        out.extend_from_slice(&entry.inflight);
+        out.extend_from_slice(&entry.points);
+        entry.inflight = u32::try_from(entry.points.len()).unwrap_or(u32::MAX);
         self.metrics.fetch_sub(1, Ordering::Relaxed);
         Some(entry.segment)
     }
@@ -236,27 +258,26 @@ impl Cache {
         let mut shard = self.shard(name);
         if let Some(entry) = shard.get_mut(name) {
             entry.fresh = false;
-            self.size.fetch_sub(entry.inflight.len(), Ordering::Relaxed);
-            if entry.inflight.capacity() > KEEP_CAPACITY {
-                entry.inflight = Vec::new();
-            } else {
-                entry.inflight.clear();
+            let done = entry.inflight as usize;
+            entry.inflight = 0;
+            self.size.fetch_sub(done, Ordering::Relaxed);
+            entry.points.drain(..done);
+            if entry.points.is_empty() && entry.points.capacity() > KEEP_CAPACITY {
+                entry.points = Vec::new();
             }
         }
     }
 
     /// The write of `name` did not happen (no create token yet, a disk error): its in-flight
-    /// points go back in front of any that arrived meanwhile. The entry then holds the older
-    /// of `segment` (the one [`Cache::take`] returned) and its own; returns the other one,
-    /// whose reference the caller must release (`None` when no point had arrived meanwhile:
-    /// the entry holds `segment`).
+    /// points become pending again, in front of any that arrived meanwhile. The entry then
+    /// holds the older of `segment` (the one [`Cache::take`] returned) and its own; returns
+    /// the other one, whose reference the caller must release (`None` when no point had
+    /// arrived meanwhile: the entry holds `segment`).
     pub(crate) fn requeue(&self, name: &str, segment: SegmentId) -> Option<SegmentId> {
         let mut shard = self.shard(name);
         let entry = shard.get_mut(name)?;
-        let had_pending = !entry.pending.is_empty();
-        entry.inflight.extend_from_slice(&entry.pending);
-        entry.pending.clear();
-        std::mem::swap(&mut entry.pending, &mut entry.inflight);
+        let had_pending = entry.has_pending();
+        entry.inflight = 0;
         if had_pending {
             let released = entry.segment.max(segment);
             entry.segment = entry.segment.min(segment);
@@ -276,8 +297,7 @@ impl Cache {
         let shard = self.shard(name);
         let mut out = Vec::new();
         if let Some(entry) = shard.get(name) {
-            out.extend_from_slice(&entry.inflight);
-            out.extend_from_slice(&entry.pending);
+            out.extend_from_slice(&entry.points);
         }
         out
     }
@@ -299,13 +319,13 @@ impl Cache {
         for i in 0..self.shards.len() {
             let shard = self.lock(i);
             for (name, entry) in shard.iter() {
-                if entry.pending.is_empty() || !entry.inflight.is_empty() {
+                if entry.inflight > 0 || !entry.has_pending() {
                     continue;
                 }
                 out.push(Candidate {
                     name: Arc::clone(name),
-                    points: entry.pending.len(),
-                    newest: entry.pending.iter().map(CachedPoint::timestamp).max().unwrap_or(0),
+                    points: entry.pending().len(),
+                    newest: entry.pending().iter().map(CachedPoint::timestamp).max().unwrap_or(0),
                     first_ms: entry.first_ms,
                     last_ms: entry.last_ms,
                     fresh: entry.fresh,
@@ -324,7 +344,7 @@ impl Cache {
             let mut shard = self.lock(i);
             let before = shard.len();
             shard.retain(|_, e| {
-                let empty = e.pending.is_empty() && e.inflight.is_empty();
+                let empty = e.points.is_empty();
                 let keep = !(empty && e.idle);
                 e.idle = empty;
                 keep
@@ -349,7 +369,7 @@ impl Cache {
             let shard = self.lock(i);
             bytes += shard.capacity() * slot;
             for (n, e) in shard.iter() {
-                bytes += name(n) + (e.pending.capacity() + e.inflight.capacity()) * point;
+                bytes += name(n) + e.points.capacity() * point;
             }
         }
         bytes
@@ -408,7 +428,7 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert!(std::mem::size_of::<(Arc<str>, Entry)>() <= 88);
+        assert!(std::mem::size_of::<(Arc<str>, Entry)>() <= 64);
     }
 
     #[test]

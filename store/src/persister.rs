@@ -54,6 +54,7 @@ struct Job<'a> {
 
 /// A persister thread's loop.
 pub(crate) fn run(inner: &Arc<Inner>) {
+    lower_priority();
     let mut buffers = Buffers::default();
     while !inner.stopped.load(Ordering::Relaxed) {
         match next_metric(inner) {
@@ -68,6 +69,23 @@ pub(crate) fn run(inner: &Arc<Inner>) {
         }
     }
 }
+
+/// Persisters run at a lower priority (nice 10) than the listeners and the log writer: when
+/// the cores are busy, receiving points and answering reads go first, and writes, which only
+/// drain the cache, take what is left. (On Linux the nice value of a thread id is per thread.)
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; setpriority changes only this thread.
+    let result = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, PERSISTER_NICE)
+    };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the persister's priority");
+    }
+}
+
+/// The nice value of persister threads.
+const PERSISTER_NICE: libc::c_int = 10;
 
 /// What a persister does next.
 enum Next {
@@ -241,6 +259,8 @@ fn write(inner: &Inner, job: &Job<'_>, buffers: &mut Buffers) {
     }
     let mut file = match OpenOptions::new()
         .write(true)
+        .noatime(true)
+        .header_cache(Some(&inner.headers))
         .lock(inner.whisper.lock)
         .autoflush(inner.whisper.autoflush)
         .fadvise_random(inner.whisper.fadvise_random)
@@ -305,6 +325,8 @@ fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, 
         Allocation::Zeroed
     };
     let created = CreateOptions::new()
+        .noatime(true)
+        .header_cache(Some(&inner.headers))
         .x_files_factor(f64::from(header.x_files_factor()))
         .aggregation_method(header.aggregation_method())
         .allocation(allocation)
@@ -319,7 +341,9 @@ fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, 
             Ok(f)
         }
         // Created by someone else meanwhile (another tool): write into it.
-        Err(whisper::Error::AlreadyExists { .. }) => OpenOptions::new().write(true).open(path),
+        Err(whisper::Error::AlreadyExists { .. }) => {
+            OpenOptions::new().write(true).header_cache(Some(&inner.headers)).open(path)
+        }
         Err(e) => Err(e),
     }
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use carbon_proto::{Datapoint, tags};
-use whisper::{AggregationMethod, Header, OpenOptions, Series};
+use whisper::{AggregationMethod, Header, HeaderCache, OpenOptions, Series};
 
 use crate::cache::{Cache, CachedPoint, dedup_last_wins};
 use crate::config::{
@@ -96,7 +96,7 @@ pub struct StoreOptions {
 }
 
 /// [`StoreOptions::write_quiet`]'s default.
-pub const DEFAULT_WRITE_QUIET: Duration = Duration::from_millis(200);
+pub const DEFAULT_WRITE_QUIET: Duration = Duration::from_millis(100);
 /// [`StoreOptions::write_max_delay`]'s default.
 pub const DEFAULT_WRITE_MAX_DELAY: Duration = Duration::from_secs(1);
 
@@ -228,6 +228,9 @@ pub(crate) struct Inner {
     /// Cache entries (pending or in flight) holding each log segment: a segment can go once
     /// no entry holds it or an older one.
     pub(crate) segment_refs: Mutex<BTreeMap<u64, usize>>,
+    /// Headers and archive bases of recently opened files, shared by persisters and reads:
+    /// an update skips reading them (whisper's `HeaderCache`, safe against replaced files).
+    pub(crate) headers: Arc<HeaderCache>,
     pub(crate) metrics: MetricIndex,
     pub(crate) tags: TagIndex,
     pub(crate) counters: Counters,
@@ -295,11 +298,13 @@ impl Store {
             None => None,
         };
         let updates_on_shutdown = options.max_updates_per_second_on_shutdown.map(bucket_per_second);
+        let metrics_len = metrics.len();
         let inner = Arc::new(Inner {
             data_dir: options.data_dir,
             cache,
             wal,
             segment_refs: Mutex::new(refs),
+            headers: Arc::new(HeaderCache::new(header_cache_capacity(metrics_len))),
             metrics,
             tags,
             counters: Counters::default(),
@@ -418,7 +423,7 @@ impl Store {
         };
         let path = inner.path_of(&name)?;
         let cached = inner.cache.points(&name);
-        match OpenOptions::new().open(&path) {
+        match OpenOptions::new().noatime(true).header_cache(Some(&inner.headers)).open(&path) {
             Ok(mut file) => {
                 let raw_step =
                     file.header().archives().first().map_or(1, |a| a.seconds_per_point());
@@ -514,8 +519,14 @@ impl Store {
         }
         let method: AggregationMethod = value.parse().map_err(|e: whisper::Error| e.to_string())?;
         let path = self.metadata_path(name)?;
-        whisper::set_aggregation_method(&path, method, None)
-            .map(|old| old.name().to_string())
+        // Through the shared header cache, so the persisters see the new method at once.
+        OpenOptions::new()
+            .write(true)
+            .lock(self.inner.whisper.lock)
+            .header_cache(Some(&self.inner.headers))
+            .open(&path)
+            .and_then(|mut f| f.set_aggregation(Some(method), None))
+            .map(|(old, _)| old.name().to_string())
             .map_err(|e| e.to_string())
     }
 
@@ -795,6 +806,12 @@ fn whisper_timestamp(ts: f64) -> Option<u32> {
 
 pub(crate) fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Files whose headers are kept: the metrics found at start and a quarter more for new ones,
+/// between 16k and 256k (about 150 bytes each).
+fn header_cache_capacity(metrics: usize) -> usize {
+    (metrics + metrics / 4).clamp(16_384, 262_144)
 }
 
 fn bucket_per_second(limit: RateLimit) -> TokenBucket {
