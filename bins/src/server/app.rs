@@ -315,7 +315,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(4)
         .thread_name("graphite-rs-io")
+        .on_thread_start(short_time_slice)
         .build()
         .context("cannot start the I/O runtime")?;
     let result = runtime.block_on(run(args, options, listen));
@@ -425,6 +427,38 @@ impl Warnings {
             self.seen = now;
         }
     }
+}
+
+/// Asks the kernel for a short time slice (0.1 ms) for the calling thread: with Linux's EEVDF
+/// scheduler (6.12+) a woken thread with a short slice gets an early deadline and runs
+/// promptly even when the cores are saturated, so a read waiting behind a busy ingest thread
+/// waits less. It does not change the thread's share of CPU. Older kernels ignore it
+/// (`sched_setattr` fails or the field is unused); any failure is ignored.
+fn short_time_slice() {
+    /// `struct sched_attr` of `sched_setattr(2)`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct SchedAttr {
+        size: u32,
+        sched_policy: u32,
+        sched_flags: u64,
+        sched_nice: i32,
+        sched_priority: u32,
+        sched_runtime: u64,
+        sched_deadline: u64,
+        sched_period: u64,
+        sched_util_min: u32,
+        sched_util_max: u32,
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        sched_policy: libc::SCHED_OTHER as u32,
+        sched_runtime: 100_000,
+        ..SchedAttr::default()
+    };
+    // SAFETY: sched_setattr reads `attr` (a valid, fully initialised struct whose size field
+    // matches) for the calling thread (pid 0) and writes nothing.
+    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0u32) };
 }
 
 /// SIGTERM or SIGINT: stop gracefully. A second one: exit now (unwritten points stay in the
