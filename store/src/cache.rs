@@ -132,6 +132,15 @@ pub(crate) struct Cache {
     metrics: AtomicUsize,
 }
 
+/// What [`Cache::take`] hands a persister besides the points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Taken {
+    /// The log segment the points hold.
+    pub(crate) segment: SegmentId,
+    /// The metric is new to the store: its file probably does not exist yet.
+    pub(crate) fresh: bool,
+}
+
 /// What [`Cache::insert_batch`] changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Inserted {
@@ -238,9 +247,9 @@ impl Cache {
     }
 
     /// Takes the pending points of `name` for writing into `out` (cleared first) and returns
-    /// the log segment they hold; `None` if it has no pending points or a persister already
+    /// the log segment they hold and whether the metric is new to the store; `None` if it has no pending points or a persister already
     /// holds some of its points (a metric is written by one persister at a time).
-    pub(crate) fn take(&self, name: &str, out: &mut Vec<CachedPoint>) -> Option<SegmentId> {
+    pub(crate) fn take(&self, name: &str, out: &mut Vec<CachedPoint>) -> Option<Taken> {
         let mut shard = self.shard(name);
         let entry = shard.get_mut(name)?;
         if entry.inflight > 0 || !entry.has_pending() {
@@ -250,7 +259,7 @@ impl Cache {
         out.extend_from_slice(&entry.points);
         entry.inflight = u32::try_from(entry.points.len()).unwrap_or(u32::MAX);
         self.metrics.fetch_sub(1, Ordering::Relaxed);
-        Some(entry.segment)
+        Some(Taken { segment: entry.segment, fresh: entry.fresh })
     }
 
     /// The write of `name` is done: its in-flight points leave the cache.
@@ -436,7 +445,7 @@ mod tests {
         let c = Cache::new(4);
         assert_eq!(insert(&c, "a", &[p(1, 1.0), p(2, 2.0)], 3).new_pending, 1);
         let mut buf = Vec::new();
-        assert_eq!(c.take("a", &mut buf), Some(3));
+        assert_eq!(c.take("a", &mut buf).map(|t| t.segment), Some(3));
         assert_eq!(buf.len(), 2);
         assert_eq!(c.points("a").len(), 2, "in flight points are still readable");
         // New points arrive during the write; the metric cannot be taken twice.
@@ -445,7 +454,7 @@ mod tests {
         assert_eq!(c.points("a").iter().map(|x| x.timestamp()).collect::<Vec<_>>(), [1, 2, 3]);
         c.complete("a");
         assert_eq!(c.size(), 1);
-        assert_eq!(c.take("a", &mut buf), Some(4));
+        assert_eq!(c.take("a", &mut buf).map(|t| t.segment), Some(4));
         assert_eq!(buf, [p(3, 3.0)]);
     }
 
@@ -454,11 +463,11 @@ mod tests {
         let c = Cache::new(1);
         insert(&c, "a", &[p(1, 1.0)], 1);
         let mut buf = Vec::new();
-        let seg = c.take("a", &mut buf).unwrap();
+        let seg = c.take("a", &mut buf).unwrap().segment;
         insert(&c, "a", &[p(2, 2.0)], 2);
         let released = c.requeue("a", seg);
         assert_eq!(released, Some(2), "the entry holds segment 1 now; 2 is free");
-        assert_eq!(c.take("a", &mut buf), Some(1));
+        assert_eq!(c.take("a", &mut buf).map(|t| t.segment), Some(1));
         assert_eq!(buf.iter().map(|x| x.timestamp()).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(c.metrics(), 0);
         assert_eq!(c.requeue("a", 1), None);

@@ -49,6 +49,8 @@ struct Buffers {
 struct Job<'a> {
     name: &'a Arc<str>,
     segment: SegmentId,
+    /// New to the store: try creating its file first.
+    fresh: bool,
     points: usize,
 }
 
@@ -59,8 +61,13 @@ pub(crate) fn run(inner: &Arc<Inner>) {
     while !inner.stopped.load(Ordering::Relaxed) {
         match next_metric(inner) {
             Next::Metric(name) => {
-                if let Some(segment) = inner.cache.take(&name, &mut buffers.taken) {
-                    let job = Job { name: &name, segment, points: buffers.taken.len() };
+                if let Some(taken) = inner.cache.take(&name, &mut buffers.taken) {
+                    let job = Job {
+                        name: &name,
+                        segment: taken.segment,
+                        fresh: taken.fresh,
+                        points: buffers.taken.len(),
+                    };
                     write(inner, &job, &mut buffers);
                 }
             }
@@ -257,35 +264,35 @@ fn write(inner: &Inner, job: &Job<'_>, buffers: &mut Buffers) {
         }
         draining = inner.draining.load(Ordering::Relaxed);
     }
-    let mut file = match OpenOptions::new()
-        .write(true)
-        .noatime(true)
-        .header_cache(Some(&inner.headers))
-        .lock(inner.whisper.lock)
-        .autoflush(inner.whisper.autoflush)
-        .fadvise_random(inner.whisper.fadvise_random)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(whisper::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            if inner.creates_disabled {
-                Counters::add(&inner.counters.dropped_creates, 1);
-                drop_points(inner, job, "no file, and MAX_CREATES_PER_MINUTE is 0");
-                return;
-            }
-            if !draining && let Err(wait) = inner.creates.try_take() {
-                Counters::add(&inner.counters.deferred_creates, 1);
-                retry_later(inner, job, wait);
-                return;
-            }
-            match create(inner, name, &path) {
-                Ok(f) => f,
-                Err(e) => {
-                    handle_error(inner, job, e, &path);
+    // A metric new to the store gets its file created straight away (no failed open and no
+    // mkdir first: creates are what a first burst of metrics costs); others are opened, and
+    // created if missing.
+    let fresh_create =
+        job.fresh && !inner.creates_disabled && (draining || inner.creates.try_take().is_ok());
+    let opened = if fresh_create {
+        create(inner, name, &path)
+    } else {
+        match open_existing(inner, &path) {
+            Err(whisper::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                if inner.creates_disabled {
+                    Counters::add(&inner.counters.dropped_creates, 1);
+                    drop_points(inner, job, "no file, and MAX_CREATES_PER_MINUTE is 0");
                     return;
                 }
+                if !draining && let Err(wait) = inner.creates.try_take() {
+                    Counters::add(&inner.counters.deferred_creates, 1);
+                    retry_later(inner, job, wait);
+                    return;
+                }
+                create(inner, name, &path)
             }
+            other => other,
         }
+    };
+    let mut file = match opened {
+        Ok(f) => f,
         Err(e) => {
             handle_error(inner, job, e, &path);
             return;
@@ -305,12 +312,21 @@ fn write(inner: &Inner, job: &Job<'_>, buffers: &mut Buffers) {
     }
 }
 
-/// Creates the file of `name` from the schema and aggregation rules.
+/// Opens an existing file for writing.
+fn open_existing(inner: &Inner, path: &std::path::Path) -> Result<Whisper, whisper::Error> {
+    OpenOptions::new()
+        .write(true)
+        .noatime(true)
+        .header_cache(Some(&inner.headers))
+        .lock(inner.whisper.lock)
+        .autoflush(inner.whisper.autoflush)
+        .fadvise_random(inner.whisper.fadvise_random)
+        .open(path)
+}
+
+/// Creates the file of `name` from the schema and aggregation rules (and its directory if
+/// missing); a file someone else created meanwhile is opened instead.
 fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, whisper::Error> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| whisper::Error::Io { path: dir.to_path_buf(), source })?;
-    }
     let header = inner.header_for(name).map_err(|e| whisper::Error::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
@@ -324,7 +340,8 @@ fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, 
     } else {
         Allocation::Zeroed
     };
-    let created = CreateOptions::new()
+    let mut options = CreateOptions::new();
+    options
         .noatime(true)
         .header_cache(Some(&inner.headers))
         .x_files_factor(f64::from(header.x_files_factor()))
@@ -332,18 +349,25 @@ fn create(inner: &Inner, name: &str, path: &std::path::Path) -> Result<Whisper, 
         .allocation(allocation)
         .lock(inner.whisper.lock)
         .autoflush(inner.whisper.autoflush)
-        .fadvise_random(inner.whisper.fadvise_random)
-        .create(path, &retentions);
+        .fadvise_random(inner.whisper.fadvise_random);
+    let mut created = options.create(path, &retentions);
+    if let Err(whisper::Error::Io { source, .. }) = &created
+        && source.kind() == std::io::ErrorKind::NotFound
+        && let Some(dir) = path.parent()
+    {
+        // The directory is missing: make it and try again.
+        std::fs::create_dir_all(dir)
+            .map_err(|source| whisper::Error::Io { path: dir.to_path_buf(), source })?;
+        created = options.create(path, &retentions);
+    }
     match created {
         Ok(f) => {
             Counters::add(&inner.counters.creates, 1);
             tracing::debug!(metric = name, path = %path.display(), "created");
             Ok(f)
         }
-        // Created by someone else meanwhile (another tool): write into it.
-        Err(whisper::Error::AlreadyExists { .. }) => {
-            OpenOptions::new().write(true).header_cache(Some(&inner.headers)).open(path)
-        }
+        // Created by someone else meanwhile, or it existed: write into it.
+        Err(whisper::Error::AlreadyExists { .. }) => open_existing(inner, path),
         Err(e) => Err(e),
     }
 }

@@ -28,9 +28,20 @@ fn config(dir: &Path, fsync: FsyncPolicy) -> WalConfig {
 }
 
 fn open(c: &WalConfig) -> (Wal, Vec<Replayed>) {
-    let mut got = Vec::new();
-    let wal = Wal::open(c.clone(), |s, n, t, v| got.push((s, n.to_owned(), t, v))).unwrap();
-    (wal, got)
+    // A child process that another test is spawning at this moment can hold a copy of the
+    // lock's file description between its fork and its exec (close-on-exec closes it only
+    // then): the directory then looks locked for a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut got = Vec::new();
+        match Wal::open(c.clone(), |s, n, t, v| got.push((s, n.to_owned(), t, v))) {
+            Ok(wal) => return (wal, got),
+            Err(WalError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open the log: {e}"),
+        }
+    }
 }
 
 fn refs(batch: &[Point]) -> Vec<(&str, u32, f64)> {
