@@ -234,6 +234,9 @@ start_peer() { # peer dataset clean(0|1) [held(0|1)]
             for w in $(seq 60); do port_in_use "$p" || break; sleep 0.5; done
             port_in_use "$p" && { log "port $p in use (set OURS_*_PORT)"; return 1; }
         done
+        # store::persister logs "cache empty committed_total=N unix_ms=T" at debug level:
+        # when everything received so far is on disk (server_done_s below).
+        RUST_LOG=${RUST_LOG:-info,store::persister=debug} \
         "$BIN" --config "$d/conf/carbon.conf" --bind 127.0.0.1 --line-port "$OURS_LINE_PORT" \
             --pickle-port "$OURS_PICKLE_PORT" --query-port "$OURS_QUERY_PORT" --udp-port off \
             --ready-file "$d/ready" --pidfile "$d/pid" >>"$d/log/server.log" 2>&1 &
@@ -353,6 +356,17 @@ wait_done() {
     fi
 }
 
+# ours_done_s dir log_before t0_ms lines: seconds from t0 until our server had written every
+# point received since t0, from its own "cache empty" log events (no verify polling in it).
+ours_done_s() {
+    tail -n +"$(($2 + 1))" "$1/log/server.log" | grep "cache empty" |
+        sed -E 's/.*committed_total=([0-9]+).*unix_ms=([0-9]+).*/\1 \2/' |
+        awk -v t0="$3" -v n="$4" '
+            $2 < t0 { base = $1; next }
+            $1 >= base + n { printf "%.3f", ($2 - t0) / 1000; found = 1; exit }
+            END { if (!found) printf "nan" }'
+}
+
 # Points per metric already in each peer's big dataset (InfluxDB's spot check counts them).
 declare -A BIG_POINTS=()
 
@@ -396,7 +410,7 @@ run_ingest() {
     fi
     pid_alive "$pid" || log "WARNING: $peer died during $case"
     stop_peer "$peer" "$ds"
-    [[ $peer == ours ]] && extra="$extra log_problems=$(ours_log_problems "$d" "$log_before")"
+    [[ $peer == ours ]] && extra="$extra log_problems=$(ours_log_problems "$d" "$log_before") server_done_s=$(ours_done_s "$d" "$log_before" "$t0" "$lines")"
     local on_disk=${DONE_S:-0}
     bench "bench=$peer-ingest case=$case rep=$rep metrics=$metrics points=$lines" \
         "accept_s=$(kv seconds "$res") accept_points_per_s=$(kv points_per_s "$res")" \
@@ -640,7 +654,8 @@ if cases:
         for key, label in (("on_disk_points_per_s", "stored points/s"), ("on_disk_s", "stored s"),
                            ("accept_points_per_s", "accepted points/s"), ("peak_rss_mb", "peak RSS MB"),
                            ("cpu_s", "CPU s"), ("points_per_update", "points per update"),
-                           ("verify_pass_s", "one verify pass s"), ("stop_s", "stop s")):
+                           ("verify_pass_s", "one verify pass s"),
+                           ("server_done_s", "all written, server's log s"), ("stop_s", "stop s")):
             cells = [cell(p + "-ingest", c, key) for p in peers]
             rats = []
             for p in peers:

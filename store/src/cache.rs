@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -126,6 +126,8 @@ pub(crate) struct Cache {
     hasher: RandomState,
     /// The origin of [`Cache::now_ms`].
     epoch: Instant,
+    /// When the last batch arrived ([`Cache::now_ms`] time).
+    last_insert_ms: AtomicU32,
     /// Points pending or in flight.
     size: AtomicUsize,
     /// Metrics with pending points.
@@ -157,6 +159,7 @@ impl Cache {
             shards: (0..n).map(|_| Mutex::new(HashMap::with_hasher(hasher.clone()))).collect(),
             hasher,
             epoch: Instant::now(),
+            last_insert_ms: AtomicU32::new(0),
             size: AtomicUsize::new(0),
             metrics: AtomicUsize::new(0),
         }
@@ -166,6 +169,11 @@ impl Cache {
     /// `wrapping_sub`: ages up to 24 days are right).
     pub(crate) fn now_ms(&self) -> u32 {
         self.epoch.elapsed().as_millis() as u32
+    }
+
+    /// When the last batch of points arrived ([`Cache::now_ms`] time).
+    pub(crate) fn last_insert_ms(&self) -> u32 {
+        self.last_insert_ms.load(Ordering::Relaxed)
     }
 
     fn shard_of(&self, name: &str) -> usize {
@@ -242,6 +250,7 @@ impl Cache {
             }
         }
         self.metrics.fetch_add(inserted.new_pending, Ordering::Relaxed);
+        self.last_insert_ms.store(now, Ordering::Relaxed);
         self.size.fetch_add(points.len(), Ordering::Relaxed);
         inserted
     }

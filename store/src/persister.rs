@@ -24,6 +24,8 @@ use crate::store::{Inner, unix_now};
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// How many of the biggest metrics `max` queues per look at the cache.
 const MAX_STRATEGY_BATCH: usize = 64;
+/// When no point at all arrived for this long, every cached metric is due.
+const ALL_QUIET_MS: u32 = 20;
 /// A metric with this many pending points is written without waiting for its points to stop.
 const WRITE_BATCH_POINTS: usize = 256;
 /// How long a write that failed for an I/O reason waits before its retry.
@@ -115,16 +117,21 @@ fn idle(inner: &Inner) {
 }
 
 /// Waits until `at`, or until the writes are urgent (stop, shutdown's drain, a cache past half
-/// its limit), whatever else arrives meanwhile.
+/// its limit) or no point arrived for [`ALL_QUIET_MS`], whatever else arrives meanwhile.
 fn wait_until(inner: &Inner, at: Instant) {
     let (lock, cvar) = &inner.work;
     let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         let now = Instant::now();
-        if now >= at || inner.stopped.load(Ordering::Relaxed) || urgent(inner) {
+        let all_quiet =
+            inner.cache.now_ms().wrapping_sub(inner.cache.last_insert_ms()) >= ALL_QUIET_MS;
+        if now >= at || all_quiet || inner.stopped.load(Ordering::Relaxed) || urgent(inner) {
             return;
         }
-        guard = cvar.wait_timeout(guard, at - now).unwrap_or_else(PoisonError::into_inner).0;
+        // Woken by every batch (to check urgency); otherwise look again at the deadline or
+        // after the all-quiet interval, whichever comes first.
+        let slice = (at - now).min(Duration::from_millis(u64::from(ALL_QUIET_MS)));
+        guard = cvar.wait_timeout(guard, slice).unwrap_or_else(PoisonError::into_inner).0;
     }
 }
 
@@ -183,8 +190,11 @@ fn next_metric(inner: &Inner) -> Next {
     if snapshot.is_empty() {
         return Next::Nothing;
     }
-    if !urgent(inner) {
-        let now_ms = inner.cache.now_ms();
+    let now_ms = inner.cache.now_ms();
+    // No point arrived for a moment: whatever burst there was is over, so nothing is gained
+    // by waiting for each metric's own quiet period.
+    let since_last = now_ms.wrapping_sub(inner.cache.last_insert_ms());
+    if !urgent(inner) && since_last < ALL_QUIET_MS {
         let mut soonest: Option<u32> = None;
         snapshot.retain(|c| {
             match due_in(c, now_ms, inner.write_quiet_ms, inner.write_max_delay_ms) {
@@ -307,6 +317,17 @@ fn write(inner: &Inner, job: &Job<'_>, buffers: &mut Buffers) {
             Counters::add(&c.update_micros, started.elapsed().as_micros() as u64);
             inner.cache.complete(name);
             inner.release_segment(job.segment);
+            let total =
+                inner.total_committed.fetch_add(buffers.update.len() as u64, Ordering::Relaxed)
+                    + buffers.update.len() as u64;
+            if inner.cache.size() == 0 {
+                // For benchmarks: when everything received so far is on disk.
+                tracing::debug!(
+                    committed_total = total,
+                    unix_ms = (unix_now() * 1000.0) as u64,
+                    "cache empty"
+                );
+            }
         }
         Err(e) => handle_error(inner, job, e, &path),
     }

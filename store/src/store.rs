@@ -262,6 +262,8 @@ pub(crate) struct Inner {
     pub(crate) stopped: AtomicBool,
     /// [`Store::flush`] calls under way: every cached metric is due at once.
     pub(crate) flushing: AtomicUsize,
+    /// Points written since the store opened (the self-metrics' counters are per interval).
+    pub(crate) total_committed: AtomicU64,
     /// Open connections, reported by the server for the self-metrics.
     pub(crate) active_connections: AtomicU64,
     /// The cache reached its limit and has not yet gone below the low watermark.
@@ -334,6 +336,7 @@ impl Store {
             stopped: AtomicBool::new(false),
             flushing: AtomicUsize::new(0),
             active_connections: AtomicU64::new(0),
+            total_committed: AtomicU64::new(0),
             full: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         });
