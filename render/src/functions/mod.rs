@@ -1,0 +1,23 @@
+//! The render functions, one file per family (graphite-reference §4.4). Each file exports
+//! `FUNCTIONS`, the definitions it owns; [`FAMILIES`] lists the files for the registry.
+
+use crate::function::FunctionDef;
+
+pub(crate) mod alias;
+pub(crate) mod calculate;
+pub(crate) mod combine;
+pub(crate) mod filter;
+pub(crate) mod sort;
+pub(crate) mod special;
+pub(crate) mod transform;
+
+/// Every family's definitions.
+pub(crate) const FAMILIES: &[&[FunctionDef]] = &[
+    alias::FUNCTIONS,
+    calculate::FUNCTIONS,
+    combine::FUNCTIONS,
+    filter::FUNCTIONS,
+    sort::FUNCTIONS,
+    special::FUNCTIONS,
+    transform::FUNCTIONS,
+];
