@@ -1370,3 +1370,3907 @@ fn apply_by_node(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expected values, names, windows and tags below come from graphite-web 1.1.8: each target
+    //! was evaluated by its `evaluateTarget` on the same data (fetch stubbed to read what
+    //! `testutil::source` serves), and the output pasted here.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::source::MemorySource;
+    use crate::testutil::{T0, eval, names, source, try_eval};
+
+    /// One expected output series.
+    struct Want {
+        name: &'static str,
+        path: &'static str,
+        start: i64,
+        end: i64,
+        step: i64,
+        values: &'static [Option<f64>],
+        tags: &'static [(&'static str, &'static str)],
+    }
+
+    const N: Option<f64> = None;
+
+    /// The data every test reads (60 s steps but `test.slow.cpu` at 300 s; some nulls).
+    fn data() -> MemorySource {
+        source(&[
+            (
+                "test.web01.cpu",
+                60,
+                &[
+                    Some(1.0),
+                    Some(2.0),
+                    N,
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    N,
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+            ),
+            (
+                "test.web02.cpu",
+                60,
+                &[
+                    Some(10.0),
+                    N,
+                    N,
+                    Some(3.0),
+                    Some(2.5),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(-1.0),
+                    N,
+                    Some(4.0),
+                ],
+            ),
+            (
+                "test.db01.cpu",
+                60,
+                &[
+                    N,
+                    Some(7.0),
+                    Some(7.0),
+                    N,
+                    Some(0.5),
+                    Some(100.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(3.0),
+                    N,
+                ],
+            ),
+            ("test.slow.cpu", 300, &[Some(50.0), N, Some(20.0)]),
+            ("test.empty.cpu", 60, &[N; 10]),
+            (
+                "test.web01.mem",
+                60,
+                &[
+                    Some(100.0),
+                    Some(200.0),
+                    Some(300.0),
+                    Some(400.0),
+                    Some(500.0),
+                    Some(600.0),
+                    Some(700.0),
+                    Some(800.0),
+                    Some(900.0),
+                    Some(1000.0),
+                ],
+            ),
+            (
+                "test.web02.mem",
+                60,
+                &[
+                    Some(50.0),
+                    Some(50.0),
+                    N,
+                    Some(50.0),
+                    Some(50.0),
+                    Some(0.0),
+                    Some(50.0),
+                    Some(50.0),
+                    Some(50.0),
+                    Some(50.0),
+                ],
+            ),
+            (
+                "disk.used;dc=dc1;server=web01",
+                60,
+                &[
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    Some(7.0),
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+            ),
+            (
+                "disk.used;dc=dc1;server=web02",
+                60,
+                &[Some(2.0), N, Some(2.0), N, Some(2.0), N, Some(2.0), N, Some(2.0), N],
+            ),
+            ("disk.used;dc=dc2;server=db01", 60, &[Some(0.5); 10]),
+            (
+                "disk.free;dc=dc1;server=web01",
+                60,
+                &[
+                    Some(9.0),
+                    Some(8.0),
+                    Some(7.0),
+                    Some(6.0),
+                    Some(5.0),
+                    Some(4.0),
+                    Some(3.0),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.0),
+                ],
+            ),
+        ])
+    }
+
+    /// The request range: ten 60 s points from `T0`.
+    const FROM: i64 = T0 - 60;
+    const UNTIL: i64 = T0 + 540;
+
+    fn run(target: &str) -> Vec<Series> {
+        eval(&data(), target, FROM, UNTIL)
+    }
+
+    fn error(target: &str) -> String {
+        match try_eval(&data(), target, FROM, UNTIL) {
+            Ok(s) => panic!("{target}: expected an error, got {:?}", names(&s)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[track_caller]
+    fn check(target: &str, want: &[Want]) {
+        let got = run(target);
+        assert_eq!(names(&got), want.iter().map(|w| w.name).collect::<Vec<_>>(), "{target}: names");
+        for (g, w) in got.iter().zip(want) {
+            let what = format!("{target}: {}", w.name);
+            assert_eq!(g.path_expression, w.path, "{what}: path expression");
+            assert_eq!((g.start, g.end, g.step), (w.start, w.end, w.step), "{what}: window");
+            assert_eq!(g.consolidated(), w.values, "{what}: values");
+            let tags: BTreeMap<String, String> =
+                w.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(g.tags, tags, "{what}: tags");
+        }
+    }
+
+    #[test]
+    fn sum_series_skips_nulls_and_names_after_path_expression() {
+        check(
+            "sumSeries(test.web0*.cpu)",
+            &[Want {
+                name: "sumSeries(test.web0*.cpu)",
+                path: "sumSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn sum_alias_takes_several_lists() {
+        check(
+            "sum(test.web01.cpu,test.db01.cpu)",
+            &[Want {
+                name: "sumSeries(test.web01.cpu,test.db01.cpu)",
+                path: "sumSeries(test.web01.cpu,test.db01.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    Some(9.0),
+                    Some(7.0),
+                    Some(4.0),
+                    Some(5.5),
+                    Some(106.0),
+                    Some(3.0),
+                    Some(11.0),
+                    Some(12.0),
+                    Some(10.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "sum"),
+                    ("name", "sumSeries(test.web01.cpu,test.db01.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn sum_series_consolidates_steps_to_their_lcm() {
+        check(
+            "sumSeries(test.{web01,slow}.cpu)",
+            &[Want {
+                name: "sumSeries(test.{web01,slow}.cpu)",
+                path: "sumSeries(test.{web01,slow}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[Some(3.0), Some(28.25)],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.{web01,slow}.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn sum_series_of_nothing_is_empty() {
+        check("sumSeries(test.nothing.*)", &[]);
+    }
+
+    #[test]
+    fn sum_series_rows_of_only_nulls_stay_null() {
+        check(
+            "sumSeries(test.empty.cpu,test.web02.cpu)",
+            &[Want {
+                name: "sumSeries(test.empty.cpu,test.web02.cpu)",
+                path: "sumSeries(test.empty.cpu,test.web02.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    None,
+                    None,
+                    Some(3.0),
+                    Some(2.5),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(-1.0),
+                    None,
+                    Some(4.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "sum"),
+                    ("name", "sumSeries(test.empty.cpu,test.web02.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn sum_series_keeps_the_tags_all_inputs_share() {
+        check(
+            "sumSeries(seriesByTag('name=disk.used','dc=dc1'))",
+            &[Want {
+                name: "sumSeries(seriesByTag('name=disk.used','dc=dc1'))",
+                path: "sumSeries(seriesByTag('name=disk.used','dc=dc1'))",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(3.0),
+                    Some(2.0),
+                    Some(5.0),
+                    Some(4.0),
+                    Some(7.0),
+                    Some(6.0),
+                    Some(9.0),
+                    Some(8.0),
+                    Some(11.0),
+                    Some(10.0),
+                ],
+                tags: &[("aggregatedBy", "sum"), ("dc", "dc1"), ("name", "disk.used")],
+            }],
+        );
+    }
+
+    #[test]
+    fn sum_series_by_pipe() {
+        check(
+            "test.web0*.cpu|sumSeries()",
+            &[Want {
+                name: "sumSeries(test.web0*.cpu)",
+                path: "sumSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn average_series_over_non_null_values() {
+        check(
+            "averageSeries(test.{web01,web02,db01}.cpu)",
+            &[Want {
+                name: "averageSeries(test.{web01,web02,db01}.cpu)",
+                path: "averageSeries(test.{web01,web02,db01}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.5),
+                    Some(4.5),
+                    Some(7.0),
+                    Some(3.5),
+                    Some(2.6666666666666665),
+                    Some(35.666666666666664),
+                    Some(1.5),
+                    Some(3.3333333333333335),
+                    Some(6.0),
+                    Some(7.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "average"),
+                    ("name", "averageSeries(test.{web01,web02,db01}.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn avg_alias_is_named_average_series() {
+        check(
+            "avg(test.web0*.cpu)",
+            &[Want {
+                name: "averageSeries(test.web0*.cpu)",
+                path: "averageSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.5),
+                    Some(2.0),
+                    None,
+                    Some(3.5),
+                    Some(3.75),
+                    Some(3.5),
+                    Some(0.0),
+                    Some(3.5),
+                    Some(9.0),
+                    Some(7.0),
+                ],
+                tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn average_series_with_mixed_steps() {
+        check(
+            "averageSeries(test.*.cpu)",
+            &[Want {
+                name: "averageSeries(test.*.cpu)",
+                path: "averageSeries(test.*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[Some(4.333333333333333), Some(14.125)],
+                tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn min_series_per_point() {
+        check(
+            "minSeries(test.web0*.cpu)",
+            &[Want {
+                name: "minSeries(test.web0*.cpu)",
+                path: "minSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    Some(2.0),
+                    None,
+                    Some(3.0),
+                    Some(2.5),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(-1.0),
+                    Some(9.0),
+                    Some(4.0),
+                ],
+                tags: &[("aggregatedBy", "min"), ("name", "minSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn max_series_per_point() {
+        check(
+            "maxSeries(test.web0*.cpu,test.db01.cpu)",
+            &[Want {
+                name: "maxSeries(test.web0*.cpu,test.db01.cpu)",
+                path: "maxSeries(test.web0*.cpu,test.db01.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(4.0),
+                    Some(5.0),
+                    Some(100.0),
+                    Some(3.0),
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "max"),
+                    ("name", "maxSeries(test.web0*.cpu,test.db01.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn diff_series_subtracts_the_rest_from_the_first() {
+        check(
+            "diffSeries(test.web01.cpu,test.web02.cpu)",
+            &[Want {
+                name: "diffSeries(test.web01.cpu,test.web02.cpu)",
+                path: "diffSeries(test.web01.cpu,test.web02.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(-9.0),
+                    Some(2.0),
+                    None,
+                    Some(1.0),
+                    Some(2.5),
+                    Some(5.0),
+                    Some(0.0),
+                    Some(9.0),
+                    Some(9.0),
+                    Some(6.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "diff"),
+                    ("name", "diffSeries(test.web01.cpu,test.web02.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn diff_series_skips_a_null_first_value() {
+        check(
+            "diffSeries(test.db01.cpu,test.web0*.cpu)",
+            &[Want {
+                name: "diffSeries(test.db01.cpu,test.web0*.cpu)",
+                path: "diffSeries(test.db01.cpu,test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(-9.0),
+                    Some(5.0),
+                    Some(7.0),
+                    Some(1.0),
+                    Some(-7.0),
+                    Some(93.0),
+                    Some(3.0),
+                    Some(-4.0),
+                    Some(-6.0),
+                    Some(6.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "diff"),
+                    ("name", "diffSeries(test.db01.cpu,test.web0*.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn multiply_series_any_null_is_null() {
+        check(
+            "multiplySeries(test.web01.cpu,test.web02.cpu)",
+            &[Want {
+                name: "multiplySeries(test.web01.cpu,test.web02.cpu)",
+                path: "multiplySeries(test.web01.cpu,test.web02.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    None,
+                    None,
+                    Some(12.0),
+                    Some(12.5),
+                    Some(6.0),
+                    None,
+                    Some(-8.0),
+                    None,
+                    Some(40.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "multiply"),
+                    ("name", "multiplySeries(test.web01.cpu,test.web02.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn multiply_series_single_series_comes_back_unchanged() {
+        check(
+            "multiplySeries(test.web01.cpu)",
+            &[Want {
+                name: "test.web01.cpu",
+                path: "test.web01.cpu",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    Some(2.0),
+                    None,
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    None,
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[("name", "test.web01.cpu")],
+            }],
+        );
+    }
+
+    #[test]
+    fn multiply_series_of_one_wildcard_list() {
+        check(
+            "multiplySeries(test.web0*.mem)",
+            &[Want {
+                name: "multiplySeries(test.web0*.mem)",
+                path: "multiplySeries(test.web0*.mem)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5000.0),
+                    Some(10000.0),
+                    None,
+                    Some(20000.0),
+                    Some(25000.0),
+                    Some(0.0),
+                    Some(35000.0),
+                    Some(40000.0),
+                    Some(45000.0),
+                    Some(50000.0),
+                ],
+                tags: &[("aggregatedBy", "multiply"), ("name", "multiplySeries(test.web0*.mem)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn stddev_series_is_the_population_deviation() {
+        check(
+            "stddevSeries(test.web0*.cpu,test.db01.cpu)",
+            &[Want {
+                name: "stddevSeries(test.web0*.cpu,test.db01.cpu)",
+                path: "stddevSeries(test.web0*.cpu,test.db01.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(4.5),
+                    Some(2.5),
+                    Some(0.0),
+                    Some(0.5),
+                    Some(1.8408935028645437),
+                    Some(45.53631029799797),
+                    Some(1.5),
+                    Some(3.6817870057290873),
+                    Some(3.0),
+                    Some(3.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "stddev"),
+                    ("name", "stddevSeries(test.web0*.cpu,test.db01.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn range_of_series_is_max_minus_min() {
+        check(
+            "rangeOfSeries(test.{web01,web02,db01}.cpu)",
+            &[Want {
+                name: "rangeOfSeries(test.{web01,web02,db01}.cpu)",
+                path: "rangeOfSeries(test.{web01,web02,db01}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(9.0),
+                    Some(5.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(4.5),
+                    Some(99.0),
+                    Some(3.0),
+                    Some(9.0),
+                    Some(6.0),
+                    Some(6.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "rangeOf"),
+                    ("name", "rangeOfSeries(test.{web01,web02,db01}.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn count_series_counts_inputs() {
+        check(
+            "countSeries(test.web0*.cpu)",
+            &[Want {
+                name: "countSeries(test.web0*.cpu)",
+                path: "countSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                    Some(2.0),
+                ],
+                tags: &[("name", "countSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn count_series_over_mixed_steps() {
+        check(
+            "countSeries(test.*.cpu,test.web01.mem)",
+            &[Want {
+                name: "countSeries(test.*.cpu,test.web01.mem)",
+                path: "countSeries(test.*.cpu,test.web01.mem)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[Some(6.0), Some(6.0)],
+                tags: &[("name", "countSeries(test.*.cpu,test.web01.mem)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn count_series_without_arguments_is_a_zero_line() {
+        check(
+            "countSeries()",
+            &[Want {
+                name: "0",
+                path: "countSeries()",
+                start: T0 - 60,
+                end: T0 + 540,
+                step: 300,
+                values: &[Some(0.0), Some(0.0), Some(0.0)],
+                tags: &[("name", "0")],
+            }],
+        );
+    }
+
+    #[test]
+    fn count_series_of_nothing_is_empty() {
+        check("countSeries(test.nothing)", &[]);
+    }
+
+    #[test]
+    fn aggregate_median() {
+        check(
+            "aggregate(test.{web01,web02,db01}.cpu,'median')",
+            &[Want {
+                name: "medianSeries(test.{web01,web02,db01}.cpu)",
+                path: "medianSeries(test.{web01,web02,db01}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.5),
+                    Some(4.5),
+                    Some(7.0),
+                    Some(3.5),
+                    Some(2.5),
+                    Some(6.0),
+                    Some(1.5),
+                    Some(3.0),
+                    Some(6.0),
+                    Some(7.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "median"),
+                    ("name", "medianSeries(test.{web01,web02,db01}.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_strips_a_series_suffix() {
+        check(
+            "aggregate(test.web0*.cpu,'sumSeries')",
+            &[Want {
+                name: "sumSeries(test.web0*.cpu)",
+                path: "sumSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_avg_zero_counts_nulls_as_zero() {
+        check(
+            "aggregate(test.web0*.cpu,'avg_zero')",
+            &[Want {
+                name: "avg_zeroSeries(test.web0*.cpu)",
+                path: "avg_zeroSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.5),
+                    Some(1.0),
+                    None,
+                    Some(3.5),
+                    Some(3.75),
+                    Some(3.5),
+                    Some(0.0),
+                    Some(3.5),
+                    Some(4.5),
+                    Some(7.0),
+                ],
+                tags: &[("aggregatedBy", "avg_zero"), ("name", "avg_zeroSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_count() {
+        check(
+            "aggregate(test.{web01,web02,db01}.cpu,'count')",
+            &[Want {
+                name: "countSeries(test.{web01,web02,db01}.cpu)",
+                path: "countSeries(test.{web01,web02,db01}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(2.0),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(2.0),
+                    Some(2.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "count"),
+                    ("name", "countSeries(test.{web01,web02,db01}.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_last() {
+        check(
+            "aggregate(test.web0*.cpu,'last')",
+            &[Want {
+                name: "lastSeries(test.web0*.cpu)",
+                path: "lastSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    Some(2.0),
+                    None,
+                    Some(3.0),
+                    Some(2.5),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(-1.0),
+                    Some(9.0),
+                    Some(4.0),
+                ],
+                tags: &[("aggregatedBy", "last"), ("name", "lastSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_alias_names_the_result_after_the_alias() {
+        check(
+            "aggregate(test.web0*.cpu,'avg')",
+            &[Want {
+                name: "avgSeries(test.web0*.cpu)",
+                path: "avgSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.5),
+                    Some(2.0),
+                    None,
+                    Some(3.5),
+                    Some(3.75),
+                    Some(3.5),
+                    Some(0.0),
+                    Some(3.5),
+                    Some(9.0),
+                    Some(7.0),
+                ],
+                tags: &[("aggregatedBy", "avg"), ("name", "avgSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_total_and_keyword() {
+        check(
+            "aggregate(test.web0*.cpu,func='total')",
+            &[Want {
+                name: "totalSeries(test.web0*.cpu)",
+                path: "totalSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "total"), ("name", "totalSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_range() {
+        check(
+            "aggregate(test.web0*.cpu,'rangeOf')",
+            &[Want {
+                name: "rangeOfSeries(test.web0*.cpu)",
+                path: "rangeOfSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(9.0),
+                    Some(0.0),
+                    None,
+                    Some(1.0),
+                    Some(2.5),
+                    Some(5.0),
+                    Some(0.0),
+                    Some(9.0),
+                    Some(0.0),
+                    Some(6.0),
+                ],
+                tags: &[("aggregatedBy", "rangeOf"), ("name", "rangeOfSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_multiply() {
+        check(
+            "aggregate(test.web0*.mem,'multiply')",
+            &[Want {
+                name: "multiplySeries(test.web0*.mem)",
+                path: "multiplySeries(test.web0*.mem)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5000.0),
+                    Some(10000.0),
+                    None,
+                    Some(20000.0),
+                    Some(25000.0),
+                    Some(0.0),
+                    Some(35000.0),
+                    Some(40000.0),
+                    Some(45000.0),
+                    Some(50000.0),
+                ],
+                tags: &[("aggregatedBy", "multiply"), ("name", "multiplySeries(test.web0*.mem)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_honours_x_files_factor() {
+        check(
+            "aggregate(test.{web01,web02,db01}.cpu,'sum',0.6)",
+            &[Want {
+                name: "sumSeries(test.{web01,web02,db01}.cpu)",
+                path: "sumSeries(test.{web01,web02,db01}.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(9.0),
+                    None,
+                    Some(7.0),
+                    Some(8.0),
+                    Some(107.0),
+                    Some(3.0),
+                    Some(10.0),
+                    Some(12.0),
+                    Some(14.0),
+                ],
+                tags: &[
+                    ("aggregatedBy", "sum"),
+                    ("name", "sumSeries(test.{web01,web02,db01}.cpu)"),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn aggregate_of_tagged_series() {
+        check(
+            "aggregate(seriesByTag('name=disk.used'),'max')",
+            &[Want {
+                name: "maxSeries(seriesByTag('name=disk.used'))",
+                path: "maxSeries(seriesByTag('name=disk.used'))",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(2.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    Some(7.0),
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[("aggregatedBy", "max"), ("name", "disk.used")],
+            }],
+        );
+    }
+
+    #[test]
+    fn percentile_of_series_nearest_rank() {
+        check(
+            "percentileOfSeries(test.{web01,web02,db01}.cpu,50)",
+            &[Want {
+                name: "percentileOfSeries(test.{web01,web02,db01}.cpu,50)",
+                path: "percentileOfSeries(test.{web01,web02,db01}.cpu,50)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(4.0),
+                    Some(2.5),
+                    Some(6.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[("name", "percentileOfSeries(test.{web01,web02,db01}.cpu,50)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn percentile_of_series_interpolated() {
+        check(
+            "percentileOfSeries(test.{web01,web02,db01}.cpu,75,true)",
+            &[Want {
+                name: "percentileOfSeries(test.{web01,web02,db01}.cpu,75)",
+                path: "percentileOfSeries(test.{web01,web02,db01}.cpu,75)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(4.0),
+                    Some(5.0),
+                    Some(100.0),
+                    Some(3.0),
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[("name", "percentileOfSeries(test.{web01,web02,db01}.cpu,75)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn percentile_of_series_mixed_steps() {
+        check(
+            "percentileOfSeries(test.*.cpu,90)",
+            &[Want {
+                name: "percentileOfSeries(test.*.cpu,90)",
+                path: "percentileOfSeries(test.*.cpu,90)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[Some(5.166666666666667), Some(27.25)],
+                tags: &[("name", "percentileOfSeries(test.*.cpu,90)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn percentile_of_series_100() {
+        check(
+            "percentileOfSeries(test.web0*.cpu,100)",
+            &[Want {
+                name: "percentileOfSeries(test.web0*.cpu,100)",
+                path: "percentileOfSeries(test.web0*.cpu,100)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(10.0),
+                    Some(2.0),
+                    None,
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    Some(0.0),
+                    Some(8.0),
+                    Some(9.0),
+                    Some(10.0),
+                ],
+                tags: &[("name", "percentileOfSeries(test.web0*.cpu,100)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn percentile_of_series_small_fraction() {
+        check(
+            "percentileOfSeries(test.web0*.cpu,0.5)",
+            &[Want {
+                name: "percentileOfSeries(test.web0*.cpu,0.5)",
+                path: "percentileOfSeries(test.web0*.cpu,0.5)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    Some(2.0),
+                    None,
+                    Some(3.0),
+                    Some(2.5),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(-1.0),
+                    Some(9.0),
+                    Some(4.0),
+                ],
+                tags: &[("name", "percentileOfSeries(test.web0*.cpu,0.5)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn pow_series_chains_powers() {
+        check(
+            "powSeries(test.web01.cpu,test.web02.cpu)",
+            &[Want {
+                name: "powSeries(test.web01.cpu,test.web02.cpu)",
+                path: "powSeries(test.web01.cpu,test.web02.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    None,
+                    None,
+                    Some(64.0),
+                    Some(55.90169943749474),
+                    Some(6.0),
+                    None,
+                    Some(0.125),
+                    None,
+                    Some(10000.0),
+                ],
+                tags: &[("name", "powSeries(test.web01.cpu,test.web02.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn pow_series_negative_base_fractional_exponent_is_null() {
+        check(
+            "powSeries(test.web02.cpu,test.web02.mem)",
+            &[Want {
+                name: "powSeries(test.web02.cpu,test.web02.mem)",
+                path: "powSeries(test.web02.cpu,test.web02.mem)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1e+50),
+                    None,
+                    None,
+                    Some(7.178979876918526e+23),
+                    Some(7.888609052210119e+19),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(1.0),
+                    None,
+                    Some(1.2676506002282294e+30),
+                ],
+                tags: &[("name", "powSeries(test.web02.cpu,test.web02.mem)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn pow_series_overflow_is_null() {
+        check(
+            "powSeries(test.web01.mem,test.web01.mem)",
+            &[Want {
+                name: "powSeries(test.web01.mem,test.web01.mem)",
+                path: "powSeries(test.web01.mem,test.web01.mem)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[Some(1e+200), None, None, None, None, None, None, None, None, None],
+                tags: &[("name", "powSeries(test.web01.mem,test.web01.mem)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn pow_series_zero_to_negative_power_is_null() {
+        check(
+            "powSeries(test.web02.mem,test.web02.cpu)",
+            &[Want {
+                name: "powSeries(test.web02.mem,test.web02.cpu)",
+                path: "powSeries(test.web02.mem,test.web02.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(9.765625e+16),
+                    None,
+                    None,
+                    Some(125000.0),
+                    Some(17677.66952966369),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(0.02),
+                    None,
+                    Some(6250000.0),
+                ],
+                tags: &[("name", "powSeries(test.web02.mem,test.web02.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn divide_series_by_one_divisor() {
+        check(
+            "divideSeries(test.web0*.cpu,test.db01.cpu)",
+            &[
+                Want {
+                    name: "divideSeries(test.web01.cpu,test.db01.cpu)",
+                    path: "divideSeries(test.web01.cpu,test.db01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(0.2857142857142857),
+                        None,
+                        None,
+                        Some(10.0),
+                        Some(0.06),
+                        None,
+                        Some(2.6666666666666665),
+                        Some(3.0),
+                        None,
+                    ],
+                    tags: &[("name", "divideSeries(test.web01.cpu,test.db01.cpu)")],
+                },
+                Want {
+                    name: "divideSeries(test.web02.cpu,test.db01.cpu)",
+                    path: "divideSeries(test.web02.cpu,test.db01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(5.0),
+                        Some(0.01),
+                        Some(0.0),
+                        Some(-0.3333333333333333),
+                        None,
+                        None,
+                    ],
+                    tags: &[("name", "divideSeries(test.web02.cpu,test.db01.cpu)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn divide_series_missing_divisor() {
+        check(
+            "divideSeries(test.web0*.cpu,test.nothing)",
+            &[
+                Want {
+                    name: "divideSeries(test.web01.cpu,MISSING)",
+                    path: "divideSeries(test.web01.cpu,MISSING)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "divideSeries(test.web02.cpu,MISSING)",
+                    path: "divideSeries(test.web02.cpu,MISSING)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("name", "test.web02.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn divide_series_with_different_steps() {
+        check(
+            "divideSeries(test.web01.cpu,test.slow.cpu)",
+            &[Want {
+                name: "divideSeries(test.web01.cpu,test.slow.cpu)",
+                path: "divideSeries(test.web01.cpu,test.slow.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[None, Some(0.4125)],
+                tags: &[("name", "divideSeries(test.web01.cpu,test.slow.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn divide_series_lists_pairs_in_order() {
+        check(
+            "divideSeriesLists(test.web0*.mem,test.web0*.cpu)",
+            &[
+                Want {
+                    name: "divideSeries(test.web01.mem,test.web01.cpu)",
+                    path: "divideSeries(test.web01.mem,test.web01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(100.0),
+                        None,
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        None,
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                    ],
+                    tags: &[("name", "divideSeries(test.web01.mem,test.web01.cpu)")],
+                },
+                Want {
+                    name: "divideSeries(test.web02.mem,test.web02.cpu)",
+                    path: "divideSeries(test.web02.mem,test.web02.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(5.0),
+                        None,
+                        None,
+                        Some(16.666666666666668),
+                        Some(20.0),
+                        Some(0.0),
+                        None,
+                        Some(-50.0),
+                        None,
+                        Some(12.5),
+                    ],
+                    tags: &[("name", "divideSeries(test.web02.mem,test.web02.cpu)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_of_the_sum() {
+        check(
+            "asPercent(test.web0*.cpu)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,sumSeries(test.web0*.cpu))",
+                    path: "asPercent(test.web01.cpu,sumSeries(test.web0*.cpu))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(9.090909090909092),
+                        Some(100.0),
+                        None,
+                        Some(57.14285714285714),
+                        Some(66.66666666666666),
+                        Some(85.71428571428571),
+                        None,
+                        Some(114.28571428571428),
+                        Some(100.0),
+                        Some(71.42857142857143),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,sumSeries(test.web0*.cpu))")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,sumSeries(test.web0*.cpu))",
+                    path: "asPercent(test.web02.cpu,sumSeries(test.web0*.cpu))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(90.9090909090909),
+                        None,
+                        None,
+                        Some(42.857142857142854),
+                        Some(33.33333333333333),
+                        Some(14.285714285714285),
+                        None,
+                        Some(-14.285714285714285),
+                        None,
+                        Some(28.57142857142857),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,sumSeries(test.web0*.cpu))")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_of_a_number() {
+        check(
+            "asPercent(test.web01.cpu,20)",
+            &[Want {
+                name: "asPercent(test.web01.cpu,20)",
+                path: "asPercent(test.web01.cpu,20)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(5.0),
+                    Some(10.0),
+                    None,
+                    Some(20.0),
+                    Some(25.0),
+                    Some(30.0),
+                    None,
+                    Some(40.0),
+                    Some(45.0),
+                    Some(50.0),
+                ],
+                tags: &[("name", "asPercent(test.web01.cpu,20)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn as_percent_of_a_float() {
+        check(
+            "pct(test.web0*.cpu,0.5)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,0.5)",
+                    path: "asPercent(test.web01.cpu,0.5)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(200.0),
+                        Some(400.0),
+                        None,
+                        Some(800.0),
+                        Some(1000.0),
+                        Some(1200.0),
+                        None,
+                        Some(1600.0),
+                        Some(1800.0),
+                        Some(2000.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,0.5)")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,0.5)",
+                    path: "asPercent(test.web02.cpu,0.5)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2000.0),
+                        None,
+                        None,
+                        Some(600.0),
+                        Some(500.0),
+                        Some(200.0),
+                        Some(0.0),
+                        Some(-200.0),
+                        None,
+                        Some(800.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,0.5)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_of_one_series() {
+        check(
+            "asPercent(test.web0*.cpu,test.db01.cpu)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,test.db01.cpu)",
+                    path: "asPercent(test.web01.cpu,test.db01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(28.57142857142857),
+                        None,
+                        None,
+                        Some(1000.0),
+                        Some(6.0),
+                        None,
+                        Some(266.66666666666663),
+                        Some(300.0),
+                        None,
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,test.db01.cpu)")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,test.db01.cpu)",
+                    path: "asPercent(test.web02.cpu,test.db01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(500.0),
+                        Some(1.0),
+                        Some(0.0),
+                        Some(-33.33333333333333),
+                        None,
+                        None,
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,test.db01.cpu)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_pairs_sorted_by_name() {
+        check(
+            "asPercent(test.web0*.cpu,test.web0*.mem)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,test.web01.mem)",
+                    path: "asPercent(test.web01.cpu,test.web01.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,test.web01.mem)")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,test.web02.mem)",
+                    path: "asPercent(test.web02.cpu,test.web02.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(20.0),
+                        None,
+                        None,
+                        Some(6.0),
+                        Some(5.0),
+                        None,
+                        Some(0.0),
+                        Some(-2.0),
+                        None,
+                        Some(8.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,test.web02.mem)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_by_node_sums_each_group() {
+        check(
+            "asPercent(test.web0*.*,None,1)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,sumSeries(test.web0*.*))",
+                    path: "asPercent(test.web01.cpu,sumSeries(test.web0*.*))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.9900990099009901),
+                        Some(0.9900990099009901),
+                        None,
+                        Some(0.9900990099009901),
+                        Some(0.9900990099009901),
+                        Some(0.9900990099009901),
+                        None,
+                        Some(0.9900990099009901),
+                        Some(0.9900990099009901),
+                        Some(0.9900990099009901),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,sumSeries(test.web0*.*))")],
+                },
+                Want {
+                    name: "asPercent(test.web01.mem,sumSeries(test.web0*.*))",
+                    path: "asPercent(test.web01.mem,sumSeries(test.web0*.*))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(99.00990099009901),
+                        Some(99.00990099009901),
+                        Some(100.0),
+                        Some(99.00990099009901),
+                        Some(99.00990099009901),
+                        Some(99.00990099009901),
+                        Some(100.0),
+                        Some(99.00990099009901),
+                        Some(99.00990099009901),
+                        Some(99.00990099009901),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.mem,sumSeries(test.web0*.*))")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,sumSeries(test.web0*.*))",
+                    path: "asPercent(test.web02.cpu,sumSeries(test.web0*.*))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(16.666666666666664),
+                        None,
+                        None,
+                        Some(5.660377358490567),
+                        Some(4.761904761904762),
+                        Some(100.0),
+                        Some(0.0),
+                        Some(-2.0408163265306123),
+                        None,
+                        Some(7.4074074074074066),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,sumSeries(test.web0*.*))")],
+                },
+                Want {
+                    name: "asPercent(test.web02.mem,sumSeries(test.web0*.*))",
+                    path: "asPercent(test.web02.mem,sumSeries(test.web0*.*))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(83.33333333333334),
+                        Some(100.0),
+                        None,
+                        Some(94.33962264150944),
+                        Some(95.23809523809523),
+                        Some(0.0),
+                        Some(100.0),
+                        Some(102.04081632653062),
+                        Some(100.0),
+                        Some(92.5925925925926),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.mem,sumSeries(test.web0*.*))")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_by_node_with_totals() {
+        check(
+            "asPercent(test.web0*.cpu,test.web0*.mem,1)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,test.web01.mem)",
+                    path: "asPercent(test.web01.cpu,test.web01.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,test.web01.mem)")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,test.web02.mem)",
+                    path: "asPercent(test.web02.cpu,test.web02.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(20.0),
+                        None,
+                        None,
+                        Some(6.0),
+                        Some(5.0),
+                        None,
+                        Some(0.0),
+                        Some(-2.0),
+                        None,
+                        Some(8.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,test.web02.mem)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_by_node_missing_totals_and_series() {
+        check(
+            "asPercent(test.web0*.cpu,group(test.web01.mem,test.db01.cpu),1)",
+            &[
+                Want {
+                    name: "asPercent(test.web01.cpu,test.web01.mem)",
+                    path: "asPercent(test.web01.cpu,test.web01.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,test.web01.mem)")],
+                },
+                Want {
+                    name: "asPercent(test.web02.cpu,MISSING)",
+                    path: "asPercent(test.web02.cpu,MISSING)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("name", "asPercent(test.web02.cpu,MISSING)")],
+                },
+                Want {
+                    name: "asPercent(MISSING,test.db01.cpu)",
+                    path: "asPercent(MISSING,test.db01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("name", "asPercent(MISSING,test.db01.cpu)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_number_total_with_mixed_steps() {
+        check(
+            "asPercent(test.{web01,slow}.cpu,50)",
+            &[
+                Want {
+                    name: "asPercent(test.slow.cpu,50)",
+                    path: "asPercent(test.slow.cpu,50)",
+                    start: T0 + 60,
+                    end: T0 + 660,
+                    step: 300,
+                    values: &[None, Some(40.0)],
+                    tags: &[("name", "asPercent(test.slow.cpu,50)")],
+                },
+                Want {
+                    name: "asPercent(test.web01.cpu,50)",
+                    path: "asPercent(test.web01.cpu,50)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[Some(6.0), Some(16.5)],
+                    tags: &[("name", "asPercent(test.web01.cpu,50)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_sum_with_mixed_steps() {
+        check(
+            "asPercent(test.{web01,slow}.cpu)",
+            &[
+                Want {
+                    name: "asPercent(test.slow.cpu,sumSeries(test.{web01,slow}.cpu))",
+                    path: "asPercent(test.slow.cpu,sumSeries(test.{web01,slow}.cpu))",
+                    start: T0 + 60,
+                    end: T0 + 660,
+                    step: 300,
+                    values: &[None, Some(70.79646017699115)],
+                    tags: &[("name", "asPercent(test.slow.cpu,sumSeries(test.{web01,slow}.cpu))")],
+                },
+                Want {
+                    name: "asPercent(test.web01.cpu,sumSeries(test.{web01,slow}.cpu))",
+                    path: "asPercent(test.web01.cpu,sumSeries(test.{web01,slow}.cpu))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[Some(100.0), Some(29.20353982300885)],
+                    tags: &[("name", "asPercent(test.web01.cpu,sumSeries(test.{web01,slow}.cpu))")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn as_percent_by_tag() {
+        check(
+            "asPercent(seriesByTag('name=disk.used'),None,'dc')",
+            &[
+                Want {
+                    name: "asPercent(disk.used;dc=dc1;server=web01,sumSeries(seriesByTag('name=disk.used')))",
+                    path: "asPercent(disk.used;dc=dc1;server=web01,sumSeries(seriesByTag('name=disk.used')))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(33.33333333333333),
+                        Some(100.0),
+                        Some(60.0),
+                        Some(100.0),
+                        Some(71.42857142857143),
+                        Some(100.0),
+                        Some(77.77777777777779),
+                        Some(100.0),
+                        Some(81.81818181818183),
+                        Some(100.0),
+                    ],
+                    tags: &[(
+                        "name",
+                        "asPercent(disk.used;dc=dc1;server=web01,sumSeries(seriesByTag('name=disk.used')))",
+                    )],
+                },
+                Want {
+                    name: "asPercent(disk.used;dc=dc1;server=web02,sumSeries(seriesByTag('name=disk.used')))",
+                    path: "asPercent(disk.used;dc=dc1;server=web02,sumSeries(seriesByTag('name=disk.used')))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(66.66666666666666),
+                        None,
+                        Some(40.0),
+                        None,
+                        Some(28.57142857142857),
+                        None,
+                        Some(22.22222222222222),
+                        None,
+                        Some(18.181818181818183),
+                        None,
+                    ],
+                    tags: &[(
+                        "name",
+                        "asPercent(disk.used;dc=dc1;server=web02,sumSeries(seriesByTag('name=disk.used')))",
+                    )],
+                },
+                Want {
+                    name: "asPercent(disk.used;dc=dc2;server=db01,disk.used;dc=dc2;server=db01)",
+                    path: "asPercent(disk.used;dc=dc2;server=db01,disk.used;dc=dc2;server=db01)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                    ],
+                    tags: &[(
+                        "name",
+                        "asPercent(disk.used;dc=dc2;server=db01,disk.used;dc=dc2;server=db01)",
+                    )],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_concatenates() {
+        check(
+            "group(test.web01.cpu,test.db01.cpu,test.nothing)",
+            &[
+                Want {
+                    name: "test.web01.cpu",
+                    path: "test.web01.cpu",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "test.db01.cpu",
+                    path: "test.db01.cpu",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(7.0),
+                        Some(7.0),
+                        None,
+                        Some(0.5),
+                        Some(100.0),
+                        Some(3.0),
+                        Some(3.0),
+                        Some(3.0),
+                        None,
+                    ],
+                    tags: &[("name", "test.db01.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_of_nothing() {
+        check("group()", &[]);
+    }
+
+    #[test]
+    fn group_by_node_with_aggregation() {
+        check(
+            "groupByNode(test.*.cpu,1,'sum')",
+            &[
+                Want {
+                    name: "db01",
+                    path: "sumSeries(test.*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(7.0),
+                        Some(7.0),
+                        None,
+                        Some(0.5),
+                        Some(100.0),
+                        Some(3.0),
+                        Some(3.0),
+                        Some(3.0),
+                        None,
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.db01.cpu")],
+                },
+                Want {
+                    name: "empty",
+                    path: "sumSeries(test.*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.empty.cpu")],
+                },
+                Want {
+                    name: "slow",
+                    path: "sumSeries(test.*.cpu)",
+                    start: T0 + 60,
+                    end: T0 + 660,
+                    step: 300,
+                    values: &[None, Some(20.0)],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.slow.cpu")],
+                },
+                Want {
+                    name: "web01",
+                    path: "sumSeries(test.*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "web02",
+                    path: "sumSeries(test.*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(10.0),
+                        None,
+                        None,
+                        Some(3.0),
+                        Some(2.5),
+                        Some(1.0),
+                        Some(0.0),
+                        Some(-1.0),
+                        None,
+                        Some(4.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web02.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_node_default_average() {
+        check(
+            "groupByNode(test.*.*,2)",
+            &[
+                Want {
+                    name: "cpu",
+                    path: "averageSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(4.333333333333333), Some(14.125)],
+                    tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.*.*)")],
+                },
+                Want {
+                    name: "mem",
+                    path: "averageSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(75.0),
+                        Some(125.0),
+                        Some(300.0),
+                        Some(225.0),
+                        Some(275.0),
+                        Some(300.0),
+                        Some(375.0),
+                        Some(425.0),
+                        Some(475.0),
+                        Some(525.0),
+                    ],
+                    tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_node_with_series_function() {
+        check(
+            "groupByNode(test.*.*,2,'sumSeries')",
+            &[
+                Want {
+                    name: "cpu",
+                    path: "sumSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(13.0), Some(56.5)],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.*.*)")],
+                },
+                Want {
+                    name: "mem",
+                    path: "sumSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(150.0),
+                        Some(250.0),
+                        Some(300.0),
+                        Some(450.0),
+                        Some(550.0),
+                        Some(600.0),
+                        Some(750.0),
+                        Some(850.0),
+                        Some(950.0),
+                        Some(1050.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_node_keyword_arguments() {
+        check(
+            "groupByNode(test.web0*.*,nodeNum=1,callback='maxSeries')",
+            &[
+                Want {
+                    name: "web01",
+                    path: "maxSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(200.0),
+                        Some(300.0),
+                        Some(400.0),
+                        Some(500.0),
+                        Some(600.0),
+                        Some(700.0),
+                        Some(800.0),
+                        Some(900.0),
+                        Some(1000.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "maxSeries(test.web0*.*)")],
+                },
+                Want {
+                    name: "web02",
+                    path: "maxSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(50.0),
+                        Some(50.0),
+                        None,
+                        Some(50.0),
+                        Some(50.0),
+                        Some(1.0),
+                        Some(50.0),
+                        Some(50.0),
+                        Some(50.0),
+                        Some(50.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "maxSeries(test.web0*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_node_count_series_callback() {
+        check(
+            "groupByNode(test.*.*,2,'countSeries')",
+            &[
+                Want {
+                    name: "cpu",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(5.0), Some(5.0)],
+                    tags: &[("name", "countSeries(test.*.*)")],
+                },
+                Want {
+                    name: "mem",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                    ],
+                    tags: &[("name", "countSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_node_reads_nodes_inside_function_names() {
+        check(
+            "groupByNode(sumSeries(test.web0*.cpu),1)",
+            &[Want {
+                name: "web0*",
+                path: "averageSeries(sumSeries(test.web0*.cpu))",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "average"), ("name", "sumSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn group_by_nodes_several_nodes() {
+        check(
+            "groupByNodes(test.*.*,'max',2,1)",
+            &[
+                Want {
+                    name: "cpu.db01",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(7.0),
+                        Some(7.0),
+                        None,
+                        Some(0.5),
+                        Some(100.0),
+                        Some(3.0),
+                        Some(3.0),
+                        Some(3.0),
+                        None,
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.db01.cpu")],
+                },
+                Want {
+                    name: "cpu.empty",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.empty.cpu")],
+                },
+                Want {
+                    name: "cpu.slow",
+                    path: "maxSeries(test.*.*)",
+                    start: T0 + 60,
+                    end: T0 + 660,
+                    step: 300,
+                    values: &[None, Some(20.0)],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.slow.cpu")],
+                },
+                Want {
+                    name: "cpu.web01",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "mem.web01",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(200.0),
+                        Some(300.0),
+                        Some(400.0),
+                        Some(500.0),
+                        Some(600.0),
+                        Some(700.0),
+                        Some(800.0),
+                        Some(900.0),
+                        Some(1000.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.web01.mem")],
+                },
+                Want {
+                    name: "cpu.web02",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(10.0),
+                        None,
+                        None,
+                        Some(3.0),
+                        Some(2.5),
+                        Some(1.0),
+                        Some(0.0),
+                        Some(-1.0),
+                        None,
+                        Some(4.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.web02.cpu")],
+                },
+                Want {
+                    name: "mem.web02",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(50.0),
+                        Some(50.0),
+                        None,
+                        Some(50.0),
+                        Some(50.0),
+                        Some(0.0),
+                        Some(50.0),
+                        Some(50.0),
+                        Some(50.0),
+                        Some(50.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "test.web02.mem")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_nodes_by_tag() {
+        check(
+            "groupByNodes(seriesByTag('name=disk.used'),'sum','dc')",
+            &[
+                Want {
+                    name: "dc1",
+                    path: "sumSeries(seriesByTag('name=disk.used'))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(3.0),
+                        Some(2.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(7.0),
+                        Some(6.0),
+                        Some(9.0),
+                        Some(8.0),
+                        Some(11.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("dc", "dc1"), ("name", "disk.used")],
+                },
+                Want {
+                    name: "dc2",
+                    path: "sumSeries(seriesByTag('name=disk.used'))",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "sum"),
+                        ("dc", "dc2"),
+                        ("name", "disk.used"),
+                        ("server", "db01"),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_nodes_without_nodes() {
+        check(
+            "groupByNodes(test.web0*.cpu,'sum')",
+            &[Want {
+                name: "",
+                path: "sumSeries(test.web0*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(11.0),
+                    Some(2.0),
+                    None,
+                    Some(7.0),
+                    Some(7.5),
+                    Some(7.0),
+                    Some(0.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(14.0),
+                ],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn group_by_nodes_missing_node_is_empty_tag() {
+        check(
+            "groupByNodes(test.web0*.cpu,'avg',1,5)",
+            &[
+                Want {
+                    name: "web01.",
+                    path: "averageSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "average"), ("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "web02.",
+                    path: "averageSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(10.0),
+                        None,
+                        None,
+                        Some(3.0),
+                        Some(2.5),
+                        Some(1.0),
+                        Some(0.0),
+                        Some(-1.0),
+                        None,
+                        Some(4.0),
+                    ],
+                    tags: &[("aggregatedBy", "average"), ("name", "test.web02.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_tags_common_name() {
+        check(
+            "groupByTags(seriesByTag('name=disk.used'),'sum','dc')",
+            &[
+                Want {
+                    name: "disk.used;dc=dc1",
+                    path: "disk.used;dc=dc1",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(3.0),
+                        Some(2.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(7.0),
+                        Some(6.0),
+                        Some(9.0),
+                        Some(8.0),
+                        Some(11.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("dc", "dc1"), ("name", "disk.used")],
+                },
+                Want {
+                    name: "disk.used;dc=dc2",
+                    path: "disk.used;dc=dc2",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                    ],
+                    tags: &[("dc", "dc2"), ("name", "disk.used")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_tags_names_differ() {
+        check(
+            "groupByTags(seriesByTag('name=~disk.*'),'avg','dc')",
+            &[
+                Want {
+                    name: "avg;dc=dc1",
+                    path: "avg;dc=dc1",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(4.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(5.0),
+                    ],
+                    tags: &[("dc", "dc1"), ("name", "avg")],
+                },
+                Want {
+                    name: "avg;dc=dc2",
+                    path: "avg;dc=dc2",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                    ],
+                    tags: &[("dc", "dc2"), ("name", "avg")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_tags_by_name() {
+        check(
+            "groupByTags(seriesByTag('name=~disk.*'),'max','name','server')",
+            &[
+                Want {
+                    name: "disk.free;server=web01",
+                    path: "disk.free;server=web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(9.0),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(6.0),
+                        Some(5.0),
+                        Some(4.0),
+                        Some(3.0),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.0),
+                    ],
+                    tags: &[("name", "disk.free"), ("server", "web01")],
+                },
+                Want {
+                    name: "disk.used;server=web01",
+                    path: "disk.used;server=web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        Some(3.0),
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        Some(7.0),
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("name", "disk.used"), ("server", "web01")],
+                },
+                Want {
+                    name: "disk.used;server=web02",
+                    path: "disk.used;server=web02",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                    ],
+                    tags: &[("name", "disk.used"), ("server", "web02")],
+                },
+                Want {
+                    name: "disk.used;server=db01",
+                    path: "disk.used;server=db01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                    ],
+                    tags: &[("name", "disk.used"), ("server", "db01")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn group_by_tags_series_function() {
+        check(
+            "groupByTags(seriesByTag('name=disk.used'),'sumSeries','server','dc')",
+            &[
+                Want {
+                    name: "disk.used;dc=dc1;server=web01",
+                    path: "disk.used;dc=dc1;server=web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        Some(3.0),
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        Some(7.0),
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("dc", "dc1"), ("name", "disk.used"), ("server", "web01")],
+                },
+                Want {
+                    name: "disk.used;dc=dc1;server=web02",
+                    path: "disk.used;dc=dc1;server=web02",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                        Some(2.0),
+                        None,
+                    ],
+                    tags: &[("dc", "dc1"), ("name", "disk.used"), ("server", "web02")],
+                },
+                Want {
+                    name: "disk.used;dc=dc2;server=db01",
+                    path: "disk.used;dc=dc2;server=db01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                        Some(0.5),
+                    ],
+                    tags: &[("dc", "dc2"), ("name", "disk.used"), ("server", "db01")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn reduce_series_as_percent() {
+        check(
+            "reduceSeries(mapSeries(test.web0*.*,1),'asPercent',2,'cpu','mem')",
+            &[
+                Want {
+                    name: "test.web01.reduce.asPercent",
+                    path: "asPercent(test.web01.cpu,test.web01.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web01.cpu,test.web01.mem)")],
+                },
+                Want {
+                    name: "test.web02.reduce.asPercent",
+                    path: "asPercent(test.web02.cpu,test.web02.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(20.0),
+                        None,
+                        None,
+                        Some(6.0),
+                        Some(5.0),
+                        None,
+                        Some(0.0),
+                        Some(-2.0),
+                        None,
+                        Some(8.0),
+                    ],
+                    tags: &[("name", "asPercent(test.web02.cpu,test.web02.mem)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn reduce_alias_divide() {
+        check(
+            "reduce(map(test.web0*.*,1),'divideSeries',2,'mem','cpu')",
+            &[
+                Want {
+                    name: "test.web01.reduce.divideSeries",
+                    path: "divideSeries(test.web01.mem,test.web01.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(100.0),
+                        None,
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                        None,
+                        Some(100.0),
+                        Some(100.0),
+                        Some(100.0),
+                    ],
+                    tags: &[("name", "divideSeries(test.web01.mem,test.web01.cpu)")],
+                },
+                Want {
+                    name: "test.web02.reduce.divideSeries",
+                    path: "divideSeries(test.web02.mem,test.web02.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(5.0),
+                        None,
+                        None,
+                        Some(16.666666666666668),
+                        Some(20.0),
+                        Some(0.0),
+                        None,
+                        Some(-50.0),
+                        None,
+                        Some(12.5),
+                    ],
+                    tags: &[("name", "divideSeries(test.web02.mem,test.web02.cpu)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn reduce_series_sum() {
+        check(
+            "reduceSeries(mapSeries(test.web0*.*,1),'sumSeries',2,'cpu','mem')",
+            &[
+                Want {
+                    name: "test.web01.reduce.sumSeries",
+                    path: "sumSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(101.0),
+                        Some(202.0),
+                        Some(300.0),
+                        Some(404.0),
+                        Some(505.0),
+                        Some(606.0),
+                        Some(700.0),
+                        Some(808.0),
+                        Some(909.0),
+                        Some(1010.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.*)")],
+                },
+                Want {
+                    name: "test.web02.reduce.sumSeries",
+                    path: "sumSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(60.0),
+                        Some(50.0),
+                        None,
+                        Some(53.0),
+                        Some(52.5),
+                        Some(1.0),
+                        Some(50.0),
+                        Some(49.0),
+                        Some(50.0),
+                        Some(54.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web0*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn apply_by_node_sum() {
+        check(
+            "applyByNode(test.web0*.cpu,1,'sumSeries(%.*)')",
+            &[
+                Want {
+                    name: "sumSeries(test.web01.*)",
+                    path: "test.web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(101.0),
+                        Some(202.0),
+                        Some(300.0),
+                        Some(404.0),
+                        Some(505.0),
+                        Some(606.0),
+                        Some(700.0),
+                        Some(808.0),
+                        Some(909.0),
+                        Some(1010.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web01.*)")],
+                },
+                Want {
+                    name: "sumSeries(test.web02.*)",
+                    path: "test.web02",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(60.0),
+                        Some(50.0),
+                        None,
+                        Some(53.0),
+                        Some(52.5),
+                        Some(1.0),
+                        Some(50.0),
+                        Some(49.0),
+                        Some(50.0),
+                        Some(54.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.web02.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn apply_by_node_new_name() {
+        check(
+            "applyByNode(test.web0*.cpu,1,'divideSeries(%.cpu,%.mem)','%.ratio')",
+            &[
+                Want {
+                    name: "test.web01.ratio",
+                    path: "test.web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.01),
+                        Some(0.01),
+                        None,
+                        Some(0.01),
+                        Some(0.01),
+                        Some(0.01),
+                        None,
+                        Some(0.01),
+                        Some(0.01),
+                        Some(0.01),
+                    ],
+                    tags: &[("name", "divideSeries(test.web01.cpu,test.web01.mem)")],
+                },
+                Want {
+                    name: "test.web02.ratio",
+                    path: "test.web02",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(0.2),
+                        None,
+                        None,
+                        Some(0.06),
+                        Some(0.05),
+                        None,
+                        Some(0.0),
+                        Some(-0.02),
+                        None,
+                        Some(0.08),
+                    ],
+                    tags: &[("name", "divideSeries(test.web02.cpu,test.web02.mem)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn apply_by_node_takes_the_last_window() {
+        check(
+            "applyByNode(test.{slow,web01}.cpu,1,'sumSeries(%.cpu)')",
+            &[
+                Want {
+                    name: "sumSeries(test.slow.cpu)",
+                    path: "test.slow",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[None, Some(20.0)],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.slow.cpu")],
+                },
+                Want {
+                    name: "sumSeries(test.web01.cpu)",
+                    path: "test.web01",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web01.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn sum_series_with_wildcards() {
+        check(
+            "sumSeriesWithWildcards(test.*.*,1)",
+            &[
+                Want {
+                    name: "test.cpu",
+                    path: "sumSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(13.0), Some(56.5)],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.*.*)")],
+                },
+                Want {
+                    name: "test.mem",
+                    path: "sumSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(150.0),
+                        Some(250.0),
+                        Some(300.0),
+                        Some(450.0),
+                        Some(550.0),
+                        Some(600.0),
+                        Some(750.0),
+                        Some(850.0),
+                        Some(950.0),
+                        Some(1050.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn sum_series_with_wildcards_mixed_steps() {
+        check(
+            "sumSeriesWithWildcards(test.*.cpu,1)",
+            &[Want {
+                name: "test.cpu",
+                path: "sumSeries(test.*.cpu)",
+                start: T0,
+                end: T0 + 600,
+                step: 300,
+                values: &[Some(13.0), Some(56.5)],
+                tags: &[("aggregatedBy", "sum"), ("name", "sumSeries(test.*.cpu)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn average_series_with_wildcards() {
+        check(
+            "averageSeriesWithWildcards(test.web0*.*,2)",
+            &[
+                Want {
+                    name: "test.web01",
+                    path: "averageSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(50.5),
+                        Some(101.0),
+                        Some(300.0),
+                        Some(202.0),
+                        Some(252.5),
+                        Some(303.0),
+                        Some(700.0),
+                        Some(404.0),
+                        Some(454.5),
+                        Some(505.0),
+                    ],
+                    tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.web0*.*)")],
+                },
+                Want {
+                    name: "test.web02",
+                    path: "averageSeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(30.0),
+                        Some(50.0),
+                        None,
+                        Some(26.5),
+                        Some(26.25),
+                        Some(0.5),
+                        Some(25.0),
+                        Some(24.5),
+                        Some(50.0),
+                        Some(27.0),
+                    ],
+                    tags: &[("aggregatedBy", "average"), ("name", "averageSeries(test.web0*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn multiply_series_with_wildcards() {
+        check(
+            "multiplySeriesWithWildcards(test.web0*.*,2)",
+            &[
+                Want {
+                    name: "test.web01",
+                    path: "multiplySeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(400.0),
+                        None,
+                        Some(1600.0),
+                        Some(2500.0),
+                        Some(3600.0),
+                        None,
+                        Some(6400.0),
+                        Some(8100.0),
+                        Some(10000.0),
+                    ],
+                    tags: &[("aggregatedBy", "multiply"), ("name", "multiplySeries(test.web0*.*)")],
+                },
+                Want {
+                    name: "test.web02",
+                    path: "multiplySeries(test.web0*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(500.0),
+                        None,
+                        None,
+                        Some(150.0),
+                        Some(125.0),
+                        Some(0.0),
+                        Some(0.0),
+                        Some(-50.0),
+                        None,
+                        Some(200.0),
+                    ],
+                    tags: &[("aggregatedBy", "multiply"), ("name", "multiplySeries(test.web0*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn aggregate_with_wildcards() {
+        check(
+            "aggregateWithWildcards(test.*.*,'max',1)",
+            &[
+                Want {
+                    name: "test.cpu",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(5.166666666666667), Some(27.25)],
+                    tags: &[("aggregatedBy", "max"), ("name", "maxSeries(test.*.*)")],
+                },
+                Want {
+                    name: "test.mem",
+                    path: "maxSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(200.0),
+                        Some(300.0),
+                        Some(400.0),
+                        Some(500.0),
+                        Some(600.0),
+                        Some(700.0),
+                        Some(800.0),
+                        Some(900.0),
+                        Some(1000.0),
+                    ],
+                    tags: &[("aggregatedBy", "max"), ("name", "maxSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn aggregate_with_wildcards_no_positions() {
+        check(
+            "aggregateWithWildcards(test.web0*.cpu,'sum')",
+            &[
+                Want {
+                    name: "test.web01.cpu",
+                    path: "sumSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(2.0),
+                        None,
+                        Some(4.0),
+                        Some(5.0),
+                        Some(6.0),
+                        None,
+                        Some(8.0),
+                        Some(9.0),
+                        Some(10.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "test.web02.cpu",
+                    path: "sumSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(10.0),
+                        None,
+                        None,
+                        Some(3.0),
+                        Some(2.5),
+                        Some(1.0),
+                        Some(0.0),
+                        Some(-1.0),
+                        None,
+                        Some(4.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web02.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn aggregate_with_wildcards_several_positions() {
+        check(
+            "aggregateWithWildcards(test.*.*,'count',0,2)",
+            &[
+                Want {
+                    name: "db01",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        Some(1.0),
+                        None,
+                    ],
+                    tags: &[("aggregatedBy", "count"), ("name", "test.db01.cpu")],
+                },
+                Want {
+                    name: "empty",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[None, None, None, None, None, None, None, None, None, None],
+                    tags: &[("aggregatedBy", "count"), ("name", "test.empty.cpu")],
+                },
+                Want {
+                    name: "slow",
+                    path: "countSeries(test.*.*)",
+                    start: T0 + 60,
+                    end: T0 + 660,
+                    step: 300,
+                    values: &[None, Some(1.0)],
+                    tags: &[("aggregatedBy", "count"), ("name", "test.slow.cpu")],
+                },
+                Want {
+                    name: "web01",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                    ],
+                    tags: &[("aggregatedBy", "count"), ("name", "countSeries(test.*.*)")],
+                },
+                Want {
+                    name: "web02",
+                    path: "countSeries(test.*.*)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        Some(1.0),
+                        None,
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(2.0),
+                    ],
+                    tags: &[("aggregatedBy", "count"), ("name", "countSeries(test.*.*)")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn sum_series_lists() {
+        check(
+            "sumSeriesLists(test.web0*.cpu,test.web0*.mem)",
+            &[
+                Want {
+                    name: "sumSeries(test.web01.cpu,test.web01.mem)",
+                    path: "sumSeries(test.web0*.cpu,test.web0*.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(101.0),
+                        Some(202.0),
+                        Some(300.0),
+                        Some(404.0),
+                        Some(505.0),
+                        Some(606.0),
+                        Some(700.0),
+                        Some(808.0),
+                        Some(909.0),
+                        Some(1010.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "sum"),
+                        ("name", "sumSeries(test.web0*.cpu,test.web0*.mem)"),
+                    ],
+                },
+                Want {
+                    name: "sumSeries(test.web02.cpu,test.web02.mem)",
+                    path: "sumSeries(test.web0*.cpu,test.web0*.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(60.0),
+                        Some(50.0),
+                        None,
+                        Some(53.0),
+                        Some(52.5),
+                        Some(1.0),
+                        Some(50.0),
+                        Some(49.0),
+                        Some(50.0),
+                        Some(54.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "sum"),
+                        ("name", "sumSeries(test.web0*.cpu,test.web0*.mem)"),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn diff_series_lists() {
+        check(
+            "diffSeriesLists(test.web0*.mem,test.web0*.cpu)",
+            &[
+                Want {
+                    name: "diffSeries(test.web01.mem,test.web01.cpu)",
+                    path: "diffSeries(test.web0*.mem,test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(99.0),
+                        Some(198.0),
+                        Some(300.0),
+                        Some(396.0),
+                        Some(495.0),
+                        Some(594.0),
+                        Some(700.0),
+                        Some(792.0),
+                        Some(891.0),
+                        Some(990.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "diff"),
+                        ("name", "diffSeries(test.web0*.mem,test.web0*.cpu)"),
+                    ],
+                },
+                Want {
+                    name: "diffSeries(test.web02.mem,test.web02.cpu)",
+                    path: "diffSeries(test.web0*.mem,test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(40.0),
+                        Some(50.0),
+                        None,
+                        Some(47.0),
+                        Some(47.5),
+                        Some(-1.0),
+                        Some(50.0),
+                        Some(51.0),
+                        Some(50.0),
+                        Some(46.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "diff"),
+                        ("name", "diffSeries(test.web0*.mem,test.web0*.cpu)"),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn multiply_series_lists() {
+        check(
+            "multiplySeriesLists(test.web0*.cpu,test.web0*.mem)",
+            &[
+                Want {
+                    name: "multiplySeries(test.web01.cpu,test.web01.mem)",
+                    path: "multiplySeries(test.web0*.cpu,test.web0*.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(100.0),
+                        Some(400.0),
+                        None,
+                        Some(1600.0),
+                        Some(2500.0),
+                        Some(3600.0),
+                        None,
+                        Some(6400.0),
+                        Some(8100.0),
+                        Some(10000.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "multiply"),
+                        ("name", "multiplySeries(test.web0*.cpu,test.web0*.mem)"),
+                    ],
+                },
+                Want {
+                    name: "multiplySeries(test.web02.cpu,test.web02.mem)",
+                    path: "multiplySeries(test.web0*.cpu,test.web0*.mem)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(500.0),
+                        None,
+                        None,
+                        Some(150.0),
+                        Some(125.0),
+                        Some(0.0),
+                        Some(0.0),
+                        Some(-50.0),
+                        None,
+                        Some(200.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "multiply"),
+                        ("name", "multiplySeries(test.web0*.cpu,test.web0*.mem)"),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn aggregate_series_lists() {
+        check(
+            "aggregateSeriesLists(test.web0*.cpu,test.{db01,slow}.cpu,'avg')",
+            &[
+                Want {
+                    name: "avgSeries(test.web01.cpu,test.db01.cpu)",
+                    path: "avgSeries(test.web0*.cpu,test.{db01,slow}.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(1.0),
+                        Some(4.5),
+                        Some(7.0),
+                        Some(4.0),
+                        Some(2.75),
+                        Some(53.0),
+                        Some(3.0),
+                        Some(5.5),
+                        Some(6.0),
+                        Some(10.0),
+                    ],
+                    tags: &[
+                        ("aggregatedBy", "avg"),
+                        ("name", "avgSeries(test.web0*.cpu,test.{db01,slow}.cpu)"),
+                    ],
+                },
+                Want {
+                    name: "avgSeries(test.web02.cpu,test.slow.cpu)",
+                    path: "avgSeries(test.web0*.cpu,test.{db01,slow}.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 300,
+                    values: &[Some(5.166666666666667), Some(10.5)],
+                    tags: &[
+                        ("aggregatedBy", "avg"),
+                        ("name", "avgSeries(test.web0*.cpu,test.{db01,slow}.cpu)"),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn aggregate_series_lists_same_path() {
+        check(
+            "aggregateSeriesLists(test.web0*.cpu,test.web0*.cpu,'sum',1)",
+            &[
+                Want {
+                    name: "sumSeries(test.web01.cpu,test.web01.cpu)",
+                    path: "sumSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(2.0),
+                        Some(4.0),
+                        None,
+                        Some(8.0),
+                        Some(10.0),
+                        Some(12.0),
+                        None,
+                        Some(16.0),
+                        Some(18.0),
+                        Some(20.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web01.cpu")],
+                },
+                Want {
+                    name: "sumSeries(test.web02.cpu,test.web02.cpu)",
+                    path: "sumSeries(test.web0*.cpu)",
+                    start: T0,
+                    end: T0 + 600,
+                    step: 60,
+                    values: &[
+                        Some(20.0),
+                        None,
+                        None,
+                        Some(6.0),
+                        Some(5.0),
+                        Some(2.0),
+                        Some(0.0),
+                        Some(-2.0),
+                        None,
+                        Some(8.0),
+                    ],
+                    tags: &[("aggregatedBy", "sum"), ("name", "test.web02.cpu")],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn weighted_average_by_node() {
+        check(
+            "weightedAverage(test.web0*.cpu,test.web0*.mem,1)",
+            &[Want {
+                name: "weightedAverage(test.web0*.cpu, test.web0*.mem, 1)",
+                path: "weightedAverage(test.web0*.cpu, test.web0*.mem, 1)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(4.0),
+                    Some(1.6),
+                    None,
+                    Some(3.888888888888889),
+                    Some(4.7727272727272725),
+                    Some(6.0),
+                    Some(0.0),
+                    Some(7.470588235294118),
+                    Some(8.526315789473685),
+                    Some(9.714285714285714),
+                ],
+                tags: &[("name", "weightedAverage(test.web0*.cpu, test.web0*.mem, 1)")],
+            }],
+        );
+    }
+
+    #[test]
+    fn weighted_average_by_tag() {
+        check(
+            "weightedAverage(seriesByTag('name=disk.used','server=web01'),seriesByTag('name=disk.free'),'server')",
+            &[Want {
+                name: "weightedAverage(seriesByTag('name=disk.used','server=web01'), seriesByTag('name=disk.free'), server)",
+                path: "weightedAverage(seriesByTag('name=disk.used','server=web01'), seriesByTag('name=disk.free'), server)",
+                start: T0,
+                end: T0 + 600,
+                step: 60,
+                values: &[
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(4.0),
+                    Some(5.0),
+                    Some(6.0),
+                    Some(7.0),
+                    Some(8.0),
+                    Some(9.0),
+                    None,
+                ],
+                tags: &[(
+                    "name",
+                    "weightedAverage(seriesByTag('name=disk.used','server=web01'), seriesByTag('name=disk.free'), server)",
+                )],
+            }],
+        );
+    }
+
+    #[test]
+    fn weighted_average_unmatched() {
+        check("weightedAverage(test.web01.cpu,test.web02.mem,1)", &[]);
+    }
+
+    // Errors. graphite-web 1.1.8 answers these with HTTP 400 (an InputParameterError), except
+    // where a comment says it fails with a Python exception (HTTP 500).
+
+    #[test]
+    fn bad_aggregation_functions_are_rejected_even_without_series() {
+        for target in [
+            "aggregate(test.web0*.cpu,'bogus')",
+            "aggregate(test.nothing,'bogus')",
+            "groupByNode(test.*.cpu,1,'bogus')",
+        ] {
+            assert_eq!(error(target), "Unsupported aggregation function: bogus", "{target}");
+        }
+    }
+
+    #[test]
+    fn list_length_mismatches_are_rejected() {
+        assert_eq!(
+            error("sumSeriesLists(test.web0*.cpu,test.db01.cpu)"),
+            "seriesListFirstPos and seriesListSecondPos argument must have equal length"
+        );
+        assert_eq!(
+            error("divideSeriesLists(test.web0*.cpu,test.db01.cpu)"),
+            "dividendSeriesList and divisorSeriesList argument must have equal length"
+        );
+        assert_eq!(
+            error("divideSeries(test.web01.cpu,test.web0*.cpu)"),
+            "divideSeries second argument must reference exactly 1 series (got 2)"
+        );
+        assert!(
+            error("asPercent(test.web0*.cpu,test.{web01,web02,db01}.cpu)")
+                .starts_with("asPercent second argument must be missing")
+        );
+        assert_eq!(
+            error("weightedAverage(test.*.cpu,test.web0*.mem,1)"),
+            "weightedAverage must receive the same number of series for seriesListAvg and \
+             seriesListWeight but received respectively 5 and 2"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert_eq!(
+            error("percentileOfSeries(test.web0*.cpu,0)"),
+            "The requested percent is required to be greater than 0"
+        );
+        assert_eq!(error("asPercent(test.web0*.cpu,10,1)"), "total must be None or a seriesList");
+        // graphite-web: TypeError dividing by the string (HTTP 500).
+        assert!(error("asPercent(test.web01.cpu,'abc')").contains("total must be a number"));
+        // graphite-web: IndexError (HTTP 500).
+        assert!(error("percentileOfSeries(test.web0*.cpu,150)").contains("at most 100"));
+        assert!(
+            error("reduceSeries(mapSeries(test.web0*.*,1),'asPercent',5,'cpu','mem')")
+                .contains("has no node 5")
+        );
+        assert!(error("groupByNode(test.*.cpu,None)").contains("not None"));
+    }
+
+    #[test]
+    fn group_by_tags_rejects_a_key_with_an_empty_tag_value() {
+        // graphite-web 1.1.8: Exception: Value for tag "missing" may not be empty (HTTP 500).
+        let err = try_eval(
+            &data(),
+            "groupByTags(seriesByTag('name=disk.used'),'sum','missing')",
+            FROM,
+            UNTIL,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Evaluation(_)), "{err}");
+        assert!(err.to_string().contains("may not be empty"), "{err}");
+    }
+
+    #[test]
+    fn reduce_series_needs_every_matcher() {
+        // graphite-web 1.1.8: AttributeError on the missing series (HTTP 500).
+        let err = try_eval(
+            &data(),
+            "reduceSeries(mapSeries(test.*.*,1),'asPercent',2,'cpu','mem')",
+            FROM,
+            UNTIL,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no series matches mem"), "{err}");
+        // graphite-web 1.1.8: KeyError (HTTP 500); an unknown function here is a 400.
+        let err = try_eval(
+            &data(),
+            "reduceSeries(mapSeries(test.web0*.*,1),'bogus',2,'cpu','mem')",
+            FROM,
+            UNTIL,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::UnknownFunction(_)), "{err}");
+    }
+
+    #[test]
+    fn map_series_returns_the_groups_in_order() {
+        // graphite-web returns [[db01.cpu], [empty.cpu], [slow.cpu], [web01.cpu, web01.mem],
+        // [web02.cpu, web02.mem]]; we flatten it.
+        let got = run("mapSeries(test.*.*,1)");
+        assert_eq!(
+            names(&got),
+            [
+                "test.db01.cpu",
+                "test.empty.cpu",
+                "test.slow.cpu",
+                "test.web01.cpu",
+                "test.web01.mem",
+                "test.web02.cpu",
+                "test.web02.mem"
+            ]
+        );
+        let got = run("map(seriesByTag('name=disk.used'),'server')");
+        assert_eq!(
+            names(&got),
+            [
+                "disk.used;dc=dc1;server=web01",
+                "disk.used;dc=dc1;server=web02",
+                "disk.used;dc=dc2;server=db01"
+            ]
+        );
+    }
+
+    #[test]
+    fn as_percent_missing_series_before_any_total_use_their_own_window() {
+        // graphite-web 1.1.8 fails here (UnboundLocalError, HTTP 500): the first key, db01,
+        // has no total and no window was computed yet.
+        let got = run("asPercent(test.{web01,db01}.cpu,test.web0*.mem,1)");
+        assert_eq!(
+            names(&got),
+            [
+                "asPercent(test.db01.cpu,MISSING)",
+                "asPercent(test.web01.cpu,test.web01.mem)",
+                "asPercent(MISSING,test.web02.mem)"
+            ]
+        );
+        assert_eq!(got[0].consolidated(), vec![None; 10]);
+        assert_eq!((got[0].start, got[0].step), (T0, 60));
+        let want: Vec<Option<f64>> = [1.0, 1.0, f64::NAN, 1.0, 1.0, 1.0, f64::NAN, 1.0, 1.0, 1.0]
+            .iter()
+            .map(|v| (!v.is_nan()).then_some(*v))
+            .collect();
+        assert_eq!(got[1].consolidated(), want);
+    }
+
+    #[test]
+    fn percentile_100_interpolated_is_the_largest_value() {
+        // graphite-web 1.1.8 reads past the end here (IndexError, HTTP 500).
+        let got = run("percentileOfSeries(test.web0*.cpu,100,true)");
+        assert_eq!(got[0].name, "percentileOfSeries(test.web0*.cpu,100)");
+        assert_eq!(got[0].values[0], Some(10.0));
+        assert_eq!(got[0].values[2], None);
+        assert_eq!(percentile(&[Some(3.0), Some(1.0), Some(2.0)], 100.0, true), Some(3.0));
+    }
+
+    #[test]
+    fn callbacks_reach_functions_of_other_families_by_name() {
+        // A registered function is called with the group; `group` returns it unchanged and
+        // the first series is kept.
+        let got = run("groupByNode(test.web0*.*,1,'group')");
+        assert_eq!(names(&got), ["web01", "web02"]);
+        assert_eq!(got[0].path_expression, "test.web0*.*");
+        assert_eq!(got[0].values[0], Some(1.0));
+    }
+
+    #[test]
+    fn every_combine_function_is_registered_once() {
+        let mut seen = std::collections::HashSet::new();
+        for def in FUNCTIONS {
+            assert!(seen.insert(def.name), "{} twice", def.name);
+            assert_eq!(def.group, "Combine");
+            assert_eq!(function::lookup(def.name).map(|d| d.name), Some(def.name));
+        }
+        assert_eq!(FUNCTIONS.len(), 36);
+        let aggregators = FUNCTIONS.iter().filter(|d| d.aggregator).count();
+        assert_eq!(aggregators, 20);
+        let group_by_node = function::lookup("groupByNode").unwrap();
+        assert_eq!(
+            group_by_node.signature(),
+            "groupByNode(seriesList, nodeNum, callback='average')"
+        );
+    }
+}
