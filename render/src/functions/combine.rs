@@ -5187,6 +5187,35 @@ mod tests {
     }
 
     #[test]
+    fn functions_called_by_name_bind_series_positionally() {
+        let src = data();
+        let limits = crate::eval::Limits::default();
+        let usage = crate::eval::UsageCell::default();
+        let ctx = Context::new(&src, &limits, &usage, FROM, UNTIL, UNTIL);
+        let divide = function::lookup("divideSeries").unwrap();
+        let a = Series::new("a", T0, T0 + 120, 60, vec![Some(6.0), Some(1.0)]);
+        let b = Series::new("b", T0, T0 + 120, 60, vec![Some(3.0), Some(0.0)]);
+        let args = Args::with_series(&ctx, divide, vec![vec![a.clone()], vec![b.clone()]]);
+        let got = (divide.call)(&args.unwrap()).unwrap();
+        assert_eq!(names(&got), ["divideSeries(a,b)"]);
+        assert_eq!(got[0].values, vec![Some(2.0), None]);
+        // graphite-web: a Python TypeError (HTTP 500).
+        let three = vec![vec![a.clone()], vec![b.clone()], vec![a.clone()]];
+        let err = Args::with_series(&ctx, divide, three).err().unwrap();
+        assert!(err.to_string().contains("takes at most 2"), "{err}");
+        let err = Args::with_series(&ctx, divide, vec![vec![a.clone()]]).err().unwrap();
+        assert!(err.to_string().contains("missing required argument"), "{err}");
+        // Literal parameters cannot take a series.
+        let percentile = function::lookup("percentileOfSeries").unwrap();
+        let args = Args::with_series(&ctx, percentile, vec![vec![a.clone()], vec![b]]).unwrap();
+        assert!((percentile.call)(&args).is_err());
+        // The `multiple` parameter takes every list; defaults still apply.
+        let sum = function::lookup("sumSeries").unwrap();
+        let args = Args::with_series(&ctx, sum, vec![vec![a.clone()], vec![a]]).unwrap();
+        assert_eq!((sum.call)(&args).unwrap()[0].values, vec![Some(12.0), Some(2.0)]);
+    }
+
+    #[test]
     fn map_series_returns_the_groups_in_order() {
         // graphite-web returns [[db01.cpu], [empty.cpu], [slow.cpu], [web01.cpu, web01.mem],
         // [web02.cpu, web02.mem]]; we flatten it.

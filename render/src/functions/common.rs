@@ -200,6 +200,20 @@ mod tests {
     }
 
     #[test]
+    fn first_path_expression_follows_first_arguments() {
+        assert_eq!(first_path_expression("sumSeries(a.b.c)").as_deref(), Some("a.b.c"));
+        assert_eq!(
+            first_path_expression("scale(divideSeries(x.*.y,MISSING),2)").as_deref(),
+            Some("x.*.y")
+        );
+        assert_eq!(first_path_expression("a.b").as_deref(), Some("a.b"));
+        // The first argument is a string: no path (callers fall back to the name).
+        assert_eq!(first_path_expression("seriesByTag('name=a.b')"), None);
+        let s = series("sumSeries(servers.web01.cpu)");
+        assert_eq!(agg_key(&s, &[node(1), node(-1)]), "web01.cpu");
+    }
+
+    #[test]
     fn python_slices_and_indexes() {
         let v = [1, 2, 3];
         assert_eq!(py_slice_to(&v, 2), &[1, 2]);
