@@ -27,7 +27,7 @@ use crate::functions::common::{
     NodeOrTag, agg_key, format_path_expressions, py_index, py_slice_to,
 };
 use crate::pyfmt::format_g;
-use crate::series::{self, Series, lcm};
+use crate::series::{self, Series};
 
 const GROUP: &str = "Combine";
 
@@ -434,7 +434,15 @@ impl Window {
 /// there is no series (graphite-web's `NormalizeEmptyResultError`).
 fn normalize_mut<'s>(series: impl IntoIterator<Item = &'s mut Series>) -> Option<Window> {
     let mut series: Vec<&mut Series> = series.into_iter().collect();
-    let step = series.iter().map(|s| s.step.max(1)).fold(1, lcm).max(1);
+    // Python's integers do not overflow; an LCM beyond i64 (only reachable with odd steps
+    // made by functions such as `summarize`) saturates, which still reads every series as a
+    // single point, as graphite-web would.
+    let step = series
+        .iter()
+        .map(|s| s.step.max(1))
+        .try_fold(1i64, |acc, step| (acc / gcd(acc, step)).checked_mul(step))
+        .unwrap_or(i64::MAX)
+        .max(1);
     for s in &mut series {
         s.consolidate(usize::try_from(step / s.step.max(1)).unwrap_or(1));
     }
@@ -442,6 +450,14 @@ fn normalize_mut<'s>(series: impl IntoIterator<Item = &'s mut Series>) -> Option
     let mut end = series.iter().map(|s| s.end).max()?;
     end -= (end - start).rem_euclid(step);
     Some(Window { start, end, step })
+}
+
+/// Greatest common divisor of two positive numbers.
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
 }
 
 /// A new series as graphite-web's `TimeSeries(name, start, end, step, values,
@@ -5213,6 +5229,20 @@ mod tests {
         let sum = function::lookup("sumSeries").unwrap();
         let args = Args::with_series(&ctx, sum, vec![vec![a.clone()], vec![a]]).unwrap();
         assert_eq!((sum.call)(&args).unwrap()[0].values, vec![Some(12.0), Some(2.0)]);
+    }
+
+    #[test]
+    fn steps_without_a_common_multiple_in_range_do_not_panic() {
+        let src = data();
+        let limits = crate::eval::Limits::default();
+        let usage = crate::eval::UsageCell::default();
+        let ctx = Context::new(&src, &limits, &usage, FROM, UNTIL, UNTIL);
+        // Two primes near 2^32: their LCM does not fit in an i64.
+        let a = Series::new("a", 0, 4_294_967_291 * 2, 4_294_967_291, vec![Some(1.0), Some(2.0)]);
+        let b = Series::new("b", 0, 4_294_967_279 * 2, 4_294_967_279, vec![Some(3.0), None]);
+        let got = aggregate_lists(&ctx, vec![vec![a, b]], "sum", None).unwrap();
+        assert_eq!(got[0].step, i64::MAX);
+        assert_eq!(got[0].values, vec![Some(4.5)]);
     }
 
     #[test]
