@@ -16,7 +16,7 @@
 //! Where graphite-web fails with a Python exception (HTTP 500) on input it could answer, we
 //! answer sensibly instead; each such place says so.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
@@ -1072,8 +1072,9 @@ fn as_percent_by_nodes(
             }
         }
         Total::Series(list) => {
+            let mut known: HashSet<String> = keys.iter().cloned().collect();
             for (key, group) in group_by(list, |s| agg_key(s, nodes)) {
-                if !keys.contains(&key) {
+                if known.insert(key.clone()) {
                     keys.push(key.clone());
                 }
                 if let Some(t) = group_total(group, &mut last, xff) {
