@@ -908,3 +908,199 @@ pub fn jsonp_wrap(callback: &str, body: &[u8]) -> Vec<u8> {
     out.push(b')');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// graphite-web's outputs for the same series (`tests/data/format_golden.py`).
+    const GOLDEN: &str = include_str!("../tests/data/format_golden.txt");
+
+    fn golden(case: &str) -> (String, Vec<u8>) {
+        let line = GOLDEN
+            .lines()
+            .find(|l| l.split(' ').next() == Some(case))
+            .unwrap_or_else(|| panic!("no golden {case}"));
+        let mut parts = line.splitn(3, ' ');
+        let _ = parts.next();
+        let ct = parts.next().unwrap().to_string();
+        let hex = parts.next().unwrap_or("");
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        (ct, bytes)
+    }
+
+    fn series() -> Vec<Series> {
+        let t0 = 1_795_288_200;
+        let a = Series::new(
+            "servers.web01.cpu.user",
+            t0,
+            t0 + 300,
+            60,
+            vec![Some(21.0), Some(16.0), Some(11.0), Some(6.0), None],
+        );
+        let mut b = Series::new(
+            "disk.used;datacenter=dc1;rack=a1",
+            t0,
+            t0 + 300,
+            60,
+            vec![
+                Some(1.5),
+                Some(f64::NAN),
+                Some(f64::INFINITY),
+                Some(f64::NEG_INFINITY),
+                Some(0.1),
+            ],
+        );
+        b.path_expression = "seriesByTag('name=disk.used')".into();
+        let c = Series::new(
+            "x,\"q\"",
+            t0,
+            t0 + 300,
+            60,
+            vec![Some(1e-5), Some(1e16), Some(-0.0), Some(123_456_789.125), None],
+        );
+        vec![a, b, c]
+    }
+
+    fn check(case: &str, got: &[u8]) {
+        let (_, want) = golden(case);
+        assert_eq!(
+            String::from_utf8_lossy(got),
+            String::from_utf8_lossy(&want),
+            "{case} differs from graphite-web"
+        );
+        assert_eq!(got, &want[..], "{case} bytes");
+    }
+
+    #[test]
+    fn json_matches_graphite_web() {
+        let mut out = Vec::new();
+        write_json(&mut out, &series(), false, false);
+        check("json", &out);
+        out.clear();
+        write_json(&mut out, &series(), true, false);
+        check("json_pretty", &out);
+        out.clear();
+        write_json(&mut out, &series(), false, true);
+        check("json_nonull", &out);
+        out.clear();
+        write_json(&mut out, &[], false, false);
+        check("empty_json", &out);
+        out.clear();
+        write_json(&mut out, &series()[..1], false, false);
+        check("json_jsonp", &jsonp_wrap("cb", &out));
+    }
+
+    #[test]
+    fn max_data_points_matches_graphite_web() {
+        // The worked example of graphite-reference §3.3: vpp 3, nudge 120, one value dropped.
+        let mut s = series()[..1].to_vec();
+        apply_max_data_points(&mut s, 2);
+        assert_eq!(s[0].datapoints(), vec![(Some(11.0), 1_795_288_320), (None, 1_795_288_500)]);
+        let mut out = Vec::new();
+        write_json(&mut out, &s, false, false);
+        check("json_mdp2", &out);
+        let mut all = series();
+        apply_max_data_points(&mut all, 1);
+        out.clear();
+        write_json(&mut out, &all, false, false);
+        check("json_mdp1", &out);
+    }
+
+    #[test]
+    fn csv_raw_dygraph_rickshaw_msgpack_match_graphite_web() {
+        let mut out = Vec::new();
+        write_csv(&mut out, &series(), &|_| 0);
+        check("csv", &out);
+        out.clear();
+        // Europe/Paris in November: UTC+1.
+        write_csv(&mut out, &series()[..1], &|_| 3600);
+        check("csv_tz", &out);
+        out.clear();
+        write_raw(&mut out, &series());
+        check("raw", &out);
+        out.clear();
+        write_dygraph(&mut out, &series()).unwrap();
+        check("dygraph", &out);
+        out.clear();
+        write_dygraph(&mut out, &[]).unwrap();
+        check("empty_dygraph", &out);
+        out.clear();
+        write_rickshaw(&mut out, &series(), false);
+        check("rickshaw", &out);
+        out.clear();
+        write_rickshaw(&mut out, &series()[..1], true);
+        check("rickshaw_pretty", &out);
+        out.clear();
+        write_msgpack(&mut out, &series());
+        check("msgpack", &out);
+        let mut s = series();
+        s[0].consolidate(2);
+        s[0].consolidation = crate::series::Consolidation::Sum;
+        s[0].x_files_factor = 0.5;
+        out.clear();
+        write_raw(&mut out, &s[..1]);
+        check("raw_vpp", &out);
+    }
+
+    #[test]
+    fn pickle_holds_graphite_webs_series_info() {
+        use carbon_proto::pickle::{Value, loads};
+        let mut s = series();
+        s[0].consolidate(2);
+        s[0].consolidation = crate::series::Consolidation::Sum;
+        s[0].x_files_factor = 0.5;
+        let mut out = Vec::new();
+        write_pickle(&mut out, &s);
+        let v = loads(&out).unwrap();
+        let list = v.as_seq().unwrap();
+        assert_eq!(list.len(), 3);
+        let first = &list[0];
+        assert_eq!(first.get("name").and_then(Value::as_str), Some("servers.web01.cpu.user"));
+        assert_eq!(first.get("start"), Some(&Value::Int(1_795_288_200)));
+        assert_eq!(
+            first.get("values"),
+            Some(&Value::List(vec![Value::Float(37.0), Value::Float(17.0), Value::None]))
+        );
+        assert_eq!(first.get("valuesPerPoint"), Some(&Value::Int(2)));
+        assert_eq!(first.get("consolidationFunc").and_then(Value::as_str), Some("sum"));
+        assert_eq!(first.get("xFilesFactor"), Some(&Value::Float(0.5)));
+        assert_eq!(
+            list[1].get("pathExpression").and_then(Value::as_str),
+            Some("seriesByTag('name=disk.used')")
+        );
+    }
+
+    #[test]
+    fn json_writer_escapes_like_python() {
+        let mut out = Vec::new();
+        write_json_string(&mut out, "a\"b\\c\n\u{1}é😀\u{7f}", true);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "\"a\\\"b\\\\c\\n\\u0001\\u00e9\\ud83d\\ude00\u{7f}\""
+        );
+        out.clear();
+        write_json_string(&mut out, "é", false);
+        assert_eq!(out, "\"é\"".as_bytes());
+        let j = Json::obj([("b", Json::Arr(vec![])), ("a", Json::obj([("x", Json::Int(1))]))]);
+        assert_eq!(
+            String::from_utf8(j.to_bytes(None, false)).unwrap(),
+            r#"{"b": [], "a": {"x": 1}}"#
+        );
+        assert_eq!(
+            String::from_utf8(j.to_bytes(Some(2), true)).unwrap(),
+            "{\n  \"a\": {\n    \"x\": 1\n  },\n  \"b\": []\n}"
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_are_replaced_only_before_a_comma() {
+        assert_eq!(
+            replace_nan_infinity(b"[NaN, -Infinity, Infinity]".to_vec()),
+            b"[null, -1e9999, Infinity]"
+        );
+    }
+}
