@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn iso_times_look_like_djangos() {
-        assert_eq!(iso_time(1_795_288_200.0), "2026-11-21T19:50:00Z");
-        assert_eq!(iso_time(1_795_288_200.25), "2026-11-21T19:50:00.250Z");
+        assert_eq!(iso_time(1_795_288_200.0), "2026-11-21T19:10:00Z");
+        assert_eq!(iso_time(1_795_288_200.25), "2026-11-21T19:10:00.250Z");
     }
 }
