@@ -704,9 +704,8 @@ pub(crate) mod msgpack {
 
     /// Appends an integer in its smallest form.
     pub(crate) fn int(out: &mut Vec<u8>, i: i64) {
-        if (0..128).contains(&i) {
-            out.push(i as u8);
-        } else if (-32..0).contains(&i) {
+        if (-32..128).contains(&i) {
+            // Positive and negative fixints are the value's own byte.
             out.push(i as u8);
         } else if i >= 0 {
             if i <= 0xff {

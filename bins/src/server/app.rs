@@ -122,7 +122,7 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
     #[command(flatten)]
-    http: super::http::HttpArgs,
+    http: Box<super::http::HttpArgs>,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
