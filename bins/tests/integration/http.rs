@@ -237,7 +237,10 @@ fn grafana_request_shapes_are_answered_like_graphite_web() {
     }
 
     // A wrong target: graphite-web's 400.
-    let (status, body) = server.post_form("/render", "target=noSuchFunction(a.b)&format=json");
+    let (status, body) = server.post_form(
+        "/render",
+        &format!("target=noSuchFunction(a.b)&format=json&from={from}&until={until}"),
+    );
     assert_eq!(status, 400);
     assert_eq!(
         body,
