@@ -426,3 +426,128 @@ fn cors_and_limits() {
     let r = request(any.addr, "GET", "/version", &[("Origin", "https://x.example")], b"");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
+
+/// `from`/`until` around the test series: `(T0 - 1, T0 + 299]` reads its five values.
+const RANGE: &str = "from=1795288199&until=1795288499";
+
+#[test]
+fn render_json_as_grafana_posts_it() {
+    let s = start();
+    let r = post_form(
+        s.addr,
+        "/render",
+        &format!("target=servers.web01.cpu&{RANGE}&format=json&maxDataPoints=500"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        r#"[{"target": "servers.web01.cpu", "tags": {"name": "servers.web01.cpu"}, "datapoints": [[21.0, 1795288200], [16.0, 1795288260], [11.0, 1795288320], [6.0, 1795288380], [1.0, 1795288440]]}]"#
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("max-age=60"));
+    assert!(r.header("expires").is_some_and(|e| e.ends_with(" GMT")));
+    // The query string and the form merge: targets from both, in order; the form's
+    // `format` wins.
+    let r = post_form(
+        s.addr,
+        &format!("/render?target=servers.web02.cpu.user&{RANGE}&format=csv"),
+        "target=servers.web01.cpu&format=raw&cacheTimeout=0",
+    );
+    assert_eq!(
+        r.text(),
+        "servers.web02.cpu.user,1795288200,1795288500,60|2.0,4.0,6.0,8.0,10.0\n\
+         servers.web01.cpu,1795288200,1795288500,60|21.0,16.0,11.0,6.0,1.0\n"
+    );
+    assert_eq!(
+        r.header("cache-control"),
+        Some("max-age=0, no-cache, no-store, must-revalidate, private")
+    );
+    // maxDataPoints: graphite-reference §3.3's worked example (five points, max 2).
+    let r = get(
+        s.addr,
+        &format!("/render?target=servers.web01.cpu&{RANGE}&format=json&maxDataPoints=2"),
+    );
+    assert_eq!(
+        r.json()[0]["datapoints"],
+        serde_json::json!([[11.0, 1795288320], [null, 1795288500]])
+    );
+    // target[] and a single path expression's series sorted by name; jsonp.
+    let r =
+        get(s.addr, &format!("/render?target%5B%5D=servers.*.cpu*&{RANGE}&format=json&jsonp=cb"));
+    assert_eq!(r.header("content-type"), Some("text/javascript"));
+    assert!(r.text().starts_with(r#"cb([{"target": "servers.web01.cpu", "#), "{}", r.text());
+    // Empty targets are skipped; no series is [].
+    let r = get(
+        s.addr,
+        &format!("/render?target=&target=%20&target=no.such.metric&{RANGE}&format=json"),
+    );
+    assert_eq!(r.text(), "[]");
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&format=csv"));
+    assert!(r.text().starts_with("servers.web01.cpu,2026-11-21 19:10:00,21.0\r\n"), "{}", r.text());
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&format=dygraph"));
+    assert!(r.text().starts_with(
+        r#"{"labels" : ["Time", "servers.web01.cpu"], "data" : [[1795288200000, 21.0], "#
+    ));
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&format=rickshaw"));
+    assert!(r.text().starts_with(
+        r#"[{"target": "servers.web01.cpu", "datapoints": [{"x": 1795288200, "y": 21.0}, "#
+    ));
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&format=pickle"));
+    assert_eq!(r.header("content-type"), Some("application/pickle"));
+    assert!(r.body.starts_with(b"\x80\x02"));
+    let r =
+        get(s.addr, &format!("/render?target=seriesByTag(%27rack%3Da1%27)&{RANGE}&format=json"));
+    let v = r.json();
+    assert_eq!(v[0]["target"], "disk.used;datacenter=dc1;rack=a1;server=web01");
+    assert_eq!(
+        v[0]["tags"],
+        serde_json::json!({"datacenter": "dc1", "rack": "a1", "server": "web01", "name": "disk.used"})
+    );
+}
+
+#[test]
+fn render_errors_are_graphite_webs() {
+    let s = start();
+    let r =
+        get(s.addr, &format!("/render?target=noSuchFunction(a.b)&target=c.d&{RANGE}&format=json"));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        r#"Invalid parameters (Received request for unknown function: noSuchFunction); targets: "noSuchFunction(a.b), c.d""#
+    );
+    let r = get(s.addr, &format!("/render?target=sumSeries(a.b&{RANGE}&format=json"));
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("position"), "{}", r.text());
+    // A template applied from the request.
+    let r = get(
+        s.addr,
+        &format!(
+            "/render?target=template(servers.$h.cpu)&template%5Bh%5D=web01&{RANGE}&format=json"
+        ),
+    );
+    assert_eq!(r.json()[0]["target"], "servers.web01.cpu", "{}", r.text());
+}
+
+#[test]
+fn render_limits_answer_422_and_503() {
+    let s =
+        start_with(HttpConfig { max_series: 2, ..HttpConfig::default() }, EventStore::in_memory());
+    let r = get(s.addr, &format!("/render?target=servers.*.*&{RANGE}&format=json"));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("max_series"), "{}", r.text());
+    let s =
+        start_with(HttpConfig { max_points: 6, ..HttpConfig::default() }, EventStore::in_memory());
+    let r = get(
+        s.addr,
+        &format!("/render?target=servers.web01.*&target=servers.web02.*&{RANGE}&format=json"),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("max_points"), "{}", r.text());
+    let s = start_with(
+        HttpConfig { request_timeout: Duration::from_nanos(1), ..HttpConfig::default() },
+        EventStore::in_memory(),
+    );
+    let r = get(s.addr, &format!("/render?target=servers.*.*&{RANGE}&format=json"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("request_timeout"), "{}", r.text());
+}
