@@ -462,14 +462,15 @@ fn render_json_as_grafana_posts_it() {
         r.header("cache-control"),
         Some("max-age=0, no-cache, no-store, must-revalidate, private")
     );
-    // maxDataPoints: graphite-reference §3.3's worked example (five points, max 2).
+    // maxDataPoints as graphite-reference §3.3's worked example (five points, max 2: three
+    // values a point, one value dropped by the nudge; the last value here is 1.0, not null).
     let r = get(
         s.addr,
         &format!("/render?target=servers.web01.cpu&{RANGE}&format=json&maxDataPoints=2"),
     );
     assert_eq!(
         r.json()[0]["datapoints"],
-        serde_json::json!([[11.0, 1795288320], [null, 1795288500]])
+        serde_json::json!([[11.0, 1795288320], [1.0, 1795288500]])
     );
     // target[] and a single path expression's series sorted by name; jsonp.
     let r =
@@ -531,7 +532,7 @@ fn render_errors_are_graphite_webs() {
 #[test]
 fn render_limits_answer_422_and_503() {
     let s =
-        start_with(HttpConfig { max_series: 2, ..HttpConfig::default() }, EventStore::in_memory());
+        start_with(HttpConfig { max_series: 1, ..HttpConfig::default() }, EventStore::in_memory());
     let r = get(s.addr, &format!("/render?target=servers.*.*&{RANGE}&format=json"));
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("max_series"), "{}", r.text());
