@@ -552,3 +552,31 @@ fn render_limits_answer_422_and_503() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("request_timeout"), "{}", r.text());
 }
+
+#[test]
+fn stops_and_rebinds_the_same_port() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    for round in 0..5 {
+        let shutdown = CancellationToken::new();
+        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+        addr = listener.local_addr().unwrap();
+        let server = rt.spawn(render::http::run(
+            listener,
+            Arc::new(source()),
+            Arc::new(EventStore::in_memory()),
+            HttpConfig::default(),
+            shutdown.clone(),
+        ));
+        let r = get(addr, "/version");
+        assert_eq!(r.status, 200, "round {round}");
+        shutdown.cancel();
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await })
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+    // No task is left behind: the runtime shuts down at once.
+    rt.shutdown_timeout(Duration::from_secs(1));
+}

@@ -4,8 +4,9 @@
 //! [`run`] serves a bound listener until a shutdown token is cancelled, then stops accepting
 //! and lets the requests under way finish. Every request is answered on tokio's blocking
 //! pool (evaluation reads files and burns CPU; it must never hold up the runtime's I/O
-//! threads, which also carry ingest), under a per-request time limit ([`HttpConfig::
-//! request_timeout`], 503 past it), with its body capped ([`HttpConfig::max_body_bytes`], 413)
+//! threads, which also carry ingest), under a per-request time limit
+//! ([`HttpConfig::request_timeout`], 503 past it), with its body capped
+//! ([`HttpConfig::max_body_bytes`], 413)
 //! and `/render` capped in series and points ([`HttpConfig::max_series`],
 //! [`HttpConfig::max_points`], 422). Nothing takes a lock shared by all requests: the store's
 //! indexes are sharded, and each response is serialised into its own single buffer.
