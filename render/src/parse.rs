@@ -141,7 +141,7 @@ const DIGIT_ZEROS: [u32; 66] = [
 ];
 
 /// The value of a Unicode decimal digit.
-fn digit_value(c: char) -> Option<u32> {
+pub(crate) fn digit_value(c: char) -> Option<u32> {
     let cp = u32::from(c);
     if c.is_ascii() {
         return c.is_ascii_digit().then(|| cp - 0x30);
