@@ -1051,7 +1051,15 @@ mod tests {
         assert_eq!(names(&run("aliasByNode(test.*.cpu,1)")), ["web01", "web02"]);
         assert_eq!(names(&run("aliasByNode(test.*.cpu,-1,0)")), ["cpu.test", "cpu.test"]);
         assert_eq!(names(&run("aliasByNode(test.*.cpu,7)")), ["", ""]);
-        assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'a.b(c.d)'),0)")), ["c"]);
+        assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'a.b(c.d)'),0)")), ["a"]);
+        assert_eq!(
+            names(&run("aliasByNode(alias(test.web01.cpu,'sumSeries(x.y.z,q.r)'),0,1)")),
+            ["x.y"]
+        );
+        assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'f(5,a.b)'),0,1)")), ["f(5,a.b)"]);
+        assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'a(b.c.d;t=v)'),0,1)")), ["b.c"]);
+        assert_eq!(names(&run("aliasByNode(test.web01.cpu,1.5)")), [""]);
+        assert_eq!(names(&run("aliasByNode(test.web01.cpu,true)")), ["web01"]);
         assert_eq!(
             names(&run("aliasByNode(seriesByTag('name=tagged.disk.used'),'server',2)")),
             ["web01.used"]
@@ -1101,6 +1109,27 @@ mod tests {
         let out = run("legendValue(test.web02.cpu,'last','si')");
         assert_eq!(names(&out), ["test.web02.cpu      last 6.00      "]);
         assert!(try_eval(&data(), "legendValue(test.web02.cpu)", T0, T0 + 60).is_err());
+    }
+
+    #[test]
+    fn legend_value_binary_columns() {
+        // graphite-web 1.1.8: legendValue(a.b,'last','max','avg','count','foo','binary').
+        let src = source(&[("a.b", 60, &[Some(1500.0), Some(2048.0 * 1024.0), None])]);
+        let out = eval(
+            &src,
+            "legendValue(a.b,'last','max','avg','count','foo','binary')",
+            T0 - 60,
+            T0 + 120,
+        );
+        assert_eq!(
+            names(&out),
+            [
+                "a.b                 last 2.00Mi    max  2.00Mi    avg  1.00Mi    count2.00      foo  (?)       "
+            ]
+        );
+        let src = source(&[("a.b", 60, &[None])]);
+        let out = eval(&src, "legendValue(a.b,'last','si')", T0 - 60, T0);
+        assert_eq!(names(&out), ["a.b                 last None      "]);
     }
 
     #[test]

@@ -792,3 +792,294 @@ fn remove_between_percentile(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemorySource;
+    use crate::testutil::{T0, eval, names, source, try_eval};
+
+    /// Five points each, one all-null series and one with gaps.
+    fn data() -> MemorySource {
+        source(&[
+            ("test.db01.cpu", 60, &[None, None, None, None, None]),
+            ("test.db02.cpu", 60, &[Some(2.0), Some(2.0), Some(8.0), Some(0.0), Some(3.0)]),
+            ("test.web01.cpu", 60, &[Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(5.0)]),
+            ("test.web02.cpu", 60, &[Some(5.0), None, Some(7.0), Some(1.0), None]),
+        ])
+    }
+
+    /// Four points each, no nulls: what the percentile filters can compare.
+    fn full() -> MemorySource {
+        source(&[
+            ("test.a.cpu", 60, &[Some(1.0), Some(9.0), Some(3.0), Some(4.0)]),
+            ("test.b.cpu", 60, &[Some(2.0), Some(2.0), Some(2.0), Some(2.0)]),
+            ("test.c.cpu", 60, &[Some(3.0), Some(1.0), Some(5.0), Some(0.5)]),
+            ("test.d.cpu", 60, &[Some(4.0), Some(4.0), Some(4.0), Some(4.0)]),
+            ("test.e.cpu", 60, &[Some(2.5), Some(3.0), Some(3.5), Some(3.0)]),
+        ])
+    }
+
+    fn run(target: &str) -> Vec<Series> {
+        eval(&data(), target, T0 - 60, T0 + 240)
+    }
+
+    /// The names of `target`'s result, without the common `test.` / `.cpu`.
+    fn short(target: &str) -> Vec<String> {
+        short_names(&run(target))
+    }
+
+    fn short_names(series: &[Series]) -> Vec<String> {
+        series
+            .iter()
+            .map(|s| s.name.trim_start_matches("test.").trim_end_matches(".cpu").to_string())
+            .collect()
+    }
+
+    fn values(s: &Series) -> Vec<Option<f64>> {
+        s.values.clone()
+    }
+
+    // Every expected list below is what graphite-web 1.1.8 returns for the same call on the
+    // same TimeSeries (run through /usr/bin/python3 and graphite.render.functions).
+
+    #[test]
+    fn threshold_filters() {
+        for (target, want) in [
+            ("averageAbove(test.*.cpu,2)", &["db02", "web01", "web02"][..]),
+            ("averageAbove(test.*.cpu,3.5)", &["web02"]),
+            ("averageBelow(test.*.cpu,2)", &["db01"]),
+            ("averageBelow(test.*.cpu,3.5)", &["db01", "db02", "web01"]),
+            ("currentAbove(test.*.cpu,2)", &["db02", "web01"]),
+            ("currentAbove(test.*.cpu,3.5)", &["web01"]),
+            ("currentBelow(test.*.cpu,2)", &["db01", "web02"]),
+            ("currentBelow(test.*.cpu,3.5)", &["db01", "db02", "web02"]),
+            ("maximumAbove(test.*.cpu,3.5)", &["db02", "web01", "web02"]),
+            ("maximumBelow(test.*.cpu,3.5)", &["db01"]),
+            ("minimumAbove(test.*.cpu,2)", &[]),
+            ("minimumBelow(test.*.cpu,2)", &["db01", "db02", "web01", "web02"]),
+        ] {
+            assert_eq!(short(target), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn filter_series_operators() {
+        for (target, want) in [
+            ("filterSeries(test.*.cpu,'max','=',5)", &["web01"][..]),
+            ("filterSeries(test.*.cpu,'max','!=',5)", &["db01", "db02", "web02"]),
+            ("filterSeries(test.*.cpu,'max','>',5)", &["db02", "web02"]),
+            ("filterSeries(test.*.cpu,'max','>=',5)", &["db02", "web01", "web02"]),
+            ("filterSeries(test.*.cpu,'max','<',5)", &["db01"]),
+            ("filterSeries(test.*.cpu,'max','<=',5)", &["db01", "web01"]),
+            ("filterSeries(test.*.cpu,'sum','=',10)", &[]),
+            ("filterSeries(test.*.cpu,'sum','!=',10)", &["db01", "db02", "web01", "web02"]),
+            ("filterSeries(test.*.cpu,'total','>=',10)", &["db02", "web01", "web02"]),
+            ("filterSeries(test.*.cpu,'sum','<=',10)", &["db01"]),
+        ] {
+            assert_eq!(short(target), want, "{target}");
+        }
+        let err = try_eval(&data(), "filterSeries(test.*.cpu,'bogus','>',5)", T0, T0 + 60);
+        assert_eq!(err.unwrap_err().to_string(), "Unsupported aggregation function: bogus");
+        let err = try_eval(&data(), "filterSeries(test.*.cpu,'max','~',5)", T0, T0 + 60);
+        assert_eq!(err.unwrap_err().to_string(), "Unsupported operator: ~");
+        assert!(try_eval(&data(), "filterSeries(test.*.cpu,'max','>')", T0, T0 + 60).is_err());
+        assert!(run("filterSeries(nothing.*,'max','>',1)").is_empty());
+    }
+
+    #[test]
+    fn highest_and_lowest_by_each_function() {
+        for (func, high, low) in [
+            ("average", ["web02", "db02", "web01"], ["db01", "db02", "web01"]),
+            ("median", ["web02", "web01", "db02"], ["db01", "db02", "web01"]),
+            ("sum", ["db02", "web01", "web02"], ["db01", "web02", "db02"]),
+            ("min", ["web01", "web02", "db02"], ["db01", "db02", "web01"]),
+            ("max", ["db02", "web02", "web01"], ["db01", "web01", "web02"]),
+            ("diff", ["web02", "db02", "web01"], ["db01", "web01", "db02"]),
+            ("stddev", ["db02", "web02", "web01"], ["db01", "web01", "web02"]),
+            ("count", ["db02", "web01", "web02"], ["db01", "web02", "db02"]),
+            ("range", ["db02", "web02", "web01"], ["db01", "web01", "web02"]),
+            ("multiply", ["web01", "db02", "db01"], ["db01", "web02", "db02"]),
+            ("last", ["web01", "db02", "web02"], ["db01", "web02", "db02"]),
+            ("avg_zero", ["db02", "web01", "web02"], ["db01", "web02", "db02"]),
+        ] {
+            assert_eq!(short(&format!("highest(test.*.cpu,3,'{func}')")), high, "highest {func}");
+            assert_eq!(short(&format!("lowest(test.*.cpu,3,'{func}')")), low, "lowest {func}");
+        }
+        // graphite-web calls int(n): a float is truncated.
+        assert_eq!(short("highest(test.*.cpu,2.7)"), ["web02", "db02"]);
+        assert!(try_eval(&data(), "highest(test.*.cpu,2,'nope')", T0, T0 + 60).is_err());
+    }
+
+    #[test]
+    fn top_n_shortcuts_slice_like_python() {
+        for (target, want) in [
+            ("highestCurrent(test.*.cpu,2)", &["web01", "db02"][..]),
+            ("highestCurrent(test.*.cpu,-1)", &["web01", "db02", "web02"]),
+            ("highestCurrent(test.*.cpu,10)", &["web01", "db02", "web02", "db01"]),
+            ("highestAverage(test.*.cpu,2)", &["web02", "db02"]),
+            ("highestAverage(test.*.cpu,10)", &["web02", "db02", "web01", "db01"]),
+            ("highestMax(test.*.cpu,2)", &["db02", "web02"]),
+            ("highestMax(test.*.cpu,-1)", &["db02", "web02", "web01"]),
+            ("lowestCurrent(test.*.cpu,2)", &["db01", "web02"]),
+            ("lowestCurrent(test.*.cpu,10)", &["db01", "web02", "db02", "web01"]),
+            ("lowestAverage(test.*.cpu,2)", &["db01", "db02"]),
+            ("lowestAverage(test.*.cpu,-1)", &["db01", "db02", "web01"]),
+            ("limit(test.*.cpu,2)", &["db01", "db02"]),
+            ("limit(test.*.cpu,-1)", &["db01", "db02", "web01"]),
+            ("limit(test.*.cpu,10)", &["db01", "db02", "web01", "web02"]),
+            ("limit(test.*.cpu,0)", &[]),
+            ("mostDeviant(test.*.cpu,2)", &["db02", "web02"]),
+            ("mostDeviant(test.*.cpu,-1)", &["db02", "web02"]),
+            ("mostDeviant(test.*.cpu,10)", &["db02", "web02", "web01"]),
+        ] {
+            assert_eq!(short(target), want, "{target}");
+        }
+        let out = eval(&full(), "mostDeviant(test.*.cpu,3)", T0 - 60, T0 + 180);
+        assert_eq!(short_names(&out), ["a", "c", "e"]);
+        assert!(try_eval(&data(), "limit(test.*.cpu,'x')", T0, T0 + 60).is_err());
+        assert!(try_eval(&data(), "limit(test.*.cpu)", T0, T0 + 60).is_err());
+    }
+
+    #[test]
+    fn name_filters_and_unique() {
+        assert_eq!(short("exclude(test.*.cpu,'web')"), ["db01", "db02"]);
+        assert_eq!(short("grep(test.*.cpu,'0[12]\\.c')"), ["db01", "db02", "web01", "web02"]);
+        assert_eq!(short("grep(test.*.cpu,'^test.w')"), ["web01", "web02"]);
+        assert!(try_eval(&data(), "grep(test.*.cpu,'(')", T0, T0 + 60).is_err());
+        assert_eq!(
+            short("unique(test.*.cpu,test.d*.cpu,alias(test.*.cpu,'x'))"),
+            ["db01", "db02", "web01", "web02", "x"]
+        );
+    }
+
+    #[test]
+    fn remove_empty_series_uses_xfiles_factor() {
+        assert_eq!(short("removeEmptySeries(test.*.cpu)"), ["db02", "web01", "web02"]);
+        assert_eq!(short("removeEmptySeries(test.*.cpu,0.8)"), ["db02", "web01"]);
+        assert_eq!(short("removeEmptySeries(test.*.cpu,0.6)"), ["db02", "web01", "web02"]);
+    }
+
+    #[test]
+    fn remove_by_value_renames_and_nulls() {
+        let out = run("removeAboveValue(test.*.cpu,3)");
+        assert_eq!(names(&out)[1], "removeAboveValue(test.db02.cpu, 3)");
+        assert_eq!(out[1].path_expression, "removeAboveValue(test.db02.cpu, 3)");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), None, Some(0.0), Some(3.0)]);
+        assert_eq!(values(&out[3]), [None, None, None, Some(1.0), None]);
+        let out = run("removeAboveValue(test.*.cpu,2.5)");
+        assert_eq!(names(&out)[2], "removeAboveValue(test.web01.cpu, 2.5)");
+        assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), None, None, None]);
+        let out = run("removeBelowValue(test.*.cpu,3)");
+        assert_eq!(values(&out[1]), [None, None, Some(8.0), None, Some(3.0)]);
+        assert_eq!(values(&out[3]), [Some(5.0), None, Some(7.0), None, None]);
+        let out = run("removeBelowValue(test.*.cpu,0.00001)");
+        assert_eq!(names(&out)[1], "removeBelowValue(test.db02.cpu, 1e-05)");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), Some(8.0), None, Some(3.0)]);
+        assert_eq!(out[1].tags["name"], "test.db02.cpu");
+    }
+
+    #[test]
+    fn remove_by_percentile_nulls_and_leaks_the_tag() {
+        let out = run("removeAbovePercentile(test.*.cpu,50)");
+        assert_eq!(names(&out)[0], "removeAbovePercentile(test.db01.cpu, 50)");
+        assert!(!out[0].tags.contains_key("nPercentile"));
+        assert_eq!(out[1].tags["nPercentile"], "50");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), None, Some(0.0), None]);
+        assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), None, None]);
+        assert_eq!(values(&out[3]), [Some(5.0), None, None, Some(1.0), None]);
+        let out = run("removeAbovePercentile(test.*.cpu,75.5)");
+        assert_eq!(names(&out)[1], "removeAbovePercentile(test.db02.cpu, 75.5)");
+        assert_eq!(out[1].tags["nPercentile"], "75.5");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), Some(8.0), Some(0.0), Some(3.0)]);
+        let out = run("removeBelowPercentile(test.*.cpu,50)");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), Some(8.0), None, Some(3.0)]);
+        assert_eq!(values(&out[2]), [None, None, Some(3.0), Some(4.0), Some(5.0)]);
+        assert_eq!(values(&out[3]), [Some(5.0), None, Some(7.0), None, None]);
+        // Out-of-range ranks: graphite-web skips the series (150) or wraps the index (-30).
+        let out = run("removeAbovePercentile(test.*.cpu,150)");
+        assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(5.0)]);
+        assert!(!out[2].tags.contains_key("nPercentile"));
+        let out = run("removeAbovePercentile(test.*.cpu,-30)");
+        assert_eq!(out[2].tags["nPercentile"], "-30");
+        assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), None, Some(0.0), Some(3.0)]);
+        assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), Some(4.0), None]);
+        assert_eq!(values(&out[3]), [Some(5.0), None, None, Some(1.0), None]);
+        assert!(try_eval(&data(), "removeBelowPercentile(test.*.cpu,0)", T0, T0 + 60).is_err());
+        assert!(run("removeBelowPercentile(nothing.*,0)").is_empty());
+    }
+
+    #[test]
+    fn percentile_band_filters() {
+        let run_full = |t: &str| short_names(&eval(&full(), t, T0 - 60, T0 + 180));
+        assert_eq!(run_full("averageOutsidePercentile(test.*.cpu,30)"), ["a", "b", "c"]);
+        assert_eq!(run_full("averageOutsidePercentile(test.*.cpu,75)"), ["a", "b", "c"]);
+        assert_eq!(run_full("removeBetweenPercentile(test.*.cpu,30)"), ["a", "b", "c", "d"]);
+        assert_eq!(run_full("removeBetweenPercentile(test.*.cpu,80)"), ["a", "b", "c", "d"]);
+        assert!(short("averageOutsidePercentile(nothing.*,90)").is_empty());
+        assert!(short("removeBetweenPercentile(nothing.*,90)").is_empty());
+        assert_eq!(
+            short("averageOutsidePercentile(test.{db02,web01,web02}.cpu,90)"),
+            ["db02", "web01", "web02"]
+        );
+        // graphite-web fails (TypeError / IndexError) on these; so do we, with a 500.
+        for target in
+            ["averageOutsidePercentile(test.*.cpu,90)", "removeBetweenPercentile(test.*.cpu,80)"]
+        {
+            let err = try_eval(&data(), target, T0 - 60, T0 + 240).unwrap_err();
+            assert_eq!(err.status(), 500, "{target}");
+        }
+        let err = try_eval(&full(), "averageOutsidePercentile(test.*.cpu,200)", T0 - 60, T0 + 180);
+        assert_eq!(err.unwrap_err().status(), 500);
+    }
+
+    #[test]
+    fn use_series_above_fetches_the_rewritten_names() {
+        let src = source(&[
+            ("test.web01.reqs", 60, &[Some(1.0), Some(20.0)]),
+            ("test.web02.reqs", 60, &[Some(1.0), Some(2.0)]),
+            ("test.web01.time", 60, &[Some(0.5), Some(0.7)]),
+            ("test.web02.time", 60, &[Some(0.1), Some(0.2)]),
+        ]);
+        let out = eval(&src, "useSeriesAbove(test.*.reqs,10,'reqs','time')", T0 - 60, T0 + 60);
+        assert_eq!(names(&out), ["test.web01.time"]);
+        assert_eq!(values(&out[0]), [Some(0.5), Some(0.7)]);
+        let out = eval(&src, "useSeriesAbove(test.*.reqs,100,'reqs','time')", T0 - 60, T0 + 60);
+        assert!(out.is_empty());
+        let err = try_eval(&data(), "useSeriesAbove(test.*.cpu,1,'cpu','x')", T0 - 60, T0 + 240);
+        assert_eq!(err.unwrap_err().status(), 500);
+    }
+
+    #[test]
+    fn consolidated_series_are_judged_as_iterated() {
+        // A series read with valuesPerPoint 2: averages [1.5, 3.5, 5.0].
+        let mut s = Series::new(
+            "a.b",
+            T0,
+            T0 + 300,
+            60,
+            vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(5.0)],
+        );
+        s.consolidate(2);
+        assert_eq!(series_agg(AggFunc::Max, &s), Some(5.0));
+        assert_eq!(series_agg(AggFunc::Sum, &s), Some(10.0));
+        // graphite-web's safeAvgZero divides by len(series), the raw length: 10 / 5.
+        assert_eq!(series_agg(AggFunc::AvgZero, &s), Some(2.0));
+        // removeBelowValue(3) drops consolidated index 0: raw slot 0 (graphite-web's quirk).
+        null_where(&mut s, |v| v.is_none_or(|v| v < 3.0));
+        assert_eq!(s.values, [None, Some(2.0), Some(3.0), Some(4.0), Some(5.0)]);
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let pts = [Some(4.0), None, Some(1.0), Some(3.0), Some(2.0)];
+        let p = |n| percentile(&pts, n).ok().flatten();
+        assert_eq!(p(50.0), Some(3.0));
+        assert_eq!(p(20.0), Some(1.0));
+        assert_eq!(p(0.0), Some(1.0));
+        assert_eq!(p(100.0), Some(4.0));
+        assert_eq!(p(-30.0), Some(3.0));
+        assert!(percentile(&pts, 150.0).is_err());
+        assert_eq!(percentile(&[None], 50.0).ok().flatten(), None);
+    }
+}
