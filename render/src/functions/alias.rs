@@ -366,7 +366,7 @@ pub(crate) fn agg_key(series: &Series, nodes: &[Literal]) -> Result<String> {
             // graphite-web fails on an integral float index; it is read as the integer here.
             Literal::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Some(*f as i64),
             Literal::None => {
-                return Err(Error::arg("aliasByNode(): a node must be an integer or a tag name"));
+                return Err(Error::arg("a node must be an integer or a tag name, not None"));
             }
             _ => None,
         };
