@@ -390,7 +390,7 @@ pub(crate) fn py_index(len: usize, i: i64) -> Option<usize> {
 /// graphite-web's `_getFirstPathExpression`: parse the name as a target and follow first
 /// arguments down to a path. `None` when the name does not parse or a literal comes first.
 fn first_path_expression(name: &str) -> Option<String> {
-    let mut expr = crate::parse::parse(name).ok()?;
+    let mut expr = parse_prefix(name)?;
     loop {
         match expr {
             Expr::Path(p) => return Some(p),
@@ -401,6 +401,26 @@ fn first_path_expression(name: &str) -> Option<String> {
             Expr::Template { .. } => return None,
         }
     }
+}
+
+/// Parses the longest prefix of `name` that is a target. graphite-web's pyparsing grammar
+/// stops at the first character it cannot use and keeps what it parsed (`a.b c.d(e)` reads as
+/// `a.b`), while our parser rejects leftover input; retrying shorter prefixes recovers
+/// graphite-web's reading. Only names that fail to parse whole pay for the retries, and very
+/// long ones are not retried.
+fn parse_prefix(name: &str) -> Option<Expr> {
+    const MAX_RETRIED_BYTES: usize = 512;
+    if let Ok(expr) = crate::parse::parse(name) {
+        return Some(expr);
+    }
+    if name.len() > MAX_RETRIED_BYTES {
+        return None;
+    }
+    name.char_indices()
+        .rev()
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .find_map(|i| crate::parse::parse(&name[..i]).ok())
 }
 
 /// A Python `re` pattern run by the `regex` crate, with Python's `re.sub` semantics
@@ -1058,6 +1078,17 @@ mod tests {
         );
         assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'f(5,a.b)'),0,1)")), ["f(5,a.b)"]);
         assert_eq!(names(&run("aliasByNode(alias(test.web01.cpu,'a(b.c.d;t=v)'),0,1)")), ["b.c"]);
+        // Names that are not whole targets read as graphite-web's parser reads them.
+        for (alias, want) in [
+            ("CPU (user)", "user."),
+            ("a.b c.d(e)", "a.b"),
+            ("x.y (avg: 5.0)", "x.y"),
+            ("f(a.b) g(c)", "a.b"),
+            ("sumSeries(a.b).x(y)", "a.b"),
+        ] {
+            let target = format!("aliasByNode(alias(test.web01.cpu,'{alias}'),0,1)");
+            assert_eq!(names(&run(&target)), [want], "{alias}");
+        }
         assert_eq!(names(&run("aliasByNode(test.web01.cpu,1.5)")), [""]);
         assert_eq!(names(&run("aliasByNode(test.web01.cpu,true)")), ["web01"]);
         assert_eq!(
