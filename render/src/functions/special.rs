@@ -511,3 +511,1135 @@ fn series_by_tag(args: &Args<'_, '_>) -> Result<Vec<Series>> {
 fn events(_args: &Args<'_, '_>) -> Result<Vec<Series>> {
     Err(Error::Evaluation("events(): this server has no event store yet".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expected values come from graphite-web 1.1.8's own functions run on the same series
+    //! (see the calculate family's tests for the data set and the comparison).
+
+    use super::*;
+    use crate::functions::calculate::tests::{Want, check, run, run_err};
+    use crate::testutil::T0;
+
+    #[test]
+    fn format_units_matches_graphite_web() {
+        // `"%.2f%s" % format_units(v, system='si')` and
+        // `"%.2f %s" % format_units(v, system='binary', units='B')` from graphite-web 1.1.8.
+        let si = CactiFormat { system: Some(SI_UNITS), units: None };
+        let binary = CactiFormat { system: Some(BINARY_UNITS), units: Some("B".into()) };
+        for (v, want_si, want_binary) in [
+            (999.0, "999.00", "999.00 B"),
+            (1000.0, "1.00k", "1000.00 B"),
+            (123456.0, "123.46k", "120.56 KiB"),
+            (1536.0, "1.54k", "1.50 KiB"),
+            (1048576.0, "1.05M", "1.00 MiB"),
+            (2.5e15, "2.50P", "2.22 PiB"),
+            (-2048.0, "-2.05k", "-2.00 KiB"),
+            (1.00000000000001e6, "1.00M", "976.56 KiB"),
+            (0.5, "0.50", "0.50 B"),
+        ] {
+            assert_eq!(si.format(v), want_si, "{v}");
+            assert_eq!(binary.format(v), want_binary, "{v}");
+        }
+    }
+
+    #[test]
+    fn threshold_sets_color_option() {
+        let got = run("threshold(5,'limit','red')", 600, 1500);
+        assert_eq!(got[0].options.get("color").map(String::as_str), Some("red"));
+        let got = run("threshold(5)", 600, 1500);
+        assert!(got[0].options.is_empty());
+    }
+
+    #[test]
+    fn random_walk_starts_at_zero_and_moves_by_less_than_half() {
+        for target in ["randomWalk('rw')", "randomWalkFunction('rw', 120)"] {
+            let got = run(target, 600, 1500);
+            assert_eq!(got.len(), 1);
+            let s = &got[0];
+            let step = if target.contains("120") { 120 } else { 60 };
+            assert_eq!(
+                (s.name.as_str(), s.start, s.end, s.step),
+                ("rw", T0 + 600, T0 + 1500, step)
+            );
+            // Python appends while `when < endTime`: ceil(900 / step) values.
+            assert_eq!(s.values.len(), 900_usize.div_ceil(step as usize));
+            assert_eq!(s.values[0], Some(0.0));
+            for pair in s.values.windows(2) {
+                let d = pair[1].unwrap() - pair[0].unwrap();
+                assert!((-0.5..0.5).contains(&d), "{d}");
+            }
+        }
+        assert!(matches!(run_err("randomWalk('rw',0)", 600, 1500), Error::InvalidArgument(_)));
+    }
+
+    #[test]
+    fn series_by_tag_is_registered_and_resolved_by_the_evaluator() {
+        let def = crate::function::lookup("seriesByTag").unwrap();
+        assert_eq!(def.group, "Special");
+        assert_eq!(def.signature(), "seriesByTag(*tagExpressions)");
+        let got = run("seriesByTag('name=tagged.disk.used','dc=dc1')", 600, 1500);
+        assert_eq!(got[0].name, "tagged.disk.used;dc=dc1;server=web01");
+    }
+
+    #[test]
+    fn events_needs_an_event_store() {
+        let err = run_err("events('deploy')", 600, 1500);
+        assert!(err.to_string().contains("event store"), "{err}");
+    }
+
+    #[test]
+    fn bad_arguments_are_invalid_argument_errors() {
+        for target in [
+            "consolidateBy(test.web01.cpu,'median')",
+            "cactiStyle(test.web01.cpu,'metric')",
+            "substr(test.web01.cpu,'a')",
+            "constantLine('x')",
+            "xFilesFactor(test.web01.cpu)",
+        ] {
+            assert!(matches!(run_err(target, 600, 1500), Error::InvalidArgument(_)), "{target}");
+        }
+    }
+
+    #[test]
+    fn signatures_match_graphite_web() {
+        for (name, want) in [
+            ("consolidateBy", "consolidateBy(seriesList, consolidationFunc)"),
+            ("cactiStyle", "cactiStyle(seriesList, system=None, units=None)"),
+            ("substr", "substr(seriesList, start=0, stop=0)"),
+            ("randomWalk", "randomWalk(name, step=60)"),
+            ("threshold", "threshold(value, label=None, color=None)"),
+            ("events", "events(*tags)"),
+        ] {
+            assert_eq!(crate::function::lookup(name).unwrap().signature(), want);
+        }
+    }
+
+    #[test]
+    fn consolidate_by_sets_function_name_and_tag() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("consolidateBy(test.web01.cpu,\"max\")", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "consolidateBy(test.web01.cpu,\"max\")",
+                path: "consolidateBy(test.web01.cpu,\"max\")",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "max",
+                xff: 0.0,
+                tags: &[("consolidateBy", "max"), ("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn consolidate_by_keeps_the_alias_as_given() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("consolidateBy(test.slow.cpu,'avg')", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "consolidateBy(test.slow.cpu,\"avg\")",
+                path: "consolidateBy(test.slow.cpu,\"avg\")",
+                start: 660,
+                end: 1560,
+                step: 300,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("consolidateBy", "avg"), ("name", "test.slow.cpu")],
+                values: &[Some(90.25), Some(95.0), Some(120.0)],
+            }],
+        );
+    }
+
+    #[test]
+    fn cumulative_is_consolidate_by_sum() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cumulative(test.*.cpu)", 600, 1500);
+        check(
+            &got,
+            &[
+                Want {
+                    name: "consolidateBy(test.db01.cpu,\"sum\")",
+                    path: "consolidateBy(test.db01.cpu,\"sum\")",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "sum",
+                    xff: 0.0,
+                    tags: &[("consolidateBy", "sum"), ("name", "test.db01.cpu")],
+                    values: &[
+                        Some(1.5),
+                        None,
+                        Some(2.5),
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(4.0),
+                        None,
+                        Some(6.0),
+                        None,
+                        None,
+                        Some(7.0),
+                        None,
+                        None,
+                    ],
+                },
+                Want {
+                    name: "consolidateBy(test.slow.cpu,\"sum\")",
+                    path: "consolidateBy(test.slow.cpu,\"sum\")",
+                    start: 660,
+                    end: 1560,
+                    step: 300,
+                    cf: "sum",
+                    xff: 0.0,
+                    tags: &[("consolidateBy", "sum"), ("name", "test.slow.cpu")],
+                    values: &[Some(90.25), Some(95.0), Some(120.0)],
+                },
+                Want {
+                    name: "consolidateBy(test.web01.cpu,\"sum\")",
+                    path: "consolidateBy(test.web01.cpu,\"sum\")",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "sum",
+                    xff: 0.0,
+                    tags: &[("consolidateBy", "sum"), ("name", "test.web01.cpu")],
+                    values: &[
+                        Some(2.2),
+                        Some(9.9),
+                        Some(1.1),
+                        Some(0.7),
+                        Some(4.4),
+                        None,
+                        Some(3.0),
+                        Some(8.8),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.3),
+                        Some(5.0),
+                        Some(6.6),
+                        Some(7.7),
+                        None,
+                    ],
+                },
+                Want {
+                    name: "consolidateBy(test.web02.cpu,\"sum\")",
+                    path: "consolidateBy(test.web02.cpu,\"sum\")",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "sum",
+                    xff: 0.0,
+                    tags: &[("consolidateBy", "sum"), ("name", "test.web02.cpu")],
+                    values: &[
+                        Some(11.1),
+                        Some(12.0),
+                        None,
+                        Some(15.5),
+                        Some(16.25),
+                        Some(10.0),
+                        Some(9.5),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(11.0),
+                        Some(12.5),
+                        Some(13.75),
+                        Some(14.0),
+                        None,
+                        Some(9.25),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn changed_with_leading_nulls() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("changed(test.db01.cpu)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "changed(test.db01.cpu)",
+                path: "changed(test.db01.cpu)",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.db01.cpu")],
+                values: &[
+                    Some(0.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(0.0),
+                    Some(0.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(0.0),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn changed_dense() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("changed(test.web02.cpu)", 0, 1800);
+        check(
+            &got,
+            &[Want {
+                name: "changed(test.web02.cpu)",
+                path: "changed(test.web02.cpu)",
+                start: 60,
+                end: 1860,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web02.cpu")],
+                values: &[
+                    Some(0.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(1.0),
+                    Some(0.0),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn cacti_style_plain() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cactiStyle(test.*.cpu)", 600, 1500);
+        check(
+            &got,
+            &[
+                Want {
+                    name: "test.db01.cpu  Current:7.00      Max:7.00      Min:1.50     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.db01.cpu")],
+                    values: &[
+                        Some(1.5),
+                        None,
+                        Some(2.5),
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(4.0),
+                        None,
+                        Some(6.0),
+                        None,
+                        None,
+                        Some(7.0),
+                        None,
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.slow.cpu  Current:120.00    Max:120.00    Min:90.25    ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 300,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.slow.cpu")],
+                    values: &[Some(90.25), Some(95.0), Some(120.0)],
+                },
+                Want {
+                    name: "test.web01.cpu Current:7.70      Max:9.90      Min:0.30     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web01.cpu")],
+                    values: &[
+                        Some(2.2),
+                        Some(9.9),
+                        Some(1.1),
+                        Some(0.7),
+                        Some(4.4),
+                        None,
+                        Some(3.0),
+                        Some(8.8),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.3),
+                        Some(5.0),
+                        Some(6.6),
+                        Some(7.7),
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.web02.cpu Current:9.25      Max:16.25     Min:7.00     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web02.cpu")],
+                    values: &[
+                        Some(11.1),
+                        Some(12.0),
+                        None,
+                        Some(15.5),
+                        Some(16.25),
+                        Some(10.0),
+                        Some(9.5),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(11.0),
+                        Some(12.5),
+                        Some(13.75),
+                        Some(14.0),
+                        None,
+                        Some(9.25),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn cacti_style_si_with_units() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cactiStyle(test.*.cpu,'si','b')", 600, 1500);
+        check(
+            &got,
+            &[
+                Want {
+                    name: "test.db01.cpu  Current:7.00 b      Max:7.00 b      Min:1.50 b     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.db01.cpu")],
+                    values: &[
+                        Some(1.5),
+                        None,
+                        Some(2.5),
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(4.0),
+                        None,
+                        Some(6.0),
+                        None,
+                        None,
+                        Some(7.0),
+                        None,
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.slow.cpu  Current:120.00 b    Max:120.00 b    Min:90.25 b    ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 300,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.slow.cpu")],
+                    values: &[Some(90.25), Some(95.0), Some(120.0)],
+                },
+                Want {
+                    name: "test.web01.cpu Current:7.70 b      Max:9.90 b      Min:0.30 b     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web01.cpu")],
+                    values: &[
+                        Some(2.2),
+                        Some(9.9),
+                        Some(1.1),
+                        Some(0.7),
+                        Some(4.4),
+                        None,
+                        Some(3.0),
+                        Some(8.8),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.3),
+                        Some(5.0),
+                        Some(6.6),
+                        Some(7.7),
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.web02.cpu Current:9.25 b      Max:16.25 b     Min:7.00 b     ",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web02.cpu")],
+                    values: &[
+                        Some(11.1),
+                        Some(12.0),
+                        None,
+                        Some(15.5),
+                        Some(16.25),
+                        Some(10.0),
+                        Some(9.5),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(11.0),
+                        Some(12.5),
+                        Some(13.75),
+                        Some(14.0),
+                        None,
+                        Some(9.25),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn cacti_style_binary() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cactiStyle(test.web0*.cpu,'binary')", 600, 1500);
+        check(
+            &got,
+            &[
+                Want {
+                    name: "test.web01.cpu Current:7.70    Max:9.90     Min:0.30    ",
+                    path: "test.web0*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web01.cpu")],
+                    values: &[
+                        Some(2.2),
+                        Some(9.9),
+                        Some(1.1),
+                        Some(0.7),
+                        Some(4.4),
+                        None,
+                        Some(3.0),
+                        Some(8.8),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.3),
+                        Some(5.0),
+                        Some(6.6),
+                        Some(7.7),
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.web02.cpu Current:9.25    Max:16.25    Min:7.00    ",
+                    path: "test.web0*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 0.0,
+                    tags: &[("name", "test.web02.cpu")],
+                    values: &[
+                        Some(11.1),
+                        Some(12.0),
+                        None,
+                        Some(15.5),
+                        Some(16.25),
+                        Some(10.0),
+                        Some(9.5),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(11.0),
+                        Some(12.5),
+                        Some(13.75),
+                        Some(14.0),
+                        None,
+                        Some(9.25),
+                    ],
+                },
+            ],
+        );
+    }
+
+    #[test]
+    fn cacti_style_units_only() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cactiStyle(test.web01.cpu,units='req/s')", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "test.web01.cpu Current:7.70 req/s    Max:9.90 req/s    Min:0.30 req/s    ",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn cacti_style_no_data_is_nan() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("cactiStyle(test.db01.cpu)", 780, 1020);
+        check(
+            &got,
+            &[Want {
+                name: "test.db01.cpu Current:nan     Max:nan     Min:nan     ",
+                path: "test.db01.cpu",
+                start: 840,
+                end: 1080,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.db01.cpu")],
+                values: &[None, None, None, None],
+            }],
+        );
+    }
+
+    #[test]
+    fn substr_from_node() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("substr(test.web01.cpu,1)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "web01.cpu",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn substr_inside_a_function_name() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("substr(movingAverage(test.web01.cpu,5),1,2)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "web01",
+                path: "movingAverage(test.web01.cpu,5)",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("movingAverage", "5"), ("name", "test.web01.cpu")],
+                values: &[
+                    Some(4.933333333333334),
+                    Some(4.566666666666666),
+                    Some(5.9),
+                    Some(4.94),
+                    Some(3.9800000000000004),
+                    Some(3.66),
+                    Some(4.025),
+                    Some(2.3),
+                    Some(4.2250000000000005),
+                    Some(4.550000000000001),
+                    Some(3.7),
+                    Some(3.0200000000000005),
+                    Some(3.4200000000000004),
+                    Some(2.98),
+                    Some(4.119999999999999),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn substr_negative_start() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("substr(test.web01.cpu,-2)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "web01.cpu",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn substr_negative_stop() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("substr(test.web01.cpu,0,-1)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "test.web01",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn substr_tagged() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("substr(seriesByTag('name=tagged.disk.used'),1)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "disk.used;dc=dc1;server=web01",
+                path: "seriesByTag('name=tagged.disk.used')",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("dc", "dc1"), ("name", "tagged.disk.used"), ("server", "web01")],
+                values: &[
+                    Some(51.0),
+                    None,
+                    Some(49.5),
+                    Some(50.5),
+                    Some(52.0),
+                    Some(53.5),
+                    Some(54.0),
+                    Some(48.0),
+                    Some(47.5),
+                    Some(50.0),
+                    Some(51.0),
+                    Some(52.0),
+                    Some(53.0),
+                    Some(54.0),
+                    Some(55.0),
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn fallback_series_when_empty() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("fallbackSeries(nonexistent.*,constantLine(1))", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "1.0",
+                path: "constantLine(1.0)",
+                start: 600,
+                end: 1500,
+                step: 450,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "1.0")],
+                values: &[Some(1.0), Some(1.0), Some(1.0)],
+            }],
+        );
+    }
+
+    #[test]
+    fn fallback_series_when_present() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("fallbackSeries(test.web01.cpu,constantLine(1))", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "test.web01.cpu",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "test.web01.cpu")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn constant_line_int_is_float_name() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("constantLine(5)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "5.0",
+                path: "constantLine(5.0)",
+                start: 600,
+                end: 1500,
+                step: 450,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "5.0")],
+                values: &[Some(5.0), Some(5.0), Some(5.0)],
+            }],
+        );
+    }
+
+    #[test]
+    fn constant_line_fraction() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("constantLine(-0.25)", 600, 1501);
+        check(
+            &got,
+            &[Want {
+                name: "-0.25",
+                path: "constantLine(-0.25)",
+                start: 600,
+                end: 1501,
+                step: 450,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "-0.25")],
+                values: &[Some(-0.25), Some(-0.25), Some(-0.25)],
+            }],
+        );
+    }
+
+    #[test]
+    fn threshold_with_label() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("threshold(5,'limit','red')", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "limit",
+                path: "constantLine(5.0)",
+                start: 600,
+                end: 1500,
+                step: 450,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "5.0")],
+                values: &[Some(5.0), Some(5.0), Some(5.0)],
+            }],
+        );
+    }
+
+    #[test]
+    fn threshold_without_label() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("threshold(2.5)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "2.5",
+                path: "constantLine(2.5)",
+                start: 600,
+                end: 1500,
+                step: 450,
+                cf: "average",
+                xff: 0.0,
+                tags: &[("name", "2.5")],
+                values: &[Some(2.5), Some(2.5), Some(2.5)],
+            }],
+        );
+    }
+
+    #[test]
+    fn x_files_factor_sets_and_tags() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("xFilesFactor(test.web01.cpu,0.5)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "test.web01.cpu",
+                path: "test.web01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.5,
+                tags: &[("name", "test.web01.cpu"), ("xFilesFactor", "0.5")],
+                values: &[
+                    Some(2.2),
+                    Some(9.9),
+                    Some(1.1),
+                    Some(0.7),
+                    Some(4.4),
+                    None,
+                    Some(3.0),
+                    Some(8.8),
+                    Some(2.0),
+                    Some(1.0),
+                    Some(0.3),
+                    Some(5.0),
+                    Some(6.6),
+                    Some(7.7),
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn set_x_files_factor_int_is_float_tag() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("setXFilesFactor(test.*.cpu,1)", 600, 1500);
+        check(
+            &got,
+            &[
+                Want {
+                    name: "test.db01.cpu",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 1.0,
+                    tags: &[("name", "test.db01.cpu"), ("xFilesFactor", "1.0")],
+                    values: &[
+                        Some(1.5),
+                        None,
+                        Some(2.5),
+                        None,
+                        None,
+                        None,
+                        None,
+                        Some(4.0),
+                        None,
+                        Some(6.0),
+                        None,
+                        None,
+                        Some(7.0),
+                        None,
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.slow.cpu",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 300,
+                    cf: "average",
+                    xff: 1.0,
+                    tags: &[("name", "test.slow.cpu"), ("xFilesFactor", "1.0")],
+                    values: &[Some(90.25), Some(95.0), Some(120.0)],
+                },
+                Want {
+                    name: "test.web01.cpu",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 1.0,
+                    tags: &[("name", "test.web01.cpu"), ("xFilesFactor", "1.0")],
+                    values: &[
+                        Some(2.2),
+                        Some(9.9),
+                        Some(1.1),
+                        Some(0.7),
+                        Some(4.4),
+                        None,
+                        Some(3.0),
+                        Some(8.8),
+                        Some(2.0),
+                        Some(1.0),
+                        Some(0.3),
+                        Some(5.0),
+                        Some(6.6),
+                        Some(7.7),
+                        None,
+                    ],
+                },
+                Want {
+                    name: "test.web02.cpu",
+                    path: "test.*.cpu",
+                    start: 660,
+                    end: 1560,
+                    step: 60,
+                    cf: "average",
+                    xff: 1.0,
+                    tags: &[("name", "test.web02.cpu"), ("xFilesFactor", "1.0")],
+                    values: &[
+                        Some(11.1),
+                        Some(12.0),
+                        None,
+                        Some(15.5),
+                        Some(16.25),
+                        Some(10.0),
+                        Some(9.5),
+                        Some(8.0),
+                        Some(7.0),
+                        Some(11.0),
+                        Some(12.5),
+                        Some(13.75),
+                        Some(14.0),
+                        None,
+                        Some(9.25),
+                    ],
+                },
+            ],
+        );
+    }
+}
