@@ -655,7 +655,7 @@ fn identity(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let values = (start..end).step_by(STEP as usize).map(|t| Some(t as f64)).collect();
     let mut s = Series::new(name.clone(), start, end, STEP, values);
     s.path_expression = format!("identity(\"{name}\")");
-    s.x_files_factor = args.ctx.x_files_factor;
+    s.x_files_factor = args.ctx.effective_x_files_factor();
     Ok(vec![s])
 }
 

@@ -178,7 +178,7 @@ pub(crate) fn constant_line(ctx: &Context<'_>, value: Option<f64>, text: &str) -
     let step = (end - start) / 2;
     let mut s = Series::new(text, start, end, step, vec![value; 3]);
     s.path_expression = format!("constantLine({text})");
-    s.x_files_factor = ctx.x_files_factor;
+    s.x_files_factor = ctx.effective_x_files_factor();
     s
 }
 
@@ -221,7 +221,7 @@ fn random_walk(args: &Args<'_, '_>) -> Result<Vec<Series>> {
         current += rng.next_f64() - 0.5;
     }
     let mut s = Series::new(name, start, end, step, values);
-    s.x_files_factor = args.ctx.x_files_factor;
+    s.x_files_factor = args.ctx.effective_x_files_factor();
     Ok(vec![s])
 }
 
@@ -281,15 +281,13 @@ fn set_consolidation(mut list: Vec<Series>, func: &str) -> Result<Vec<Series>> {
     Ok(list)
 }
 
-/// graphite-web's `setXFilesFactor`: sets the series' xFilesFactor and tags it (as Python's
-/// `str(float)`).
-///
-/// graphite-web also stores the value in the request context, where it becomes the default
-/// of functions evaluated later in the same request (an outer `sumSeries`, later fetches);
-/// our [`Context`] is immutable during evaluation, so only the series change.
+/// graphite-web's `setXFilesFactor`: sets the series' xFilesFactor, tags it (as Python's
+/// `str(float)`), and stores it in the request context, where it becomes the default of the
+/// functions and fetches evaluated after it (an enclosing `sumSeries`, a later argument).
 fn set_x_files_factor(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let mut list = args.series(0)?;
     let xff = args.float(1)?;
+    args.ctx.set_x_files_factor(xff);
     for s in &mut list {
         s.x_files_factor = xff;
         s.tags.insert("xFilesFactor".into(), pyfmt::float_repr(xff));
@@ -1640,6 +1638,91 @@ mod tests {
                     ],
                 },
             ],
+        );
+    }
+
+    #[test]
+    fn x_files_factor_becomes_the_default_of_later_arguments() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got =
+            run("fallbackSeries(xFilesFactor(nonexistent.metric,0.5),constantLine(1))", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "1.0",
+                path: "constantLine(1.0)",
+                start: 600,
+                end: 1500,
+                step: 450,
+                cf: "average",
+                xff: 0.5,
+                tags: &[("name", "1.0")],
+                values: &[Some(1.0), Some(1.0), Some(1.0)],
+            }],
+        );
+    }
+
+    #[test]
+    fn x_files_factor_applies_to_later_fetches() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got =
+            run("fallbackSeries(xFilesFactor(nonexistent.metric,0.25),test.db01.cpu)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "test.db01.cpu",
+                path: "test.db01.cpu",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.25,
+                tags: &[("name", "test.db01.cpu")],
+                values: &[
+                    Some(1.5),
+                    None,
+                    Some(2.5),
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(4.0),
+                    None,
+                    Some(6.0),
+                    None,
+                    None,
+                    Some(7.0),
+                    None,
+                    None,
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn x_files_factor_flows_into_refetches() {
+        // Expected values computed by graphite-web 1.1.8 on the same data.
+        let got = run("movingAverage(xFilesFactor(test.db01.cpu,0.75),4)", 600, 1500);
+        check(
+            &got,
+            &[Want {
+                name: "movingAverage(test.db01.cpu,4)",
+                path: "movingAverage(test.db01.cpu,4)",
+                start: 660,
+                end: 1560,
+                step: 60,
+                cf: "average",
+                xff: 0.75,
+                tags: &[
+                    ("movingAverage", "4"),
+                    ("name", "test.db01.cpu"),
+                    ("xFilesFactor", "0.75"),
+                ],
+                values: &[
+                    None, None, None, None, None, None, None, None, None, None, None, None, None,
+                    None, None,
+                ],
+            }],
         );
     }
 }
