@@ -456,13 +456,23 @@ fn moving(args: &Args<'_, '_>, func: &str, xff_param: usize) -> Result<Vec<Serie
         let wp = usize::try_from(points).unwrap_or(usize::MAX);
         let raw = &series.values;
         let mut values = Vec::with_capacity(raw.len().saturating_sub(wp));
-        let mut non_null: Vec<Option<f64>> = Vec::with_capacity(wp.min(raw.len()));
+        // graphite-web hands `func` the window's non-null values; only avg_zero and multiply
+        // treat nulls differently from that, the others may read the window as it is.
+        let filter = matches!(agg, AggFunc::AvgZero | AggFunc::Multiply);
+        let mut non_null: Vec<Option<f64>> = Vec::new();
         for i in wp..raw.len() {
-            non_null.clear();
-            non_null.extend(raw[i - wp..i].iter().filter(|v| v.is_some()).copied());
-            let enough =
-                !non_null.is_empty() && non_null.len() as f64 / points as f64 >= effective_xff;
-            values.push(if enough { agg.apply(&non_null) } else { None });
+            let window = &raw[i - wp..i];
+            let count = window.iter().filter(|v| v.is_some()).count();
+            let enough = count > 0 && count as f64 / points as f64 >= effective_xff;
+            values.push(match (enough, filter) {
+                (false, _) => None,
+                (true, false) => agg.apply(window),
+                (true, true) => {
+                    non_null.clear();
+                    non_null.extend(window.iter().filter(|v| v.is_some()).copied());
+                    agg.apply(&non_null)
+                }
+            });
         }
         let mut s = derived(&series, name, series.start.saturating_add(preview), values);
         s.tags.insert(tag_name.clone(), window.tag().to_string());
