@@ -245,7 +245,7 @@ fn constructed(s: &Series, name: String, start: i64, values: Vec<Option<f64>>) -
 /// `mon` = 30 days, `y` = 365 days), so `5m` is invalid and `5minutes` is fine.
 ///
 /// Kept private until `crate::time` offers the same parser to everyone.
-pub(crate) fn offset_seconds(text: &str) -> Result<i64> {
+fn offset_seconds(text: &str) -> Result<i64> {
     let invalid = |why: &str| Error::arg(format!("Invalid interval value: '{text}': {why}"));
     let (sign, mut rest) = match text.as_bytes().first() {
         None => return Ok(0),
@@ -305,7 +305,10 @@ impl Window {
         let name = args.def.name;
         let window = match args.literal(i) {
             Some(Literal::Str(s)) => {
-                Window::Interval { seconds: offset_seconds(&s)?.abs(), text: s }
+                let seconds = offset_seconds(&s)?.checked_abs().ok_or_else(|| {
+                    Error::arg(format!("{name}(): windowSize '{s}' is too large"))
+                })?;
+                Window::Interval { seconds, text: s }
             }
             Some(Literal::Int(n)) => Window::Points { n, text: n.to_string() },
             Some(Literal::Float(f)) if f.is_finite() && f.abs() < 1e15 => {
@@ -2944,5 +2947,17 @@ pub(crate) mod tests {
         // Raw points 8, 9, 10 (null, 5.5, 6.0) precede the first point of (600, 1500].
         assert_eq!(got[0].values[0], Some(5.5 + 6.0));
         assert_eq!(got[0].start, T0 + 660);
+    }
+
+    #[test]
+    fn extreme_intervals_are_errors_not_overflows() {
+        for target in [
+            "movingAverage(test.web01.cpu,'-9223372036854775807s1s')",
+            "movingAverage(test.web01.cpu,'9223372036854775807s')",
+            "exponentialMovingAverage(test.web01.cpu,'300000000y')",
+            "holtWintersForecast(test.web01.cpu,'-9223372036854775807s1s')",
+        ] {
+            assert!(matches!(run_err(target, 600, 1500), Error::InvalidArgument(_)), "{target}");
+        }
     }
 }
