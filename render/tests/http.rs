@@ -580,3 +580,20 @@ fn stops_and_rebinds_the_same_port() {
     // No task is left behind: the runtime shuts down at once.
     rt.shutdown_timeout(Duration::from_secs(1));
 }
+
+#[test]
+fn csv_times_are_in_the_requested_zone() {
+    let s = start();
+    // graphite-web's CSV for the same point in Europe/Paris (UTC+1 in November).
+    let r = get(
+        s.addr,
+        &format!("/render?target=servers.web01.cpu&{RANGE}&format=csv&tz=Europe/Paris"),
+    );
+    assert!(r.text().starts_with("servers.web01.cpu,2026-11-21 20:10:00,21.0\r\n"), "{}", r.text());
+    // An unknown zone is ignored (UTC).
+    let r = get(
+        s.addr,
+        &format!("/render?target=servers.web01.cpu&{RANGE}&format=csv&tz=Nowhere/Town"),
+    );
+    assert!(r.text().starts_with("servers.web01.cpu,2026-11-21 19:10:00,21.0\r\n"), "{}", r.text());
+}

@@ -48,17 +48,7 @@ pub(crate) fn now_epoch() -> i64 {
 /// The request's `tz`: a known zone name, else graphite-web's default (UTC); an unknown
 /// name is ignored, as pytz's `UnknownTimeZoneError` is.
 pub(crate) fn request_zone(name: Option<&str>) -> TimeZone {
-    name.and_then(zone_named).unwrap_or_else(TimeZone::utc)
-}
-
-fn zone_named(name: &str) -> Option<TimeZone> {
-    // TODO(#5): switch to `TimeZone::named` when the time module lands.
-    name.eq_ignore_ascii_case("utc").then(TimeZone::utc)
-}
-
-/// The zone's offset from UTC at `ts`, in seconds (for CSV times).
-pub(crate) fn utc_offset(_tz: &TimeZone, _ts: i64) -> i64 {
-    0
+    name.and_then(TimeZone::named).unwrap_or_else(TimeZone::utc)
 }
 
 /// `parseOptions`: every parameter graphite-web reads, with its errors (the message inside
@@ -264,7 +254,7 @@ fn write_format(mut series: Vec<Series>, options: &RenderOptions) -> Response {
         }
         Format::Csv => {
             let tz = options.tz.clone();
-            format::write_csv(&mut body, &series, &|ts| utc_offset(&tz, ts));
+            format::write_csv(&mut body, &series, &|ts| tz.offset_seconds(ts));
         }
         Format::Raw => format::write_raw(&mut body, &series),
         Format::Pickle => format::write_pickle(&mut body, &series),
