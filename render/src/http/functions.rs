@@ -33,6 +33,22 @@ fn default_json(d: Default) -> Option<Json<'static>> {
     })
 }
 
+/// An option or suggestion as graphite-web lists it: the registry keeps them as text, but
+/// graphite-web's are Python values, so an integer (`5`), `True`, `False` and `None` are
+/// written as JSON numbers, booleans and null (no graphite-web option or suggestion is a
+/// string of digits or one of those words).
+fn choice_json(text: &'static str) -> Json<'static> {
+    match text {
+        "True" => Json::Bool(true),
+        "False" => Json::Bool(false),
+        "None" => Json::Null,
+        _ => match text.parse::<i64>() {
+            Ok(i) if !text.starts_with('+') => Json::Int(i),
+            _ => Json::str(text),
+        },
+    }
+}
+
 fn param_json(p: &Param) -> Json<'static> {
     let mut entries: Vec<(&str, Json<'static>)> =
         vec![("name", Json::str(p.name)), ("type", Json::str(p.ty.name()))];
@@ -46,10 +62,10 @@ fn param_json(p: &Param) -> Json<'static> {
         entries.push(("multiple", Json::Bool(true)));
     }
     if !p.options.is_empty() {
-        entries.push(("options", Json::Arr(p.options.iter().map(|o| Json::str(*o)).collect())));
+        entries.push(("options", Json::Arr(p.options.iter().map(|o| choice_json(o)).collect())));
     }
     if !p.suggestions.is_empty() {
-        let s = p.suggestions.iter().map(|o| Json::str(*o)).collect();
+        let s = p.suggestions.iter().map(|o| choice_json(o)).collect();
         entries.push(("suggestions", Json::Arr(s)));
     }
     Json::obj(entries)
