@@ -244,52 +244,11 @@ fn constructed(s: &Series, name: String, start: i64, values: Vec<Option<f64>>) -
 /// or more `<digits><unit>` groups; units are matched by prefix (`s`, `min`, `h`, `d`, `w`,
 /// `mon` = 30 days, `y` = 365 days), so `5m` is invalid and `5minutes` is fine.
 ///
-/// Kept private until `crate::time` offers the same parser to everyone.
+/// An interval argument as seconds ([`crate::time::parse_time_offset`]), its error reported
+/// as a bad argument.
 fn offset_seconds(text: &str) -> Result<i64> {
-    let invalid = |why: &str| Error::arg(format!("Invalid interval value: '{text}': {why}"));
-    let (sign, mut rest) = match text.as_bytes().first() {
-        None => return Ok(0),
-        Some(b'0'..=b'9') => (1i64, text),
-        Some(b'+') => (1, &text[1..]),
-        Some(b'-') => (-1, &text[1..]),
-        Some(_) => return Err(invalid("an interval starts with a digit, '+' or '-'")),
-    };
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid("expected a number"));
-        }
-        let num: i64 = rest[..digits].parse().map_err(|_| invalid("number too large"))?;
-        rest = &rest[digits..];
-        let letters: usize =
-            rest.chars().take_while(|c| c.is_alphabetic()).map(char::len_utf8).sum();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let unit_seconds: i64 = if unit.starts_with('s') {
-            1
-        } else if unit.starts_with("min") {
-            60
-        } else if unit.starts_with('h') {
-            3600
-        } else if unit.starts_with('d') {
-            86_400
-        } else if unit.starts_with('w') {
-            7 * 86_400
-        } else if unit.starts_with("mon") {
-            30 * 86_400
-        } else if unit.starts_with('y') {
-            365 * 86_400
-        } else {
-            return Err(invalid(&format!("invalid offset unit '{unit}'")));
-        };
-        total = num
-            .checked_mul(unit_seconds)
-            .and_then(|s| s.checked_mul(sign))
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(|| invalid("interval too large"))?;
-    }
-    Ok(total)
+    crate::time::parse_time_offset(text)
+        .map_err(|e| Error::arg(format!("Invalid interval value: '{text}': {e}")))
 }
 
 /// A `windowSize` argument (`intOrInterval`): a number of points or an interval string.
