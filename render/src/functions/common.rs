@@ -105,7 +105,7 @@ pub(crate) fn agg_key(series: &Series, nodes: &[NodeOrTag]) -> String {
 /// first argument of each call down to a path expression. `None` when there is none (the first
 /// argument is a literal, the name does not parse, ...); callers then use the name itself.
 pub(crate) fn first_path_expression(name: &str) -> Option<String> {
-    let mut expr = crate::parse::parse(name).ok()?;
+    let mut expr = parse_prefix(name)?;
     loop {
         match expr {
             Expr::Path(path) => return Some(path),
@@ -117,6 +117,27 @@ pub(crate) fn first_path_expression(name: &str) -> Option<String> {
         }
     }
 }
+
+/// Parses the longest prefix of `name` that is a whole target. graphite-web's pyparsing stops
+/// at the first character it cannot use and keeps what it read (`a.b c.d(e)` reads as `a.b`);
+/// our parser rejects leftover input, so shorter prefixes are retried. Only names that fail to
+/// parse whole pay for the retries, and long ones (over [`MAX_RETRIED_BYTES`]) are not retried.
+pub(crate) fn parse_prefix(name: &str) -> Option<Expr> {
+    if let Ok(expr) = crate::parse::parse(name) {
+        return Some(expr);
+    }
+    if name.len() > MAX_RETRIED_BYTES {
+        return None;
+    }
+    name.char_indices()
+        .rev()
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .find_map(|i| crate::parse::parse(&name[..i]).ok())
+}
+
+/// The longest name [`parse_prefix`] retries prefix by prefix (each retry is a parse).
+const MAX_RETRIED_BYTES: usize = 512;
 
 /// graphite-web's `formatPathExpressions(seriesList)`: the series' path expressions, each
 /// once, in order of first appearance, joined with `,`. Combining functions name their result
@@ -209,6 +230,9 @@ mod tests {
         assert_eq!(first_path_expression("a.b").as_deref(), Some("a.b"));
         // The first argument is a string: no path (callers fall back to the name).
         assert_eq!(first_path_expression("seriesByTag('name=a.b')"), None);
+        // Names that are not whole targets read as graphite-web's parser reads them.
+        assert_eq!(first_path_expression("f(a.b) g(c)").as_deref(), Some("a.b"));
+        assert_eq!(first_path_expression("x.y (avg: 5.0)").as_deref(), Some("x.y"));
         let s = series("sumSeries(servers.web01.cpu)");
         assert_eq!(agg_key(&s, &[node(1), node(-1)]), "web01.cpu");
     }
