@@ -25,11 +25,12 @@
 //! [`Error::InvalidArgument`]s; `nonNegativeDerivative`/`perSecond` with `maxValue`/`minValue`
 //! treat a null as a null (graphite-web on Python 3 answers 500 when it compares `None`).
 
-use crate::aggfunc::{AGG_FUNC_NAMES, AggFunc};
+use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
 use crate::eval::Context;
 use crate::expr::Literal;
 use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::functions::alias::AGG_FUNC_OPTIONS;
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{Series, py_max, py_min};
 
@@ -44,9 +45,11 @@ const BUCKET_SUGGESTIONS: &[&str] = &["10min", "1h", "1d"];
 /// The shift suggestions graphite-web offers for `timeShift` and `timeStack`.
 const SHIFT_SUGGESTIONS: &[&str] = &["1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d"];
 
-/// Units `smartSummarize` can align to (graphite-web's `*_STRING` constants; it also lists
-/// `None`, `True` and `False`, which a list of strings cannot hold).
-const ALIGN_UNITS: &[&str] = &["years", "months", "weeks", "days", "hours", "minutes", "seconds"];
+/// What `smartSummarize`'s `alignTo` lists as options: graphite-web's unit names plus `None`,
+/// `True` and `False` (the old alignToFrom values, ignored), sorted by `str()` as
+/// `/functions` shows them (`/functions` writes the words as JSON values).
+const ALIGN_OPTIONS: &[&str] =
+    &["False", "None", "True", "days", "hours", "minutes", "months", "seconds", "weeks", "years"];
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -257,8 +260,8 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
                 .suggestions(BUCKET_SUGGESTIONS),
             Param::new("func", ParamType::AggFunc)
                 .default(Default::Str("sum"))
-                .options(AGG_FUNC_NAMES),
-            Param::new("alignTo", ParamType::String).options(ALIGN_UNITS),
+                .options(AGG_FUNC_OPTIONS),
+            Param::new("alignTo", ParamType::String).options(ALIGN_OPTIONS),
         ],
         aggregator: false,
         call: smart_summarize,
@@ -278,7 +281,7 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
                 .suggestions(BUCKET_SUGGESTIONS),
             Param::new("func", ParamType::AggFunc)
                 .default(Default::Str("sum"))
-                .options(AGG_FUNC_NAMES),
+                .options(AGG_FUNC_OPTIONS),
             Param::new("alignToFrom", ParamType::Boolean).default(Default::Bool(false)),
         ],
         aggregator: false,
@@ -505,58 +508,15 @@ fn checked_exp(func: &str, x: f64) -> Result<f64> {
     Ok(r)
 }
 
-/// An interval argument in seconds, as graphite-web's `parseTimeOffset` reads it (`"5min"`,
-/// `"-1d"`, `"1h30min"`).
+/// An interval argument in seconds ([`crate::time::parse_time_offset`], graphite-web's
+/// `parseTimeOffset`: `"5min"`, `"-1d"`, `"1h30min"`), its error reported as a bad argument.
 fn parse_offset(func: &str, text: &str) -> Result<i64> {
-    let bad = |why: &str| Error::arg(format!("{func}(): invalid interval '{text}': {why}"));
-    let (sign, mut rest) = match text.chars().next() {
-        None => return Ok(0),
-        Some(c) if c.is_ascii_digit() => (1i64, text),
-        Some('+') => (1, &text[1..]),
-        Some('-') => (-1, &text[1..]),
-        Some(_) => return Err(bad("it must start with a number, '+' or '-'")),
-    };
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad("a number is missing"));
-        }
-        let num: i64 = rest[..digits].parse().map_err(|_| bad("the number is too large"))?;
-        rest = &rest[digits..];
-        let unit_len: usize =
-            rest.char_indices().find(|(_, c)| !c.is_alphabetic()).map_or(rest.len(), |(i, _)| i);
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let seconds = unit_seconds(unit).ok_or_else(|| bad(&format!("invalid unit '{unit}'")))?;
-        total = num
-            .checked_mul(seconds)
-            .and_then(|n| n.checked_mul(sign))
-            .and_then(|n| total.checked_add(n))
-            .ok_or_else(|| bad("it is too large"))?;
-    }
-    // Python's timedelta stops at 999999999 days.
-    if total.abs() >= 999_999_999 * SECONDS_PER_DAY {
-        return Err(bad("it is too large"));
-    }
-    Ok(total)
+    crate::time::parse_time_offset(text)
+        .map_err(|e| Error::arg(format!("{func}(): invalid interval '{text}': {e}")))
 }
 
-/// graphite-web's `getUnitString`, in seconds (months are 30 days, years 365), checked in its
-/// order so that `min` is minutes and `mon` months, and a bare `m` is rejected.
-fn unit_seconds(unit: &str) -> Option<i64> {
-    Some(match unit_name(unit)? {
-        "seconds" => 1,
-        "minutes" => 60,
-        "hours" => 3600,
-        "days" => SECONDS_PER_DAY,
-        "weeks" => 7 * SECONDS_PER_DAY,
-        "months" => 30 * SECONDS_PER_DAY,
-        _ => 365 * SECONDS_PER_DAY,
-    })
-}
-
-/// graphite-web's `getUnitString`: the unit a prefix names.
+/// graphite-web's `getUnitString`: the unit a prefix names, checked in its order so that
+/// `min` is minutes and `mon` months (`smartSummarize`'s `alignTo`).
 fn unit_name(unit: &str) -> Option<&'static str> {
     Some(if unit.starts_with('s') {
         "seconds"
@@ -613,16 +573,6 @@ fn first_expr<'c>(args: &Args<'c, '_>) -> Result<&'c crate::expr::Expr> {
 // ---------------------------------------------------------------------------------------------
 // Calendar arithmetic in the request's time zone, for smartSummarize and hitcount alignment.
 
-/// The UTC offset (seconds east) of `tz` at `t`.
-fn utc_offset(_tz: &crate::time::TimeZone, _t: i64) -> i64 {
-    0
-}
-
-/// Whether `t` falls in daylight-saving time in `tz`.
-fn is_dst(_tz: &crate::time::TimeZone, _t: i64) -> bool {
-    false
-}
-
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -664,7 +614,7 @@ enum Truncate {
 /// rebuilt with *the same UTC offset* as `t` (`datetime(..., tzinfo=s.tzinfo)` keeps pytz's
 /// offset of the original time, so no daylight-saving change is applied).
 fn truncate_time(t: i64, tz: &crate::time::TimeZone, unit: Truncate) -> i64 {
-    let offset = utc_offset(tz, t);
+    let offset = tz.offset_seconds(t);
     let local = t + offset;
     let days = local.div_euclid(SECONDS_PER_DAY);
     let secs = local.rem_euclid(SECONDS_PER_DAY);
@@ -1597,8 +1547,8 @@ fn time_shift(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     };
     let (mut from, mut until) = shifted_range(delta)?;
     if align_dst {
-        let (req_start, req_end) = (is_dst(&ctx.tz, ctx.from), is_dst(&ctx.tz, ctx.until));
-        let (my_start, my_end) = (is_dst(&ctx.tz, from), is_dst(&ctx.tz, until));
+        let (req_start, req_end) = (ctx.tz.is_dst(ctx.from), ctx.tz.is_dst(ctx.until));
+        let (my_start, my_end) = (ctx.tz.is_dst(from), ctx.tz.is_dst(until));
         let fix = if req_start && req_end && !my_start && !my_end {
             3600
         } else if !req_start && !req_end && my_start && my_end {
