@@ -1649,7 +1649,7 @@ fn time_function(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let step = generator_step(args, 1)?;
     let values = generator_times(args, step)?.into_iter().map(|t| Some(t as f64)).collect();
     let mut s = Series::new(name, args.ctx.from, args.ctx.until, step, values);
-    s.x_files_factor = args.ctx.x_files_factor;
+    s.x_files_factor = args.ctx.effective_x_files_factor();
     Ok(vec![s])
 }
 
@@ -1663,7 +1663,7 @@ fn sin_function(args: &Args<'_, '_>) -> Result<Vec<Series>> {
         .map(|t| Some((t as f64).sin() * amplitude))
         .collect();
     let mut s = Series::new(name, args.ctx.from, args.ctx.until, step, values);
-    s.x_files_factor = args.ctx.x_files_factor;
+    s.x_files_factor = args.ctx.effective_x_files_factor();
     Ok(vec![s])
 }
 
@@ -3095,5 +3095,81 @@ mod tests {
             "summarize(seriesList, intervalString, func='sum', alignToFrom=False)"
         );
         assert_eq!(find("keepLastValue").signature(), "keepLastValue(seriesList, limit=inf)");
+    }
+
+    /// [`eval`] with the request in time zone `tz`.
+    fn eval_tz(src: &MemorySource, target: &str, from: i64, until: i64, tz: &str) -> Vec<Series> {
+        let expr = crate::parse::parse(target).unwrap();
+        let limits = crate::eval::Limits::default();
+        let usage = crate::eval::UsageCell::default();
+        let mut ctx = Context::new(src, &limits, &usage, from, until, until);
+        ctx.tz = crate::time::TimeZone::named(tz).unwrap();
+        ctx.eval_series(&expr).unwrap()
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn alignment_uses_the_request_zone() {
+        let src = data();
+        // smartSummarize(test.web01.cpu,"1h","sum","hours")
+        want(&eval_tz(&src, "smartSummarize(test.web01.cpu,\"1h\",\"sum\",\"hours\")", T0 - 60, T0 + 540, "Asia/Kolkata"), &[
+            W { name: "smartSummarize(test.web01.cpu, \"1h\", \"sum\")", path: "smartSummarize(test.web01.cpu, \"1h\", \"sum\")", start: T0 - 2580, end: T0 + 1020, step: 3600,
+                values: &[Some(35.0)],
+                tags: &[("name", "test.web01.cpu"), ("smartSummarize", "1h"), ("smartSummarizeFunction", "sum")] },
+        ]);
+        // hitcount(test.web01.cpu,"1h",true)
+        want(&eval_tz(&src, "hitcount(test.web01.cpu,\"1h\",true)", T0 - 60, T0 + 540, "Asia/Kolkata"), &[
+            W { name: "hitcount(test.web01.cpu, \"1h\", true)", path: "hitcount(test.web01.cpu, \"1h\", true)", start: T0 - 2580, end: T0 + 1020, step: 3600,
+                values: &[Some(2100.0)],
+                tags: &[("hitcount", "1h"), ("name", "test.web01.cpu")] },
+        ]);
+        // smartSummarize(test.web01.cpu,"1d","max","days")
+        want(&eval_tz(&src, "smartSummarize(test.web01.cpu,\"1d\",\"max\",\"days\")", T0 - 60, T0 + 540, "Europe/Berlin"), &[
+            W { name: "smartSummarize(test.web01.cpu, \"1d\", \"max\")", path: "smartSummarize(test.web01.cpu, \"1d\", \"max\")", start: T0 - 83580, end: T0 + 2820, step: 86400,
+                values: &[Some(10.0)],
+                tags: &[("name", "test.web01.cpu"), ("smartSummarize", "1d"), ("smartSummarizeFunction", "max")] },
+        ]);
+        // hitcount(test.web02.cpu,"1d",true)
+        want(&eval_tz(&src, "hitcount(test.web02.cpu,\"1d\",true)", T0 - 60, T0 + 540, "Europe/Berlin"), &[
+            W { name: "hitcount(test.web02.cpu, \"1d\", true)", path: "hitcount(test.web02.cpu, \"1d\", true)", start: T0 - 83580, end: T0 + 2820, step: 86400,
+                values: &[Some(6285.0)],
+                tags: &[("hitcount", "1d"), ("name", "test.web02.cpu")] },
+        ]);
+        // smartSummarize(test.web01.cpu,"1w","sum","weeks")
+        want(&eval_tz(&src, "smartSummarize(test.web01.cpu,\"1w\",\"sum\",\"weeks\")", T0 - 60, T0 + 540, "Europe/Berlin"), &[
+            W { name: "smartSummarize(test.web01.cpu, \"1w\", \"sum\")", path: "smartSummarize(test.web01.cpu, \"1w\", \"sum\")", start: T0 - 169980, end: T0 + 434820, step: 604800,
+                values: &[Some(35.0)],
+                tags: &[("name", "test.web01.cpu"), ("smartSummarize", "1w"), ("smartSummarizeFunction", "sum")] },
+        ]);
+        // smartSummarize(test.web01.cpu,"1w","sum","weeks3")
+        want(&eval_tz(&src, "smartSummarize(test.web01.cpu,\"1w\",\"sum\",\"weeks3\")", T0 - 60, T0 + 540, "Europe/Berlin"), &[
+            W { name: "smartSummarize(test.web01.cpu, \"1w\", \"sum\")", path: "smartSummarize(test.web01.cpu, \"1w\", \"sum\")", start: T0 - 601980, end: T0 + 2820, step: 604800,
+                values: &[Some(35.0)],
+                tags: &[("name", "test.web01.cpu"), ("smartSummarize", "1w"), ("smartSummarizeFunction", "sum")] },
+        ]);
+        // smartSummarize(test.web01.cpu,"30d","sum","months")
+        want(&eval_tz(&src, "smartSummarize(test.web01.cpu,\"30d\",\"sum\",\"months\")", T0 - 60, T0 + 540, "Europe/Berlin"), &[
+            W { name: "smartSummarize(test.web01.cpu, \"30d\", \"sum\")", path: "smartSummarize(test.web01.cpu, \"30d\", \"sum\")", start: T0 - 1206780, end: T0 + 1385220, step: 2592000,
+                values: &[Some(35.0)],
+                tags: &[("name", "test.web01.cpu"), ("smartSummarize", "30d"), ("smartSummarizeFunction", "sum")] },
+        ]);
+        // timeShift(test.web01.cpu,"182d",true,true)
+        want(&eval_tz(&src, "timeShift(test.web01.cpu,\"182d\",true,true)", T0 + 15721140, T0 + 15721740, "Europe/Berlin"), &[
+            W { name: "timeShift(test.web01.cpu, \"-182d\")", path: "test.web01.cpu", start: T0 + 15721200, end: T0 + 15721800, step: 60,
+                values: &[Some(1.0), Some(2.0), None, Some(4.0), Some(8.0), Some(7.0), None, None, Some(10.0), Some(3.0)],
+                tags: &[("name", "test.web01.cpu"), ("timeShift", "-182d")] },
+        ]);
+        // timeShift(test.web01.cpu,"182d",true,false)
+        want(&eval_tz(&src, "timeShift(test.web01.cpu,\"182d\",true,false)", T0 + 15721140, T0 + 15721740, "Europe/Berlin"), &[
+            W { name: "timeShift(test.web01.cpu, \"-182d\")", path: "test.web01.cpu", start: T0 + 15721200, end: T0 + 15721800, step: 60,
+                values: &[None, None, None, None, None, None, None, None, None, None],
+                tags: &[("name", "test.web01.cpu"), ("timeShift", "-182d")] },
+        ]);
+        // timeShift(test.web01.cpu,"+182d",true,true)
+        want(&eval_tz(&src, "timeShift(test.web01.cpu,\"+182d\",true,true)", T0 - 15728460, T0 - 15727860, "Europe/Berlin"), &[
+            W { name: "timeShift(test.web01.cpu, \"+182d\")", path: "test.web01.cpu", start: T0 - 15728400, end: T0 - 15727800, step: 60,
+                values: &[Some(1.0), Some(2.0), None, Some(4.0), Some(8.0), Some(7.0), None, None, Some(10.0), Some(3.0)],
+                tags: &[("name", "test.web01.cpu"), ("timeShift", "+182d")] },
+        ]);
     }
 }
