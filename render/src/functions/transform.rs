@@ -615,7 +615,7 @@ enum Truncate {
 /// offset of the original time, so no daylight-saving change is applied).
 fn truncate_time(t: i64, tz: &crate::time::TimeZone, unit: Truncate) -> i64 {
     let offset = tz.offset_seconds(t);
-    let local = t + offset;
+    let local = t.saturating_add(offset);
     let days = local.div_euclid(SECONDS_PER_DAY);
     let secs = local.rem_euclid(SECONDS_PER_DAY);
     let (year, month, _) = civil_from_days(days);
@@ -625,7 +625,10 @@ fn truncate_time(t: i64, tz: &crate::time::TimeZone, unit: Truncate) -> i64 {
         Truncate::Week(iso_day) => {
             // 1970-01-01 was a Thursday (ISO weekday 4).
             let weekday = (days + 3).rem_euclid(7) + 1;
-            let back = (weekday - iso_day).rem_euclid(7);
+            // graphite-web adds 7 once to a negative difference (a day digit of 8 or 9 can
+            // leave it negative, moving forward).
+            let back = weekday - iso_day;
+            let back = if back < 0 { back + 7 } else { back };
             (days - back) * SECONDS_PER_DAY
         }
         Truncate::Day => days * SECONDS_PER_DAY,
@@ -1389,9 +1392,17 @@ fn smart_summarize(args: &Args<'_, '_>) -> Result<Vec<Series>> {
                 Some("years") => Truncate::Year,
                 Some("months") => Truncate::Month,
                 Some("weeks") => {
-                    // A trailing digit picks the ISO weekday to align to (Monday by default).
-                    let day =
-                        align.chars().last().and_then(|c| c.to_digit(10)).map_or(1, i64::from);
+                    // A trailing digit picks the ISO weekday to align to (Monday after a
+                    // letter); graphite-web fails on anything else there.
+                    let day = match align.chars().last() {
+                        Some(c) if c.is_alphabetic() => 1,
+                        Some(c) => c.to_digit(10).map(i64::from).ok_or_else(|| {
+                            Error::arg(format!(
+                                "smartSummarize(): invalid weekday in alignTo '{align}'"
+                            ))
+                        })?,
+                        None => 1,
+                    };
                     Truncate::Week(day)
                 }
                 Some("days") => Truncate::Day,
@@ -2923,6 +2934,7 @@ mod tests {
             "hitcount(test.web01.cpu,\"\")",
             "smartSummarize(test.web01.cpu,\"1h\",\"sum\",\"fortnight\")",
             "smartSummarize(test.web01.cpu,\"1h\",\"sum\",5)",
+            "smartSummarize(test.web01.cpu,\"1h\",\"sum\",\"weeks!\")",
             "log(test.web01.cpu,1)",
             "log(test.web01.cpu,-2)",
             "log(test.web01.cpu,\"two\")",
@@ -3072,6 +3084,8 @@ mod tests {
         ] {
             assert_eq!(truncate_time(t, &utc, unit), want, "{unit:?}");
         }
+        // A day digit of 9 on a Monday leaves graphite-web's difference at -1: the next day.
+        assert_eq!(truncate_time(1_699_876_800, &utc, Truncate::Week(9)), 1_699_920_000);
         for days in [-800_000, -1, 0, 59, 365, 11_016, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
