@@ -657,8 +657,9 @@ fn absolute(args: &Args<'_, '_>) -> Result<Vec<Series>> {
 
 fn add(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let constant = args.float(1)?;
-    let shown = percent_d("add", constant)?;
     let mut list = args.series(0)?;
+    // graphite-web formats the name inside its loop: no series, no formatting error.
+    let shown = if list.is_empty() { String::new() } else { percent_d("add", constant)? };
     for s in &mut list {
         s.tags.insert("add".into(), tag_float(constant));
         s.set_name(format!("add({},{shown})", s.name));
@@ -702,8 +703,8 @@ fn offset(args: &Args<'_, '_>) -> Result<Vec<Series>> {
 
 fn scale_to_seconds(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let seconds = args.float(1)?;
-    let shown = percent_d("scaleToSeconds", seconds)?;
     let mut list = args.series(0)?;
+    let shown = if list.is_empty() { String::new() } else { percent_d("scaleToSeconds", seconds)? };
     for s in &mut list {
         s.tags.insert("scaleToSeconds".into(), tag_float(seconds));
         s.set_name(format!("scaleToSeconds({},{shown})", s.name));
