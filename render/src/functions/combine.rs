@@ -552,7 +552,7 @@ fn aggregate_lists(
     let (label, agg) = resolve_agg_func(func)?;
     let mut series: Vec<Series> = lists.into_iter().flatten().collect();
     let Some(w) = normalize_mut(series.iter_mut()) else { return Ok(Vec::new()) };
-    let xff = xff.unwrap_or(ctx.x_files_factor);
+    let xff = xff.unwrap_or(ctx.effective_x_files_factor());
     let name = format!("{label}Series({})", format_path_expressions(&series));
     let values = series::rows(&series)
         .iter()
@@ -778,7 +778,7 @@ fn count_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
         let step = ((ctx.until - ctx.from) as f64 / 2.0) as i64;
         let mut s = Series::new("0", ctx.from, ctx.until, step, vec![Some(0.0); 3]);
         s.path_expression = "countSeries()".into();
-        s.x_files_factor = ctx.x_files_factor;
+        s.x_files_factor = ctx.effective_x_files_factor();
         return Ok(vec![s]);
     }
     let mut series: Vec<Series> = lists.into_iter().flatten().collect();
@@ -786,7 +786,7 @@ fn count_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let name = format!("countSeries({})", format_path_expressions(&series));
     let rows = series.iter().map(Series::len).max().unwrap_or(0);
     let values = vec![Some(series.len() as f64); rows];
-    Ok(vec![new_series(name, w, values, ctx.x_files_factor)])
+    Ok(vec![new_series(name, w, values, ctx.effective_x_files_factor())])
 }
 
 fn group(args: &Args<'_, '_>) -> Result<Vec<Series>> {
@@ -818,7 +818,7 @@ fn percentile_of_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     );
     let Some(w) = normalize_mut(series.iter_mut()) else { return Ok(Vec::new()) };
     let values = series::rows(&series).iter().map(|row| percentile(row, n, interpolate)).collect();
-    Ok(vec![new_series(name, w, values, args.ctx.x_files_factor)])
+    Ok(vec![new_series(name, w, values, args.ctx.effective_x_files_factor())])
 }
 
 /// graphite-web's `_getPercentile(points, n, interpolate)` (NIST method) for `0 < n <= 100`.
@@ -869,7 +869,7 @@ fn pow_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
             it.fold(first, safe_pow)
         })
         .collect();
-    Ok(vec![new_series(name, w, values, args.ctx.x_files_factor)])
+    Ok(vec![new_series(name, w, values, args.ctx.effective_x_files_factor())])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -883,7 +883,7 @@ fn divide_pair(ctx: &Context<'_>, mut a: Series, mut b: Series) -> Series {
     let w = normalize_mut([&mut a, &mut b]).unwrap_or_else(|| Window::of(&a));
     let values =
         zip_longest(&a.consolidated(), &b.consolidated()).into_iter().map(|(x, y)| safe_div(x, y));
-    new_series(name, w, values.collect(), ctx.x_files_factor)
+    new_series(name, w, values.collect(), ctx.effective_x_files_factor())
 }
 
 fn divide_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
@@ -953,7 +953,7 @@ fn as_percent(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     if normalize_mut(series.iter_mut()).is_none() {
         return Ok(Vec::new());
     }
-    let xff = args.ctx.x_files_factor;
+    let xff = args.ctx.effective_x_files_factor();
     if !nodes.is_empty() {
         return as_percent_by_nodes(series, total, &nodes, xff);
     }
@@ -1125,7 +1125,7 @@ fn weighted_average(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let weights = args.series(1)?;
     let nodes = node_rest(args)?;
     let ctx = args.ctx;
-    let xff = ctx.x_files_factor;
+    let xff = ctx.effective_x_files_factor();
     if averages.len() != weights.len() {
         return Err(Error::arg(format!(
             "weightedAverage must receive the same number of series for seriesListAvg and \
