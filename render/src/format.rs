@@ -41,7 +41,7 @@ pub enum Format {
     Image(ImageFormat),
 }
 
-/// The image formats (not rendered yet: the HTTP layer answers 501).
+/// The image formats, drawn by [`crate::image`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageFormat {
     /// `png`, and the default for an absent or unknown `format`.

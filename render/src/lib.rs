@@ -15,6 +15,7 @@ pub mod format;
 pub mod function;
 pub(crate) mod functions;
 pub mod http;
+pub mod image;
 pub mod parse;
 pub mod pyfmt;
 pub mod series;
