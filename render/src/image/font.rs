@@ -104,10 +104,10 @@ pub(crate) fn advances(text: &str, size: f64) -> Vec<f64> {
         .flatten();
     text.chars()
         .map(|c| {
-            if let Some(row) = table {
-                if let Some(&a) = (c as usize).checked_sub(32).and_then(|i| row.get(i)) {
-                    return f64::from(a);
-                }
+            if let Some(&a) =
+                table.and_then(|row| (c as usize).checked_sub(32).and_then(|i| row.get(i)))
+            {
+                return f64::from(a);
             }
             let advance = f
                 .face
