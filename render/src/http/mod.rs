@@ -13,8 +13,10 @@
 //!
 //! Where this differs from graphite-web, on purpose:
 //!
-//! - image formats (`png`, the default, `svg`, `pdf`, and `graphType=pie`) answer 501 naming
-//!   the format, until the renderer exists;
+//! - images (`png`, the default, `svg`, `pdf`, and `graphType=pie`) are drawn by
+//!   [`crate::image`] in graphite-web's manner, not pixel for pixel (see the README's
+//!   "Images"); `format=svg` with `jsonp` gives the SVG as a JSON string, as graphite-web
+//!   means to (its Python 3 code fails there);
 //! - a target that does not parse is a 400 `Invalid parameters (...)` with the position
 //!   (graphite-web answers 500 with a pyparsing trace);
 //! - `/functions` writes infinite defaults as `1e9999` (graphite-web writes an invalid

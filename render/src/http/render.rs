@@ -11,7 +11,8 @@ use super::{Req, Shared, reply, response};
 use crate::error::Error;
 use crate::eval::{Context, Limits, UsageCell};
 use crate::expr::Expr;
-use crate::format::{self, Format, jsonp_wrap};
+use crate::format::{self, Format, ImageFormat, jsonp_wrap};
+use crate::image::{self, GraphOptions, PieMode};
 use crate::series::Series;
 use crate::time::TimeZone;
 
@@ -149,22 +150,8 @@ pub(crate) fn render(shared: &Shared, req: &Req, deadline: Instant) -> Response 
         Ok(o) => o,
         Err(msg) => return reply::invalid_parameters(&msg, &[]),
     };
-    if let Format::Image(image) = options.format {
-        let what = if options.graph_type_pie { "pie graph" } else { image.name() };
-        return reply::text(
-            StatusCode::NOT_IMPLEMENTED,
-            "text/plain; charset=utf-8",
-            format!(
-                "image rendering is not implemented yet ({what} requested); use format=json, csv, raw, pickle, msgpack, dygraph or rickshaw"
-            ),
-        );
-    }
-    if options.graph_type_pie {
-        return reply::text(
-            StatusCode::NOT_IMPLEMENTED,
-            "text/plain; charset=utf-8",
-            "image rendering is not implemented yet (pie graph requested); pie graphs are images in graphite-web whatever the format".into(),
-        );
+    if options.graph_type_pie || matches!(options.format, Format::Image(_)) {
+        return render_image(shared, req, &options, deadline);
     }
     let targets: Vec<&str> = options.targets.iter().map(String::as_str).collect();
     let series = match evaluate(shared, &options, deadline) {
@@ -195,8 +182,20 @@ pub(crate) fn evaluate(
     options: &RenderOptions,
     deadline: Instant,
 ) -> Result<Vec<Series>, Error> {
-    let mut exprs: Vec<Expr> = Vec::with_capacity(options.targets.len());
-    for target in &options.targets {
+    let targets: Vec<&str> = options.targets.iter().map(String::as_str).collect();
+    Ok(evaluate_each(shared, options, &targets, deadline)?.into_iter().flatten().collect())
+}
+
+/// [`evaluate`] keeping each target's series apart (pie graphs reduce each target's
+/// series on their own); blank targets give nothing.
+fn evaluate_each(
+    shared: &Shared,
+    options: &RenderOptions,
+    targets: &[&str],
+    deadline: Instant,
+) -> Result<Vec<Vec<Series>>, Error> {
+    let mut exprs: Vec<Expr> = Vec::with_capacity(targets.len());
+    for target in targets {
         if target.trim().is_empty() {
             continue;
         }
@@ -213,11 +212,74 @@ pub(crate) fn evaluate(
     let mut ctx = Context::new(source, &limits, &usage, options.from, options.until, options.now);
     ctx.x_files_factor = options.x_files_factor;
     ctx.tz = options.tz.clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(exprs.len());
     for expr in &exprs {
-        out.extend(ctx.eval_series(expr)?);
+        out.push(ctx.eval_series(expr)?);
     }
     Ok(out)
+}
+
+/// An image answer (`format=png`, the default, `svg`, `pdf`, and every `graphType=pie`):
+/// graphite-web's `renderViewGraph` over the evaluated series, or over the pie slices.
+fn render_image(shared: &Shared, req: &Req, options: &RenderOptions, deadline: Instant) -> Response {
+    let requested = match options.format {
+        Format::Image(f) => f,
+        _ => ImageFormat::Png,
+    };
+    let graph = GraphOptions::from_params(&req.params, options.graph_type_pie);
+    let targets: Vec<&str> = options.targets.iter().map(String::as_str).collect();
+    let drawn = if options.graph_type_pie {
+        pie_slices(shared, req, options, deadline)
+            .and_then(|slices| image::render_pie(slices, &graph, requested))
+    } else {
+        evaluate(shared, options, deadline)
+            .and_then(|series| image::render_line(series, &graph, &options.tz, requested))
+    };
+    let body = match drawn {
+        Ok(body) => body,
+        Err(e) => return eval_error(&e, &targets, shared),
+    };
+    let format = image::output_format(&graph, requested);
+    let jsonp = options.jsonp.as_deref().filter(|cb| !cb.is_empty());
+    let mut response = match (format, jsonp) {
+        (ImageFormat::Svg, Some(cb)) => {
+            // graphite-web means `cb("<svg...>")`: the document as a JSON string.
+            let mut json = Vec::with_capacity(body.len() + 64);
+            format::write_json_string(&mut json, &String::from_utf8_lossy(&body), true);
+            response(StatusCode::OK, "text/javascript", jsonp_wrap(cb, &json))
+        }
+        _ => response(StatusCode::OK, Format::Image(format).content_type(), body),
+    };
+    reply::cache_headers(response.headers_mut(), (!options.no_cache).then_some(options.cache_timeout));
+    response
+}
+
+/// The pie graph's slices: a target `name:value` is a slice as given, any other target
+/// gives one slice per series, reduced by `pieMode` (default `average`; no value is 0).
+fn pie_slices(
+    shared: &Shared,
+    req: &Req,
+    options: &RenderOptions,
+    deadline: Instant,
+) -> Result<Vec<(String, f64)>, Error> {
+    let mode = req.params.get("pieMode").unwrap_or("average");
+    let computed: Vec<&str> =
+        options.targets.iter().map(String::as_str).filter(|t| !t.contains(':')).collect();
+    let mut evaluated = evaluate_each(shared, options, &computed, deadline)?.into_iter();
+    let mut slices = Vec::new();
+    for target in &options.targets {
+        if let Some((name, value)) = target.split_once(':') {
+            let value = py_float(value)
+                .map_err(|_| Error::Evaluation(format!("Invalid target '{target}'")))?;
+            slices.push((name.to_string(), value));
+        } else if !target.trim().is_empty() {
+            let pie = PieMode::parse(mode)?;
+            for series in evaluated.next().unwrap_or_default() {
+                slices.push((series.name.clone(), pie.apply(&series).unwrap_or(0.0)));
+            }
+        }
+    }
+    Ok(slices)
 }
 
 /// The answer for an evaluation error: 400 `Invalid parameters (...)` with the targets for
