@@ -221,7 +221,12 @@ fn evaluate_each(
 
 /// An image answer (`format=png`, the default, `svg`, `pdf`, and every `graphType=pie`):
 /// graphite-web's `renderViewGraph` over the evaluated series, or over the pie slices.
-fn render_image(shared: &Shared, req: &Req, options: &RenderOptions, deadline: Instant) -> Response {
+fn render_image(
+    shared: &Shared,
+    req: &Req,
+    options: &RenderOptions,
+    deadline: Instant,
+) -> Response {
     let requested = match options.format {
         Format::Image(f) => f,
         _ => ImageFormat::Png,
@@ -250,7 +255,10 @@ fn render_image(shared: &Shared, req: &Req, options: &RenderOptions, deadline: I
         }
         _ => response(StatusCode::OK, Format::Image(format).content_type(), body),
     };
-    reply::cache_headers(response.headers_mut(), (!options.no_cache).then_some(options.cache_timeout));
+    reply::cache_headers(
+        response.headers_mut(),
+        (!options.no_cache).then_some(options.cache_timeout),
+    );
     response
 }
 
