@@ -1,0 +1,199 @@
+//! `/render` images end to end: a real server on a loopback port over an in-memory source,
+//! real HTTP/1.1 requests; formats, content types, pie graphs (literal and computed slices),
+//! JSONP, cache headers and the errors graphite-web answers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use render::MemorySource;
+use render::events::EventStore;
+use render::http::HttpConfig;
+use resvg::tiny_skia::Pixmap;
+use resvg::usvg::roxmltree;
+use tokio_util::sync::CancellationToken;
+
+const T0: i64 = 1_795_288_200;
+const RANGE: &str = "from=1795288200&until=1795288500";
+
+/// A server on a loopback port, stopped when dropped.
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn start() -> TestServer {
+    let mut src = MemorySource::new();
+    let v = |xs: &[f64]| xs.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+    src.insert("servers.web01.cpu", T0, 60, v(&[21.0, 16.0, 11.0, 6.0, 1.0]));
+    src.insert("servers.web02.cpu", T0, 60, v(&[2.0, 4.0, 6.0, 8.0, 10.0]));
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let events = Arc::new(EventStore::in_memory());
+            render::http::run(listener, Arc::new(src), events, HttpConfig::default(), token)
+                .await
+                .unwrap();
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    TestServer { addr, shutdown, thread: Some(thread) }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The `<text>` contents of an SVG answer.
+    fn svg_texts(&self) -> Vec<String> {
+        let text = self.text();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| n.text().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn get(addr: SocketAddr, target: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    Reply { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+#[test]
+fn formats_and_content_types() {
+    let s = start();
+    // No format: a PNG of graphite-web's default size.
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/png")));
+    let p = Pixmap::decode_png(&r.body).unwrap();
+    assert_eq!((p.width(), p.height()), (330, 250));
+    assert!(r.header("cache-control").is_some_and(|c| c.contains("max-age=60")));
+    // An unknown format is a PNG too.
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}&format=gif&width=100"));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(Pixmap::decode_png(&r.body).unwrap().width(), 100);
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}&format=svg&title=CPU"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/svg+xml")));
+    let texts = r.svg_texts();
+    assert!(texts.contains(&"CPU".to_string()));
+    assert!(texts.contains(&"servers.web01.cpu".to_string()));
+    assert!(r.text().contains("metadata = {"));
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}&format=pdf"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("application/x-pdf")));
+    assert!(r.body.starts_with(b"%PDF-"));
+    // outputFormat (a graph option) overrides the format.
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}&outputFormat=svg"));
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    // Nothing matched: "No Data".
+    let r = get(s.addr, &format!("/render?target=nothing.here&{RANGE}&format=svg"));
+    assert_eq!(r.svg_texts(), ["No Data"]);
+    let r = get(s.addr, &format!("/render?target=servers.*.cpu&{RANGE}&noCache=1"));
+    assert!(r.header("cache-control").is_some_and(|c| c.contains("no-cache")));
+}
+
+#[test]
+fn svg_jsonp_is_a_json_string() {
+    let s = start();
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&format=svg&jsonp=cb"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("text/javascript")));
+    let text = r.text();
+    assert!(text.starts_with("cb(\"<svg ") && text.ends_with("\")"), "{}", &text[..40]);
+    let inner: String = serde_json::from_str(&text[3..text.len() - 1]).unwrap();
+    assert!(inner.contains("servers.web01.cpu"));
+}
+
+#[test]
+fn pie_graphs() {
+    let s = start();
+    // Literal slices, whatever the format asks for (json draws a PNG).
+    let r =
+        get(s.addr, &format!("/render?graphType=pie&target=a:10&target=b:30&{RANGE}&format=json"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/png")));
+    let r =
+        get(s.addr, &format!("/render?graphType=pie&target=a:10&target=b:30&{RANGE}&format=svg"));
+    assert_eq!(r.svg_texts(), ["a", "b", "%25.00", "%75.00"]);
+    // Computed slices: one per series, reduced by pieMode (default average). The range
+    // reads the values after `from`: 16, 11, 6, 1 and 4, 6, 8, 10.
+    let q = format!(
+        "/render?graphType=pie&target=servers.*.cpu&{RANGE}&format=svg&valueLabels=number&valueLabelsMin=0"
+    );
+    let names = ["servers.web01.cpu", "servers.web02.cpu"];
+    assert_eq!(r_texts(&s, &q)[..2], names);
+    assert_eq!(r_texts(&s, &q)[2..], ["8.50", "7"]);
+    assert_eq!(r_texts(&s, &format!("{q}&pieMode=maximum"))[2..], ["16", "10"]);
+    assert_eq!(r_texts(&s, &format!("{q}&pieMode=minimum"))[2..], ["1", "4"]);
+    // graphite-web's errors: 500s raised while drawing.
+    let r = get(s.addr, &format!("/render?graphType=pie&target=bad:x&{RANGE}"));
+    assert_eq!((r.status, r.text().as_str()), (500, "Invalid target 'bad:x'"));
+    let r =
+        get(s.addr, &format!("/render?graphType=pie&target=servers.*.cpu&pieMode=median&{RANGE}"));
+    assert_eq!((r.status, r.text().as_str()), (500, "Function \"median\" not found"));
+    let r = get(s.addr, &format!("/render?graphType=pie&target=a:0&{RANGE}"));
+    assert_eq!(r.status, 500);
+}
+
+fn r_texts(s: &TestServer, q: &str) -> Vec<String> {
+    let r = get(s.addr, q);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.svg_texts()
+}
+
+#[test]
+fn drawing_errors() {
+    let s = start();
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&bgcolor=nocolour"));
+    assert_eq!(r.status, 500);
+    assert!(r.text().starts_with("Must specify an RGB 3-tuple"), "{}", r.text());
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&yMin=5&yMax=1"));
+    assert_eq!((r.status, r.text().as_str()), (500, "The min must be less than the max"));
+    let r = get(s.addr, &format!("/render?target=servers.web01.cpu&{RANGE}&width=99999"));
+    assert_eq!(r.status, 400);
+    // Target errors are the same as for data formats.
+    let r = get(s.addr, &format!("/render?target=sumSeries(&{RANGE}"));
+    assert_eq!(r.status, 400);
+}
