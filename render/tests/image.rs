@@ -715,3 +715,194 @@ fn pie_labels_and_legend() {
     let s = pie_svg(&[], "").unwrap();
     assert_eq!(texts(&s, None), ["No Data"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// No request can make the renderer panic or hang: random options, values and series.
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: &[&str] = &[
+        "width",
+        "height",
+        "margin",
+        "bgcolor",
+        "fgcolor",
+        "fontSize",
+        "fontBold",
+        "fontItalic",
+        "colorList",
+        "yAxisSide",
+        "title",
+        "vtitle",
+        "vtitleRight",
+        "lineMode",
+        "lineWidth",
+        "hideLegend",
+        "hideAxes",
+        "minXStep",
+        "hideGrid",
+        "majorGridLineColor",
+        "thickness",
+        "min",
+        "max",
+        "graphOnly",
+        "yMin",
+        "yMax",
+        "yLimit",
+        "yStep",
+        "areaMode",
+        "areaAlpha",
+        "drawNullAsZero",
+        "pieMode",
+        "yUnitSystem",
+        "logBase",
+        "yMinLeft",
+        "yMaxRight",
+        "yStepLeft",
+        "rightWidth",
+        "rightColor",
+        "leftDashed",
+        "xFormat",
+        "minorY",
+        "hideYAxis",
+        "uniqueLegend",
+        "yDivisors",
+        "connectedLimit",
+        "hideXAxis",
+        "hideNullFromLegend",
+        "valueLabels",
+        "valueLabelsMin",
+        "pieLabels",
+        "valueLabelsColor",
+        "outputFormat",
+    ];
+    const VALUES: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "2",
+        "7",
+        "100",
+        "330",
+        "-5",
+        "0.5",
+        "1.5",
+        "-0.25",
+        "1e308",
+        "nan",
+        "inf",
+        "-inf",
+        "99999999999999999999",
+        "true",
+        "false",
+        "e",
+        "max",
+        "abc",
+        "%25",
+        "red",
+        "ff0000",
+        "%23ff000080",
+        "red,,blue",
+        "staircase",
+        "connected",
+        "stacked",
+        "all",
+        "first",
+        "binary",
+        "msec",
+        "right",
+        "0,0",
+        "4,5,6",
+        "rotated",
+        "number",
+        "none",
+        "%25Y%25m",
+        "%25Q",
+        "é",
+        "svg",
+    ];
+
+    fn query() -> impl Strategy<Value = String> {
+        proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..6).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(n, v)| format!("{}={}", NAMES[n], VALUES[v]))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    fn value() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            4 => (-1e6f64..1e6).prop_map(Some),
+            1 => Just(None),
+            1 => Just(Some(f64::NAN)),
+            1 => Just(Some(f64::INFINITY)),
+            1 => Just(Some(0.0)),
+            1 => Just(Some(1e300)),
+            1 => Just(Some(-1e300)),
+        ]
+    }
+
+    fn one_series() -> impl Strategy<Value = Series> {
+        let option = prop_oneof![
+            Just(("stacked", "True")),
+            Just(("secondYAxis", "True")),
+            Just(("drawAsInfinite", "True")),
+            Just(("invisible", "True")),
+            Just(("areaBetween", "True")),
+            Just(("color", "blue")),
+            Just(("alpha", "0.3")),
+            Just(("lineWidth", "0")),
+            Just(("dashed", "0.0001")),
+            Just(("dashed", "4")),
+        ];
+        (
+            proptest::collection::vec(value(), 0..40),
+            1i64..3600,
+            -1000i64..1000,
+            proptest::collection::vec(option, 0..3),
+        )
+            .prop_map(|(values, step, offset, options)| {
+                let start = T0 + offset * 60;
+                let mut s =
+                    Series::new("s", start, start + step * values.len() as i64, step, values);
+                for (k, v) in options {
+                    s.options.insert(k.into(), v.into());
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn svg_never_panics(series in proptest::collection::vec(one_series(), 0..5), q in query()) {
+            let _ = render_line(series, &GraphOptions::from_query(&q), &TimeZone::utc(), ImageFormat::Svg);
+        }
+
+        #[test]
+        fn pie_never_panics(
+            slices in proptest::collection::vec((-10f64..100.0, 0..3usize), 0..6),
+            q in query(),
+        ) {
+            let slices = slices.into_iter().map(|(v, n)| (format!("n{n}"), v)).collect();
+            let options = GraphOptions::from_params(&Params::from_query(&q), true);
+            let _ = render_pie(slices, &options, ImageFormat::Svg);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn png_never_panics(series in proptest::collection::vec(one_series(), 0..4), q in query()) {
+            // Small pictures: rasterising is the slow part of a debug build.
+            let q = format!("{q}&width=120&height=90");
+            let _ = render_line(series, &GraphOptions::from_query(&q), &TimeZone::utc(), ImageFormat::Png);
+        }
+    }
+}

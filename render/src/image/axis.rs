@@ -15,7 +15,7 @@ const EPSILON: f64 = 0.0001;
 
 /// More labels than this is a runaway (a tiny step or a log base near 1): an error instead
 /// of a hang.
-const MAX_LABELS: usize = 10_000;
+const MAX_LABELS: usize = 2_000;
 
 /// Unit prefixes for y labels (`yUnitSystem`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

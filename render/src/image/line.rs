@@ -28,6 +28,14 @@ const LEGEND_MAX_ITEMS: usize = 10;
 /// until it does. A bound keeps a pathological case from looping for ever.
 const MAX_LAYOUT_PASSES: usize = 32;
 
+/// Minor grid lines drawn between two labels at most (`minorY`), so a huge value costs
+/// nothing: more than this many are not distinguishable anyway.
+const MAX_MINOR_LINES: i64 = 100;
+
+/// Time labels or grid lines drawn at most per kind: the configurations give a few dozen
+/// for any real range; only absurd time ranges (centuries of data) would ask for more.
+const MAX_TIME_TICKS: usize = 10_000;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LineMode {
     Slope,
@@ -198,7 +206,7 @@ impl LineGraph<'_> {
     fn draw_graph(&mut self, series: Vec<Series>) -> Result<bool> {
         let time_range =
             match (series.iter().map(|s| s.start).min(), series.iter().map(|s| s.end).max()) {
-                (Some(start), Some(end)) => end - start,
+                (Some(start), Some(end)) => end.saturating_sub(start),
                 _ => 0,
             };
         if time_range == 0 {
@@ -332,9 +340,9 @@ impl LineGraph<'_> {
         self.end_time = if self.line_mode == LineMode::Staircase {
             self.data.iter().map(|d| d.series.end).max().unwrap_or(0)
         } else {
-            self.data.iter().map(|d| d.series.end - d.series.step).max().unwrap_or(0)
+            self.data.iter().map(|d| d.series.end.saturating_sub(d.series.step)).max().unwrap_or(0)
         };
-        self.time_range = self.end_time - self.start_time;
+        self.time_range = self.end_time.saturating_sub(self.start_time);
         if self.time_range <= 0 {
             return Err(Error::Evaluation(
                 "the series cover no time to draw (float division by zero)".into(),
@@ -628,11 +636,14 @@ impl LineGraph<'_> {
                 None => conf.format(),
             };
             let y = self.common.area.ymax + font::extents(self.common.canvas.font.size).ascent;
-            while dt < end {
+            for _ in 0..MAX_TIME_TICKS {
+                if dt >= end {
+                    break;
+                }
                 let label = clock.strftime(dt, &format);
-                let x = self.common.area.xmin + (dt - start) as f64 * self.x_scale;
+                let x = self.common.area.xmin + dt.saturating_sub(start) as f64 * self.x_scale;
                 self.canvas().text(&label, x, y, Align::Center, VAlign::Top, 0.0);
-                dt += delta;
+                dt = dt.saturating_add(delta);
             }
         }
         Ok(())
@@ -669,7 +680,7 @@ impl LineGraph<'_> {
             let (lower, upper) = if value <= next { (value, next) } else { (next, value) };
             let distance = (upper - lower) / (1 + minor_y) as f64;
             let top_factor = self.common.log_base.map_or(1.0, |b| b * b);
-            for m in 0..minor_y.min(1000) {
+            for m in 0..minor_y.min(MAX_MINOR_LINES) {
                 self.canvas().set_line_width(0.3);
                 self.canvas().set_color(minor);
                 let v = lower + (1 + m) as f64 * distance;
@@ -695,14 +706,17 @@ impl LineGraph<'_> {
             self.canvas().set_line_width(width);
             self.canvas().set_color(color);
             let (mut dt, delta) = clock.first_tick(start, unit, step);
-            while dt < end {
-                let x = self.common.area.xmin + (dt - start) as f64 * self.x_scale;
+            for _ in 0..MAX_TIME_TICKS {
+                if dt >= end {
+                    break;
+                }
+                let x = self.common.area.xmin + dt.saturating_sub(start) as f64 * self.x_scale;
                 if x < self.common.area.xmax {
                     self.canvas().move_to(x, bottom);
                     self.canvas().line_to(x, top);
                     self.canvas().stroke();
                 }
-                dt += delta;
+                dt = dt.saturating_add(delta);
             }
         }
         // The graph area's side borders, in the major grid colour.
@@ -837,7 +851,7 @@ impl LineGraph<'_> {
                 None => self.canvas().set_dash(None),
             }
             let s = &d.series;
-            let missing = (s.start - self.start_time) as f64 / s.step as f64;
+            let missing = s.start.saturating_sub(self.start_time) as f64 / s.step as f64;
             let start_shift = d.x_step * (missing / s.values_per_point.max(1) as f64);
             let mut x = area.xmin + start_shift + self.line_width / 2.0;
             let mut y = area.ymin;

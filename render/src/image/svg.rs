@@ -40,6 +40,9 @@ pub(crate) enum VAlign {
     Baseline,
 }
 
+/// The shortest dash drawn, in pixels.
+const MIN_DASH: f64 = 0.5;
+
 /// The skew of synthetic italics, in degrees (what a typical oblique face leans).
 const ITALIC_SKEW_DEGREES: f64 = -12.0;
 
@@ -143,16 +146,19 @@ impl Canvas {
     }
 
     pub(crate) fn set_line_width(&mut self, width: f64) {
-        self.line_width = width;
+        self.line_width = if width.is_finite() { width.max(0.0) } else { 0.0 };
     }
 
     pub(crate) fn line_width(&self) -> f64 {
         self.line_width
     }
 
-    /// `set_dash([length], offset)`, or solid for `None`.
+    /// `set_dash([length], offset)`, or solid for `None`. Dashes shorter than half a pixel
+    /// (invisible as dashes, and costly to rasterise) are drawn half a pixel long.
     pub(crate) fn set_dash(&mut self, dash: Option<(f64, f64)>) {
-        self.dash = dash;
+        self.dash = dash
+            .filter(|(length, offset)| length.is_finite() && offset.is_finite() && *length > 0.0)
+            .map(|(length, offset)| (length.max(MIN_DASH), offset));
     }
 
     /// Records the clip state (`ctx.save()`).
@@ -443,10 +449,14 @@ impl Canvas {
     }
 }
 
-/// Writes a coordinate: rounded to 1/1000 of a pixel, shortest form; non-finite values
-/// (which cairo would refuse) as 0.
+/// Coordinates are kept within this many pixels of the origin: far beyond any picture
+/// (at most 10,000 pixels wide), near enough for the rasteriser's arithmetic.
+const MAX_COORDINATE: f64 = 1.0e6;
+
+/// Writes a coordinate: rounded to 1/1000 of a pixel, shortest form, within
+/// [`MAX_COORDINATE`]; non-finite values (which cairo would refuse) as 0.
 pub(crate) fn num(out: &mut String, v: f64) {
-    let r = (v * 1000.0).round() / 1000.0;
+    let r = ((v * 1000.0).round() / 1000.0).clamp(-MAX_COORDINATE, MAX_COORDINATE);
     if !r.is_finite() {
         out.push('0');
         return;
@@ -488,11 +498,11 @@ mod tests {
     #[test]
     fn numbers_are_short() {
         let mut s = String::new();
-        for v in [1.0, 1.5, 0.1234, -3.0004, f64::NAN, 12345.6789] {
+        for v in [1.0, 1.5, 0.1234, -3.0004, f64::NAN, 12345.6789, -1e300] {
             num(&mut s, v);
             s.push(',');
         }
-        assert_eq!(s, "1,1.5,0.123,-3,0,12345.679,");
+        assert_eq!(s, "1,1.5,0.123,-3,0,12345.679,-1000000,");
     }
 
     #[test]

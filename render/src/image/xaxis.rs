@@ -121,7 +121,7 @@ impl Clock {
 
     /// Local seconds of an epoch.
     pub(crate) fn local(&self, ts: i64) -> i64 {
-        ts + self.offset
+        ts.saturating_add(self.offset)
     }
 
     /// `find_x_times`: the first time at or after `start` (local seconds) on a `step` x
