@@ -61,9 +61,11 @@ fn draw_case(case: &Case, format: ImageFormat) -> Vec<u8> {
             render_pie(slices.clone(), &options, format).unwrap()
         }
         None => {
-            let options = GraphOptions::from_query(&case.params);
+            let params = Params::from_query(&case.params);
+            let tz = params.get("tz").and_then(TimeZone::named).unwrap_or_else(TimeZone::utc);
+            let options = GraphOptions::from_params(&params, false);
             let series = case.series.iter().map(SeriesSpec::to_series).collect();
-            render_line(series, &options, &TimeZone::utc(), format).unwrap()
+            render_line(series, &options, &tz, format).unwrap()
         }
     }
 }
@@ -147,6 +149,26 @@ fn golden_graph_only() {
 #[test]
 fn golden_no_data() {
     assert_matches_graphite_web("no_data", 48, 0.005);
+}
+
+#[test]
+fn golden_right_axis() {
+    assert_matches_graphite_web("right_axis", 48, 0.025);
+}
+
+#[test]
+fn golden_first_staircase() {
+    assert_matches_graphite_web("first_staircase", 48, 0.025);
+}
+
+#[test]
+fn golden_stacked_second_axis() {
+    assert_matches_graphite_web("stacked_second_axis", 48, 0.025);
+}
+
+#[test]
+fn golden_big_font_berlin() {
+    assert_matches_graphite_web("big_font_berlin", 48, 0.025);
 }
 
 #[test]
