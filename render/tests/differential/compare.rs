@@ -121,6 +121,10 @@ pub(crate) fn from_series(
             }
         }
     }
+    // graphite-web renders nothing at all (`if any(data)`) when every series is empty.
+    if series.iter().all(|s| s.values.is_empty()) {
+        return Answer::Series(Vec::new());
+    }
     let mut out = Vec::new();
     for s in &series {
         let mut points: Vec<(Option<f64>, i64)> =

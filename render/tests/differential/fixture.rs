@@ -82,6 +82,7 @@ fn metrics() -> Vec<Metric> {
             aggregation: AggregationMethod::Max,
             ..m("test.counter.in", Shape::Counter { rate: 137.0, wrap: 10_000.0, null_every: 31 })
         },
+        m("test.counter.pkts", Shape::Counter { rate: 137.0, wrap: 10_000.0, null_every: 0 }),
         Metric {
             aggregation: AggregationMethod::Last,
             ..m(

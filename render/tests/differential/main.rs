@@ -96,7 +96,7 @@ fn describe(answer: &Answer) -> String {
                 s.iter().map(|s| s.points.iter().filter(|p| p.0.is_none()).count()).sum();
             format!("{} series, {points} points, {nulls} null", s.len())
         }
-        Answer::Error { status, .. } => format!("both fail, graphite-web with {status}"),
+        Answer::Error { status, message } => format!("error {status}: {message}"),
     }
 }
 
@@ -169,12 +169,17 @@ fn render_matches_graphite_web() {
         };
         if verbose {
             let what = match &outcome {
-                Outcome::Same => format!("same ({})", describe(&reference)),
+                Outcome::Same => "same".to_string(),
                 Outcome::Known => "known difference".to_string(),
                 Outcome::StaleKnown => "STALE known difference".to_string(),
                 Outcome::Differs(d) => format!("DIFFERS: {d}"),
             };
-            println!("{}: {} -> {what}", case.line, case.text);
+            println!(
+                "{}: {} -> {what} [graphite-web: {}]",
+                case.line,
+                case.text,
+                describe(&reference)
+            );
         }
         outcomes.push(outcome);
     }

@@ -114,7 +114,7 @@ pub(crate) struct Response {
 pub(crate) fn request(port: u16, path: &str, form: Option<&str>) -> Result<Response, String> {
     let mut stream =
         TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect to {port}: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
     let head = match form {
         None => format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
         Some(body) => format!(
