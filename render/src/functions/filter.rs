@@ -23,7 +23,7 @@ const N_INTEGER: &[Param] = &[SERIES_LIST, Param::new("n", ParamType::Integer).r
 const PATTERN: &[Param] = &[SERIES_LIST, Param::new("pattern", ParamType::String).required()];
 const N_FUNC: &[Param] = &[
     SERIES_LIST,
-    Param::new("n", ParamType::Integer).required(),
+    Param::new("n", ParamType::Integer).required().fallback(Default::Int(1)),
     Param::new("func", ParamType::AggFunc)
         .default(Default::Str("average"))
         .options(AGG_FUNC_OPTIONS),
