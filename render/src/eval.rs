@@ -97,6 +97,9 @@ pub struct Context<'a> {
     /// What the request may cost.
     pub limits: &'a Limits,
     usage: &'a UsageCell,
+    /// The value the latest `setXFilesFactor()` stored: graphite-web writes it into the shared
+    /// request context, where it becomes the default of everything evaluated after it.
+    x_files_factor_set: Cell<Option<f64>>,
 }
 
 /// The request-wide usage counters, owned by whoever creates the first [`Context`].
@@ -122,21 +125,38 @@ impl<'a> Context<'a> {
             source,
             limits,
             usage,
+            x_files_factor_set: Cell::new(None),
         }
     }
 
-    /// The same request over another range (re-fetching functions).
+    /// The same request over another range (re-fetching functions). Like graphite-web's
+    /// `requestContext.copy()`, it starts from the current xFilesFactor, and what it sets does
+    /// not come back.
     pub fn with_range(&self, from: i64, until: i64) -> Context<'a> {
         Context {
             from,
             until,
             now: self.now,
-            x_files_factor: self.x_files_factor,
+            x_files_factor: self.effective_x_files_factor(),
             tz: self.tz.clone(),
             source: self.source,
             limits: self.limits,
             usage: self.usage,
+            x_files_factor_set: Cell::new(None),
         }
+    }
+
+    /// The xFilesFactor functions default to at this point of the evaluation: the request's,
+    /// or the one a `setXFilesFactor()` evaluated earlier stored (graphite-web's
+    /// `requestContext.get('xFilesFactor')`).
+    pub fn effective_x_files_factor(&self) -> f64 {
+        self.x_files_factor_set.get().unwrap_or(self.x_files_factor)
+    }
+
+    /// Stores the xFilesFactor that later functions and fetches default to
+    /// (`setXFilesFactor()`'s `requestContext['xFilesFactor'] = ...`).
+    pub fn set_x_files_factor(&self, x_files_factor: f64) {
+        self.x_files_factor_set.set(Some(x_files_factor));
     }
 
     /// Evaluates a whole target: a series list in graphite-web's order. A literal target
@@ -253,7 +273,7 @@ impl<'a> Context<'a> {
             usage.points.set(points);
             let mut s = Series::new(name.clone(), f.start, f.end, f.step, f.values);
             s.path_expression = path_expression.to_string();
-            s.x_files_factor = self.x_files_factor;
+            s.x_files_factor = self.effective_x_files_factor();
             out.push(s);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -136,6 +136,11 @@ pub struct Param {
     pub options: &'static [&'static str],
     /// Values Grafana's editor suggests.
     pub suggestions: &'static [&'static str],
+    /// The Python signature's default of a parameter graphite-web declares required
+    /// (`highest(seriesList, n=1)`): shown in the signature text, and used when the argument is
+    /// missing, because graphite-web's validation is advisory and the call then runs with the
+    /// Python default.
+    pub fallback: Option<Default>,
 }
 
 impl Param {
@@ -181,6 +186,12 @@ impl Param {
         self.suggestions = suggestions;
         self
     }
+
+    /// Sets the Python signature's default of a required parameter (see [`Param::fallback`]).
+    pub const fn fallback(mut self, value: Default) -> Param {
+        self.fallback = Some(value);
+        self
+    }
 }
 
 /// What a function returns.
@@ -216,7 +227,7 @@ impl FunctionDef {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| match (p.multiple, p.default) {
+            .map(|p| match (p.multiple, p.default.or(p.fallback)) {
                 (true, _) => format!("*{}", p.name),
                 (false, Some(d)) => format!("{}={}", p.name, d.python_repr()),
                 (false, None) if !p.required => format!("{}=None", p.name),
@@ -311,7 +322,7 @@ impl<'c, 'a> Args<'c, 'a> {
         }
         for (i, param) in def.params.iter().enumerate() {
             let missing = if param.multiple { rest.is_empty() } else { bound[i].is_none() };
-            if param.required && missing {
+            if param.required && missing && param.fallback.is_none() {
                 return Err(Error::arg(format!(
                     "{}() missing required argument '{}'",
                     def.name, param.name
@@ -362,7 +373,11 @@ impl<'c, 'a> Args<'c, 'a> {
     }
 
     fn default_literal(&self, i: usize) -> Literal {
-        self.def.params.get(i).and_then(|p| p.default).map_or(Literal::None, Default::literal)
+        self.def
+            .params
+            .get(i)
+            .and_then(|p| p.default.or(p.fallback))
+            .map_or(Literal::None, Default::literal)
     }
 
     /// The literal given for (or defaulted into) parameter `i`; `None` when it is a series.

@@ -9,9 +9,12 @@
 pub mod aggfunc;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod expr;
+pub mod format;
 pub mod function;
 pub(crate) mod functions;
+pub mod http;
 pub mod parse;
 pub mod pyfmt;
 pub mod series;

@@ -59,6 +59,16 @@ impl MemorySource {
         self.metrics.insert(&name);
         self.series.insert(name, (start - start.rem_euclid(step), step, values));
     }
+
+    /// The metric index (the HTTP API's `/metrics/find` over this source).
+    pub fn metric_index(&self) -> &MetricIndex {
+        &self.metrics
+    }
+
+    /// The tag index (the HTTP API's `/tags/*` over this source).
+    pub fn tag_index_ref(&self) -> &TagIndex {
+        &self.tags
+    }
 }
 
 impl DataSource for MemorySource {

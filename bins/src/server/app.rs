@@ -121,6 +121,8 @@ struct ServeArgs {
     /// Write the process id here.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
+    #[command(flatten)]
+    http: Box<super::http::HttpArgs>,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
@@ -328,6 +330,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> anyhow::Result<()> {
     // Sockets first, so a port in use fails before the (possibly long) log replay.
     let listeners = Listeners::bind(&listen).await?;
+    let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
+    let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
     let addrs = listeners.addrs();
     let data_dir = options.data_dir.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(options))
@@ -365,12 +369,19 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         });
     }
     let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+    let http = match http_listener {
+        Some(l) => {
+            Some(super::http::spawn(l, store.clone(), &data_dir, &args.http, shutdown.clone())?)
+        }
+        None => None,
+    };
     let ready = format!(
-        "line={} udp={} pickle={} cache_query={}",
+        "line={} udp={} pickle={} cache_query={} http={}",
         show(addrs.line),
         show(addrs.udp),
         show(addrs.pickle),
-        show(addrs.cache_query)
+        show(addrs.cache_query),
+        show(http_addr)
     );
     tracing::info!("listening: {ready}");
     if let Some(path) = &args.ready_file {
@@ -378,6 +389,14 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
     }
 
     listeners.serve(sink.clone(), sink, Arc::clone(&stats), shutdown).await?;
+    if let Some(http) = http {
+        // The HTTP API reads the store: its requests finish before the store stops.
+        match http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the HTTP API failed"),
+            Err(e) => tracing::error!(error = %e, "the HTTP API panicked"),
+        }
+    }
     StatsBridge::default().forward(&stats, &store);
     tracing::info!(
         cached_points = store.cache_size(),

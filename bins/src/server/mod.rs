@@ -14,6 +14,7 @@
 
 pub mod app;
 mod cache_query;
+mod http;
 mod line;
 mod pickle;
 mod sink;

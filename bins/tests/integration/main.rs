@@ -8,6 +8,7 @@ mod reference;
 mod file_tools;
 mod fixtures;
 mod harness;
+mod http;
 mod listeners;
 mod read_tools;
 mod server;

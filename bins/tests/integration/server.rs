@@ -46,6 +46,8 @@ impl Server {
                 "0",
                 "--query-port",
                 "0",
+                "--http-port",
+                "0",
             ])
             .arg("--ready-file")
             .arg(&ready)
