@@ -154,6 +154,7 @@ impl Param {
             multiple: false,
             options: &[],
             suggestions: &[],
+            fallback: None,
         }
     }
 
