@@ -12,6 +12,11 @@
 //! - `maxDataPoints=N`, `noNullPoints`, `xFilesFactor=F`: as graphite-web's `/render` takes them.
 //! - `template[name]=value`: a template variable (no spaces in the value).
 //!
+//! A line starting with `/` is a request to another endpoint (`/metrics/find?query=test.*`,
+//! `/tags/findSeries?expr=name%3Ddisk.used`), sent as written to graphite-web and to our HTTP
+//! server, whose JSON answers are compared (for `/tags...`, without the `id` keys: graphite-web's
+//! are row ids of its SQL database, ours are not, on purpose).
+//!
 //! # `known-differences.txt`
 //!
 //! A case line exactly as in `targets.txt`, followed by an indented `reason:` line saying why
@@ -30,8 +35,10 @@ pub(crate) struct Case {
     pub(crate) line: usize,
     /// The line as written (the key for known differences).
     pub(crate) text: String,
-    /// The target.
+    /// The target; for an endpoint case, the path and query.
     pub(crate) target: String,
+    /// An endpoint case (`/metrics/find?...`): compared over HTTP as JSON.
+    pub(crate) endpoint: bool,
     /// Start of the range (epoch seconds).
     pub(crate) from: i64,
     /// End of the range (epoch seconds).
@@ -103,6 +110,7 @@ fn parse_line(line: usize, text: &str) -> Result<Case, String> {
         line,
         text: text.trim().to_string(),
         target: target.to_string(),
+        endpoint: target.starts_with('/'),
         from: NOW - 12 * 3600,
         until: NOW,
         max_data_points: None,
@@ -110,6 +118,9 @@ fn parse_line(line: usize, text: &str) -> Result<Case, String> {
         x_files_factor: None,
         templates: BTreeMap::new(),
     };
+    if case.endpoint && !options.is_empty() {
+        return Err("an endpoint case takes no options (put them in its query)".into());
+    }
     for opt in options.split_whitespace() {
         let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
         match key {

@@ -1,19 +1,21 @@
-//! What an answer is, read from graphite-web's JSON or from our series, and how two answers
-//! are compared: names and tags exactly, timestamps exactly, values to a relative 1e-9 (the
-//! JSON round trip of a float may move it by an ulp), null equal to null.
+//! What an answer is, read from a `/render?format=json` body (graphite-web's, or ours written
+//! by render's own JSON writer), and how two answers are compared: names and tags exactly,
+//! timestamps exactly, values to a relative 1e-9 (the JSON round trip of a float may move it by
+//! an ulp), null equal to null. Other endpoints' answers are compared as JSON values.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use render::Series;
 
 /// One series as `/render?format=json` gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct OutSeries {
     /// `target`.
     pub(crate) name: String,
-    /// `tags` (values as text: graphite-web keeps them as strings).
+    /// `tags`, values as text (numbers as Python prints them).
     pub(crate) tags: BTreeMap<String, String>,
+    /// The tags whose value is a JSON number rather than a string (graphite-web stores some
+    /// function tags as numbers: `nonNegativeDerivative: 1`, `nPercentile: 50.0`).
+    pub(crate) numeric_tags: Vec<String>,
     /// `datapoints`: `(value, timestamp)`.
     pub(crate) points: Vec<(Option<f64>, i64)>,
 }
@@ -59,11 +61,17 @@ pub(crate) fn from_json(status: u16, body: &str) -> Answer {
     let mut out = Vec::new();
     for s in parsed.as_array().into_iter().flatten() {
         let name = s["target"].as_str().unwrap_or_default().to_string();
-        let tags = s["tags"]
-            .as_object()
+        let tag_map = s["tags"].as_object();
+        let tags = tag_map
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .collect();
+        let numeric_tags = tag_map
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.is_number())
+            .map(|(k, _)| k.clone())
             .collect();
         let points = s["datapoints"]
             .as_array()
@@ -79,63 +87,7 @@ pub(crate) fn from_json(status: u16, body: &str) -> Answer {
                 (v, p[1].as_i64().unwrap_or(i64::MIN))
             })
             .collect();
-        out.push(OutSeries { name, tags, points });
-    }
-    Answer::Series(out)
-}
-
-/// graphite-web's JSON view applied to our series: `maxDataPoints` consolidation (with its
-/// start "nudge") and `noNullPoints`, then `datapoints()`. A stand-in for render's HTTP layer
-/// in the in-process comparison; the HTTP comparison uses the server's own.
-pub(crate) fn from_series(
-    mut series: Vec<Series>,
-    max_data_points: Option<u64>,
-    no_null_points: bool,
-) -> Answer {
-    if let Some(mdp) = max_data_points
-        && !series.is_empty()
-    {
-        let start = series.iter().map(|s| s.start).min().unwrap_or(0);
-        let end = series.iter().map(|s| s.end).max().unwrap_or(0);
-        let range = end - start;
-        for s in &mut series {
-            if mdp == 1 {
-                // Python's `len(series)`: the raw values.
-                let n = s.values.len();
-                s.consolidate(n);
-                continue;
-            }
-            // Python 3: `timeRange / step` is a true division.
-            let points = range as f64 / s.step as f64;
-            if (mdp as f64) < points {
-                let per_point = (points / mdp as f64).ceil() as i64;
-                let seconds_per_point = per_point * s.step;
-                let nudge = seconds_per_point + s.start.rem_euclid(s.step)
-                    - s.start.rem_euclid(seconds_per_point);
-                s.start += nudge;
-                let lose = usize::try_from(nudge / s.step).unwrap_or(0);
-                // graphite-web deletes one value fewer than the nudge moved the start.
-                let drop = lose.saturating_sub(1).min(s.values.len());
-                s.values.drain(..drop);
-                s.consolidate(usize::try_from(per_point).unwrap_or(1));
-            }
-        }
-    }
-    // graphite-web renders nothing at all (`if any(data)`) when every series is empty.
-    if series.iter().all(|s| s.values.is_empty()) {
-        return Answer::Series(Vec::new());
-    }
-    let mut out = Vec::new();
-    for s in &series {
-        let mut points: Vec<(Option<f64>, i64)> =
-            s.datapoints().into_iter().map(|(v, t)| (v.filter(|x| !x.is_nan()), t)).collect();
-        if no_null_points {
-            points.retain(|(v, _)| v.is_some());
-            if points.is_empty() {
-                continue;
-            }
-        }
-        out.push(OutSeries { name: s.name.clone(), tags: s.tags.clone(), points });
+        out.push(OutSeries { name, tags, numeric_tags, points });
     }
     Answer::Series(out)
 }
@@ -251,4 +203,49 @@ fn abbreviate(names: &[String]) -> Vec<String> {
     let mut out = names[..5].to_vec();
     out.push(format!("... {} more", names.len() - 5));
     out
+}
+
+/// Whether any series has a tag that one side writes as a number and the other as a string
+/// (reported, not failed: our series keep tag values as text).
+pub(crate) fn tag_types_differ(ours: &Answer, theirs: &Answer) -> bool {
+    match (ours, theirs) {
+        (Answer::Series(a), Answer::Series(b)) => {
+            a.iter().zip(b).any(|(x, y)| x.numeric_tags != y.numeric_tags)
+        }
+        _ => false,
+    }
+}
+
+/// The first difference between two JSON documents (any endpoint), numbers to a relative
+/// 1e-9, at a JSON path like `[3].text`.
+pub(crate) fn json_difference(
+    ours: &serde_json::Value,
+    theirs: &serde_json::Value,
+    at: &str,
+) -> Option<String> {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (x, y) = (a.as_f64(), b.as_f64());
+            (!same_value(x, y)).then(|| format!("{at}: {a}, graphite-web {b}"))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{at}: {} items, graphite-web {}", a.len(), b.len()));
+            }
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| json_difference(x, y, &format!("{at}[{i}]")))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let ka: Vec<&String> = a.keys().collect();
+            let kb: Vec<&String> = b.keys().collect();
+            if ka != kb {
+                return Some(format!("{at}: keys {ka:?}, graphite-web {kb:?}"));
+            }
+            a.iter().find_map(|(k, v)| json_difference(v, &b[k], &format!("{at}.{k}")))
+        }
+        (a, b) => (a != b).then(|| format!("{at}: {a}, graphite-web {b}")),
+    }
 }
