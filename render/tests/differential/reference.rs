@@ -12,6 +12,8 @@ use std::time::Duration;
 pub(crate) const REQUIRE_ENV: &str = "GRAPHITE_REQUIRE_REFERENCE";
 /// The system Python, the one that imports Debian's graphite-web.
 const PYTHON: &str = "/usr/bin/python3";
+/// How long graphite-web may take to start (imports and `migrate`: about a second here).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why graphite-web cannot be used here, if it cannot.
 pub(crate) fn unavailable() -> Option<String> {
@@ -68,12 +70,21 @@ impl GraphiteWeb {
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut server = GraphiteWeb { child, _stdin: stdin, port: 0, log };
-        let mut line = String::new();
-        // Blocks until the script prints READY (after `migrate`) or exits.
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        // The script prints READY once `migrate` ran and the socket listens; a reader thread
+        // lets a stuck start time out instead of hanging the test.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
         match line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) {
             Some(port) => server.port = port,
-            None => panic!("graphite-web did not start:\n{}", server.log_tail()),
+            None => panic!(
+                "graphite-web did not start within {START_TIMEOUT:?}:\n{}",
+                server.log_tail()
+            ),
         }
         server
     }
