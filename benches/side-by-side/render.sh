@@ -296,13 +296,25 @@ from collections import OrderedDict
 
 conc = sys.argv[2]
 rows = OrderedDict()
+checks = {}
 for line in open(sys.argv[1]):
     if not line.startswith("BENCH "):
         continue
     kv = dict(p.split("=", 1) for p in line[6:].split() if "=" in p)
-    if kv.get("rep") == "0" or "error" in kv:
+    if kv.get("rep") == "0":
+        checks[kv.get("case")] = kv.get("check", "-")
+        continue
+    if "error" in kv:
         continue
     rows.setdefault((kv.get("peer"), kv.get("case")), []).append(kv)
+
+def failed(peer, case):
+    """A status other than 200 or failed requests in any repetition: the figures are not
+    comparable (an error answers fast)."""
+    for kv in rows.get((peer, case), []):
+        if kv.get("status") != "200" or kv.get("errors", "0") != "0":
+            return "status %s, %s errors" % (kv.get("status"), kv.get("errors"))
+    return None
 
 def nums(peer, case, key):
     out = []
@@ -328,12 +340,17 @@ def fmt(x):
     return "%.3f" % x
 
 def cell(peer, case, key):
+    why = failed(peer, case)
+    if why:
+        return "invalid (%s)" % why
     v = nums(peer, case, key)
     if not v:
         return "-"
     return fmt(statistics.median(v)) + (" (%s-%s)" % (fmt(min(v)), fmt(max(v))) if len(v) > 1 else "")
 
-def ratio(a, b):
+def ratio(a, b, case):
+    if failed("ours", case) or failed("graphite-web", case):
+        return "-"
     if a is None or b is None or b == 0:
         return "-"
     r = a / b
@@ -341,18 +358,19 @@ def ratio(a, b):
 
 cases = [c for (p, c) in rows if p == "graphite-web"]
 print("\n**/render and /metrics/find, 1,000 series of a day at 60 s** (medians, min-max)\n")
-print("| case | graphite-web p50 ms | ours p50 ms | p50 ratio | graphite-web req/s c=%s | ours req/s c=%s | req/s ratio |" % (conc, conc))
-print("|---|---|---|---|---|---|---|")
+print("| case | same answer | graphite-web p50 ms | ours p50 ms | p50 ratio | graphite-web req/s c=%s | ours req/s c=%s | req/s ratio |" % (conc, conc))
+print("|---|---|---|---|---|---|---|---|")
 rk = "rps_c" + conc
 for c in cases:
-    print("| %s | %s | %s | %s | %s | %s | %s |" % (
-        c, cell("graphite-web", c, "p50_ms"), cell("ours", c, "p50_ms"),
-        ratio(med("graphite-web", c, "p50_ms"), med("ours", c, "p50_ms")),
+    print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        c, checks.get(c, "-"), cell("graphite-web", c, "p50_ms"), cell("ours", c, "p50_ms"),
+        ratio(med("graphite-web", c, "p50_ms"), med("ours", c, "p50_ms"), c),
         cell("graphite-web", c, rk), cell("ours", c, rk),
-        ratio(med("ours", c, rk), med("graphite-web", c, rk))))
+        ratio(med("ours", c, rk), med("graphite-web", c, rk), c)))
 big = [c for (p, c) in rows if p == "ours" and c.startswith("find-1M")]
 if big:
-    print("\n**/metrics/find among 1M names, ours** (target: under 10 ms)\n")
+    names = rows[("ours", big[0])][0].get("names", "?")
+    print("\n**/metrics/find among %s names, ours** (target for 1M: under 10 ms)\n" % names)
     print("| query | p50 ms | p95 ms | answer bytes |")
     print("|---|---|---|---|")
     for c in big:
