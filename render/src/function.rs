@@ -269,7 +269,15 @@ pub struct Args<'c, 'a> {
     pub def: &'static FunctionDef,
     bound: Vec<Option<&'c Arg>>,
     rest: Vec<&'c Arg>,
+    /// Series lists handed over already evaluated, by parameter index ([`Args::with_series`]).
+    given_series: Vec<Option<Vec<Series>>>,
+    /// Already evaluated series lists for the `multiple` parameter.
+    rest_series: Vec<Vec<Series>>,
 }
+
+/// The call an [`Args::with_series`] binding reports: there is no source text.
+static NO_CALL: Call =
+    Call { name: String::new(), args: Vec::new(), kwargs: Vec::new(), raw: String::new() };
 
 impl<'c, 'a> Args<'c, 'a> {
     /// Binds `call`'s arguments to `def`'s parameters as Python binds them: positional first
@@ -330,7 +338,61 @@ impl<'c, 'a> Args<'c, 'a> {
                 )));
             }
         }
-        Ok(Args { ctx, call, def, bound, rest })
+        Ok(Args { ctx, call, def, bound, rest, given_series: Vec::new(), rest_series: Vec::new() })
+    }
+
+    /// Binds already evaluated series lists positionally, as graphite-web calls a function by
+    /// name from inside another one (`groupByNode(x, 1, "sumSeries")` calls
+    /// `sumSeries(group)`, `reduceSeries` calls `f([a], [b])`): list `i` goes to parameter
+    /// `i`, the `multiple` parameter takes the rest, and the other parameters keep their
+    /// defaults. [`Args::call`] is then an empty call.
+    ///
+    /// # Errors
+    ///
+    /// More lists than the function takes, or a required parameter left without one.
+    pub fn with_series(
+        ctx: &'c Context<'a>,
+        def: &'static FunctionDef,
+        lists: Vec<Vec<Series>>,
+    ) -> Result<Args<'c, 'a>> {
+        let given = lists.len();
+        let mut given_series: Vec<Option<Vec<Series>>> = vec![None; def.params.len()];
+        let mut rest_series = Vec::new();
+        let mut lists = lists.into_iter();
+        for (i, param) in def.params.iter().enumerate() {
+            if param.multiple {
+                rest_series.extend(lists.by_ref());
+                break;
+            }
+            match lists.next() {
+                Some(list) => given_series[i] = Some(list),
+                None => break,
+            }
+        }
+        if lists.next().is_some() {
+            return Err(Error::arg(format!(
+                "{}() takes at most {} positional arguments ({given} given)",
+                def.name,
+                def.params.len(),
+            )));
+        }
+        for (i, param) in def.params.iter().enumerate() {
+            let missing =
+                if param.multiple { rest_series.is_empty() } else { given_series[i].is_none() };
+            if param.required && missing {
+                return Err(Error::arg(format!(
+                    "{}() missing required argument '{}'",
+                    def.name, param.name
+                )));
+            }
+        }
+        let bound = vec![None; def.params.len()];
+        Ok(Args { ctx, call: &NO_CALL, def, bound, rest: Vec::new(), given_series, rest_series })
+    }
+
+    /// The series list handed over for parameter `i` by [`Args::with_series`].
+    fn given_list(&self, i: usize) -> Option<&Vec<Series>> {
+        self.given_series.get(i).and_then(Option::as_ref)
     }
 
     /// The number of declared parameters.
@@ -345,7 +407,7 @@ impl<'c, 'a> Args<'c, 'a> {
 
     /// Whether parameter `i` was given (explicitly, not by default).
     pub fn given(&self, i: usize) -> bool {
-        self.bound.get(i).is_some_and(Option::is_some)
+        self.bound.get(i).is_some_and(Option::is_some) || self.given_list(i).is_some()
     }
 
     /// The unevaluated expression given for parameter `i`, if it is one.
@@ -367,6 +429,9 @@ impl<'c, 'a> Args<'c, 'a> {
     ///
     /// Evaluating a series argument failed.
     pub fn value(&self, i: usize) -> Result<Value> {
+        if let Some(list) = self.given_list(i) {
+            return Ok(Value::Series(list.clone()));
+        }
         match self.bound.get(i).copied().flatten() {
             Some(arg) => self.ctx.eval_arg(arg),
             None => Ok(Value::Literal(self.default_literal(i))),
@@ -383,6 +448,9 @@ impl<'c, 'a> Args<'c, 'a> {
 
     /// The literal given for (or defaulted into) parameter `i`; `None` when it is a series.
     pub fn literal(&self, i: usize) -> Option<Literal> {
+        if self.given_list(i).is_some() {
+            return None;
+        }
         match self.bound.get(i).copied().flatten() {
             Some(Arg::Literal(l)) => Some(l.clone()),
             Some(Arg::Expr(_)) => None,
@@ -409,6 +477,9 @@ impl<'c, 'a> Args<'c, 'a> {
     ///
     /// One is a literal, or evaluation failed.
     pub fn series_rest(&self) -> Result<Vec<Vec<Series>>> {
+        if !self.rest_series.is_empty() {
+            return Ok(self.rest_series.clone());
+        }
         self.rest
             .iter()
             .map(|arg| match self.ctx.eval_arg(arg)? {
@@ -428,6 +499,9 @@ impl<'c, 'a> Args<'c, 'a> {
     ///
     /// One is a series expression.
     pub fn literal_rest(&self) -> Result<Vec<Literal>> {
+        if !self.rest_series.is_empty() {
+            return Err(Error::arg(format!("{}(): expected a literal argument", self.def.name)));
+        }
         self.rest
             .iter()
             .map(|arg| match arg {
@@ -513,6 +587,11 @@ impl<'c, 'a> Args<'c, 'a> {
     /// A series expression other than a bare word (graphite-web would fetch it).
     pub fn opt_string(&self, i: usize) -> Result<Option<String>> {
         match self.bound.get(i).copied().flatten() {
+            _ if self.given_list(i).is_some() => Err(Error::arg(format!(
+                "{}(): parameter '{}' must be a quoted string, not a series",
+                self.def.name,
+                self.param_name(i)
+            ))),
             Some(Arg::Expr(_)) => Err(Error::arg(format!(
                 "{}(): parameter '{}' must be a quoted string",
                 self.def.name,

@@ -192,7 +192,7 @@ impl Series {
             return self.values.clone();
         }
         let mut out = Vec::with_capacity(self.values.len().div_ceil(vpp));
-        let mut bucket = Vec::with_capacity(vpp);
+        let mut bucket = Vec::with_capacity(vpp.min(self.values.len()));
         for chunk in self.values.chunks(vpp) {
             bucket.clear();
             let mut non_null = 0usize;

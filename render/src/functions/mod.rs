@@ -6,6 +6,7 @@ use crate::function::FunctionDef;
 pub(crate) mod alias;
 pub(crate) mod calculate;
 pub(crate) mod combine;
+pub(crate) mod common;
 pub(crate) mod filter;
 pub(crate) mod sort;
 pub(crate) mod special;
