@@ -129,13 +129,16 @@ pub(crate) fn difference(ours: &Answer, theirs: &Answer) -> Option<String> {
 
 fn series_difference(ours: &[OutSeries], theirs: &[OutSeries]) -> Option<String> {
     let names = |l: &[OutSeries]| l.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let with_points = |l: &[OutSeries]| {
+        l.iter().map(|s| format!("{} ({} points)", s.name, s.points.len())).collect::<Vec<_>>()
+    };
     if ours.len() != theirs.len() {
         return Some(format!(
             "{} series vs graphite-web's {}: ours {:?}, graphite-web {:?}",
             ours.len(),
             theirs.len(),
-            abbreviate(&names(ours)),
-            abbreviate(&names(theirs))
+            abbreviate(&with_points(ours)),
+            abbreviate(&with_points(theirs))
         ));
     }
     for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
