@@ -354,7 +354,7 @@ def ratio(a, b, case):
     if a is None or b is None or b == 0:
         return "-"
     r = a / b
-    return "%.0fx%s" % (r, " ok" if r >= 20 else " (target 20x)")
+    return "%.1fx%s" % (r, " ok" if r >= 20 else " (target 20x)")
 
 cases = [c for (p, c) in rows if p == "graphite-web"]
 print("\n**/render and /metrics/find, 1,000 series of a day at 60 s** (medians, min-max)\n")
