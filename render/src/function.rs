@@ -141,6 +141,11 @@ pub struct Param {
     /// missing, because graphite-web's validation is advisory and the call then runs with the
     /// Python default.
     pub fallback: Option<Default>,
+    /// The name of the Python function's argument, where graphite-web declares another one
+    /// (`stacked` declares `stack`, its function takes `stackName`): the signature text shows
+    /// it, and a keyword argument binds by either name (graphite-web itself only runs the call
+    /// with the Python name; the declared one fails there with a Python `TypeError`).
+    pub python_name: Option<&'static str>,
 }
 
 impl Param {
@@ -155,6 +160,7 @@ impl Param {
             options: &[],
             suggestions: &[],
             fallback: None,
+            python_name: None,
         }
     }
 
@@ -193,6 +199,20 @@ impl Param {
         self.fallback = Some(value);
         self
     }
+
+    /// Sets the Python function's name for the parameter (see [`Param::python_name`]).
+    pub const fn python_name(mut self, name: &'static str) -> Param {
+        self.python_name = Some(name);
+        self
+    }
+
+    /// The name the signature text shows: the Python argument's.
+    fn signature_name(&self) -> &'static str {
+        match self.python_name {
+            Some(name) => name,
+            None => self.name,
+        }
+    }
 }
 
 /// What a function returns.
@@ -228,11 +248,12 @@ impl FunctionDef {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| match (p.multiple, p.default.or(p.fallback)) {
-                (true, _) => format!("*{}", p.name),
-                (false, Some(d)) => format!("{}={}", p.name, d.python_repr()),
-                (false, None) if !p.required => format!("{}=None", p.name),
-                (false, None) => p.name.to_string(),
+            .map(|p| (p, p.signature_name()))
+            .map(|(p, name)| match (p.multiple, p.default.or(p.fallback)) {
+                (true, _) => format!("*{name}"),
+                (false, Some(d)) => format!("{name}={}", d.python_repr()),
+                (false, None) if !p.required => format!("{name}=None"),
+                (false, None) => name.to_string(),
             })
             .collect();
         format!("{}({})", self.name, params.join(", "))
@@ -247,6 +268,12 @@ fn registry() -> &'static HashMap<&'static str, &'static FunctionDef> {
 /// Every registered function.
 pub fn all() -> impl Iterator<Item = &'static FunctionDef> {
     crate::functions::FAMILIES.iter().flat_map(|family| family.iter())
+}
+
+/// The pie functions (`graphType=pie`'s `pieMode`, `/functions?type=pie`): described like the
+/// render functions, but not callable from a target (see [`crate::pie_value`]).
+pub fn pie_functions() -> &'static [FunctionDef] {
+    crate::functions::pie::FUNCTIONS
 }
 
 /// The function called `name`.
@@ -314,7 +341,9 @@ impl<'c, 'a> Args<'c, 'a> {
             )));
         }
         for (key, arg) in &call.kwargs {
-            let Some(i) = def.params.iter().position(|p| p.name == key) else {
+            let Some(i) =
+                def.params.iter().position(|p| p.name == key || p.python_name == Some(key))
+            else {
                 return Err(Error::arg(format!(
                     "{}() got an unexpected keyword argument '{key}'",
                     def.name
