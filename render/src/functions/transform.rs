@@ -297,7 +297,9 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
             SERIES_LIST,
             Param::new("timeShift", ParamType::Interval).required().suggestions(SHIFT_SUGGESTIONS),
             Param::new("resetEnd", ParamType::Boolean).default(Default::Bool(true)),
-            Param::new("alignDst", ParamType::Boolean).default(Default::Bool(false)),
+            Param::new("alignDst", ParamType::Boolean)
+                .default(Default::Bool(false))
+                .python_name("alignDST"),
         ],
         aggregator: false,
         call: time_shift,
