@@ -242,6 +242,11 @@ fn second_y_axis(args: &Args<'_, '_>) -> Result<Vec<Series>> {
 /// graphite-web's copy does. The unnamed stack renames to `stacked(<name>)` and tags
 /// `stacked=__DEFAULT__`; a named stack keeps the names. The path expression becomes the
 /// name.
+///
+/// Two small differences: the options set before `stacked()` (a `color()`, ...) are kept,
+/// where graphite-web's copy drops them; and the totals are shared by the whole request,
+/// re-ranged evaluations (`timeShift(stacked(x), ...)`) included, where graphite-web's
+/// shallow copy of the request context shares them only once a stack exists.
 fn stacked(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let list = args.series(0)?;
     // A `None` given explicitly is a stack of its own in graphite-web (a dictionary key).
