@@ -530,13 +530,15 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
 
 /// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
 /// `no_null_points` drops null (and NaN) points and omits series left empty. The caller
-/// applies [`apply_max_data_points`] first.
+/// applies [`apply_max_data_points`] first. When no series has any value at all the answer
+/// is `[]`, as graphite-web's `if any(data)` (a series is falsy when it has no values).
 pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_points: bool) {
     let mut body = std::mem::take(out);
     {
         let mut w = JsonWriter::new(&mut body, pretty.then_some(2), true);
         w.begin_array();
-        for s in series {
+        let any_values = series.iter().any(|s| !s.values.is_empty());
+        for s in series.iter().filter(|_| any_values) {
             let points = s.datapoints();
             if no_null_points && points.iter().all(|(v, _)| v.is_none_or(f64::is_nan)) {
                 continue;

@@ -141,11 +141,11 @@ pub struct Param {
     /// missing, because graphite-web's validation is advisory and the call then runs with the
     /// Python default.
     pub fallback: Option<Default>,
-    /// The name of the Python function's argument, where graphite-web declares another one
-    /// (`stacked` declares `stack`, its function takes `stackName`): the signature text shows
-    /// it, and a keyword argument binds by either name (graphite-web itself only runs the call
-    /// with the Python name; the declared one fails there with a Python `TypeError`).
-    pub python_name: Option<&'static str>,
+    /// The Python keyword, where graphite-web's declared name differs from its function's
+    /// argument (`timeShift`'s `alignDst` is `alignDST` in Python; `legendValue`'s
+    /// `valuesTypes` is `*valueTypes`): the signature text shows it, and a keyword argument
+    /// binds under either name.
+    pub py_name: Option<&'static str>,
 }
 
 impl Param {
@@ -160,7 +160,7 @@ impl Param {
             options: &[],
             suggestions: &[],
             fallback: None,
-            python_name: None,
+            py_name: None,
         }
     }
 
@@ -194,24 +194,17 @@ impl Param {
         self
     }
 
-    /// Sets the Python signature's default of a required parameter (see [`Param::fallback`]).
+    /// Sets the Python signature's default (see [`Param::fallback`]); for an optional
+    /// parameter it only changes the signature text (`round(seriesList, precision=None)`).
     pub const fn fallback(mut self, value: Default) -> Param {
         self.fallback = Some(value);
         self
     }
 
-    /// Sets the Python function's name for the parameter (see [`Param::python_name`]).
-    pub const fn python_name(mut self, name: &'static str) -> Param {
-        self.python_name = Some(name);
+    /// Sets the Python keyword (see [`Param::py_name`]).
+    pub const fn py_name(mut self, name: &'static str) -> Param {
+        self.py_name = Some(name);
         self
-    }
-
-    /// The name the signature text shows: the Python argument's.
-    fn signature_name(&self) -> &'static str {
-        match self.python_name {
-            Some(name) => name,
-            None => self.name,
-        }
     }
 }
 
@@ -248,12 +241,14 @@ impl FunctionDef {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| (p, p.signature_name()))
-            .map(|(p, name)| match (p.multiple, p.default.or(p.fallback)) {
-                (true, _) => format!("*{name}"),
-                (false, Some(d)) => format!("{name}={}", d.python_repr()),
-                (false, None) if !p.required => format!("{name}=None"),
-                (false, None) => name.to_string(),
+            .map(|p| {
+                let name = p.py_name.unwrap_or(p.name);
+                match (p.multiple, p.fallback.or(p.default)) {
+                    (true, _) => format!("*{name}"),
+                    (false, Some(d)) => format!("{name}={}", d.python_repr()),
+                    (false, None) if !p.required => format!("{name}=None"),
+                    (false, None) => name.to_string(),
+                }
             })
             .collect();
         format!("{}({})", self.name, params.join(", "))
@@ -342,7 +337,7 @@ impl<'c, 'a> Args<'c, 'a> {
         }
         for (key, arg) in &call.kwargs {
             let Some(i) =
-                def.params.iter().position(|p| p.name == key || p.python_name == Some(key))
+                def.params.iter().position(|p| p.name == key || p.py_name == Some(key.as_str()))
             else {
                 return Err(Error::arg(format!(
                     "{}() got an unexpected keyword argument '{key}'",

@@ -61,14 +61,11 @@ dump('series', SeriesFunctions())
 dump('pie', PieFunctions())
 "#;
 
-/// Signatures that differ from graphite-web's for a known reason. Ours are written from the
-/// declared parameters (with [`Param::python_name`] where the Python argument is named
-/// otherwise); graphite-web's come from the Python function.
-const KNOWN_SIGNATURE_DIFFERENCES: &[(&str, &str)] = &[(
-    "round",
-    "the declared default of precision is 0, the Python default None (round(x) is named \
-     without a precision); the signature shows the declared default",
-)];
+/// Signatures that differ from graphite-web's for a known reason, with the reason (none
+/// today). Ours are written from the declared parameters (with [`Param::py_name`] and
+/// [`Param::fallback`] where the Python argument's name or default differs); graphite-web's
+/// come from the Python function.
+const KNOWN_SIGNATURE_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// A value as `[kind, text]`, the way the Python side writes it.
 fn typed(kind: &str, text: impl Into<String>) -> Value {

@@ -115,9 +115,9 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
         params: &[
             Param::new("seriesList", ParamType::SeriesList).required(),
             Param::new("valuesTypes", ParamType::String)
+                .py_name("valueTypes")
                 .multiple()
-                .options(LEGEND_VALUE_OPTIONS)
-                .python_name("valueTypes"),
+                .options(LEGEND_VALUE_OPTIONS),
         ],
         aggregator: false,
         call: legend_value,

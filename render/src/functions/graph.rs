@@ -105,10 +105,10 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
          request. An optional stack name keeps separate stacks (for example 'tx' and 'rx'); \
          only the unnamed stack renames its series stacked(<name>).",
         &[
-            SERIES_LIST.python_name("seriesLists"),
+            SERIES_LIST.py_name("seriesLists"),
             Param::new("stack", ParamType::String)
                 .fallback(Default::Str(DEFAULT_STACK))
-                .python_name("stackName"),
+                .py_name("stackName"),
         ],
         stacked,
     ),
@@ -307,9 +307,11 @@ fn area_between(args: &Args<'_, '_>) -> Result<Vec<Series>> {
 }
 
 /// graphite-web's `verticalLine`: a series of two 1.0 values at `ts` (start = end = `ts`,
-/// step 1, so one point), flagged drawAsInfinite, named after the label (`None` when there is
-/// none). `ts` is read relative to the request's `now` (graphite-web reads it relative to the
-/// clock, which is the same unless the request sets `now`).
+/// step 1, so one point), flagged drawAsInfinite, named after the label. Without a label
+/// graphite-web's name is Python's `None`: JSON `null`, an empty CSV field, `None` in its
+/// tags and path expression; here the name is empty (as CSV shows it) and the tags and the
+/// path expression say `None`. `ts` is read relative to the request's `now` (graphite-web
+/// reads it relative to the clock, which is the same unless the request sets `now`).
 fn vertical_line(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     let spec = args.string(0)?;
     let ctx = args.ctx;
@@ -324,8 +326,15 @@ fn vertical_line(args: &Args<'_, '_>) -> Result<Vec<Series>> {
             "verticalLine(): timestamp {ts} exists after end of range"
         )));
     }
-    let label = args.opt_string(1)?.unwrap_or_else(|| "None".into());
-    let mut s = Series::new(label, ts, ts, 1, vec![Some(1.0), Some(1.0)]);
+    let values = vec![Some(1.0), Some(1.0)];
+    let mut s = match args.opt_string(1)? {
+        Some(label) => Series::new(label, ts, ts, 1, values),
+        None => {
+            let mut s = Series::new("None", ts, ts, 1, values);
+            s.name = String::new();
+            s
+        }
+    };
     s.x_files_factor = ctx.effective_x_files_factor();
     s.options.insert("drawAsInfinite".into(), TRUE.into());
     if let Some(color) = args.opt_string(2)?.filter(|c| !c.is_empty()) {
@@ -1176,7 +1185,8 @@ mod tests {
         check(
             &got,
             &[Want {
-                name: "None",
+                // graphite-web: null (see vertical_line).
+                name: "",
                 path: "None",
                 start: 600,
                 end: 600,

@@ -224,7 +224,9 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
                       hundreds...), halves to even.",
         params: &[
             SERIES_LIST,
-            Param::new("precision", ParamType::Integer).default(Default::Int(0)),
+            Param::new("precision", ParamType::Integer)
+                .default(Default::Int(0))
+                .fallback(Default::None),
         ],
         aggregator: false,
         call: round,
@@ -299,7 +301,7 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
             Param::new("resetEnd", ParamType::Boolean).default(Default::Bool(true)),
             Param::new("alignDst", ParamType::Boolean)
                 .default(Default::Bool(false))
-                .python_name("alignDST"),
+                .py_name("alignDST"),
         ],
         aggregator: false,
         call: time_shift,
