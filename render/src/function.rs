@@ -265,6 +265,12 @@ pub fn all() -> impl Iterator<Item = &'static FunctionDef> {
     crate::functions::FAMILIES.iter().flat_map(|family| family.iter())
 }
 
+/// The pie functions (`graphType=pie`'s `pieMode`, `/functions?type=pie`): described like the
+/// render functions, but not callable from a target (see [`crate::pie_value`]).
+pub fn pie_functions() -> &'static [FunctionDef] {
+    crate::functions::pie::FUNCTIONS
+}
+
 /// The function called `name`.
 pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
     registry().get(name).copied()

@@ -169,7 +169,7 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
         &[
             Param::new("seriesList", ParamType::SeriesList).required(),
             Param::new("func", ParamType::AggFunc).required().options(AGG_FUNC_OPTIONS),
-            Param::new("position", ParamType::Node).multiple(),
+            Param::new("position", ParamType::Node).multiple().py_name("positions"),
         ],
         false,
         aggregate_with_wildcards,
@@ -350,7 +350,10 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
         "powSeries",
         "Raises the first series to the power of the second, the result to the power of the \
          third, and so on, point by point.",
-        &[Param::new("seriesList", ParamType::SeriesList).required().multiple()],
+        &[Param::new("seriesList", ParamType::SeriesList)
+            .required()
+            .multiple()
+            .py_name("seriesLists")],
         true,
         pow_series,
     ),

@@ -213,6 +213,7 @@ pub(crate) fn evaluate(
     let mut ctx = Context::new(source, &limits, &usage, options.from, options.until, options.now);
     ctx.x_files_factor = options.x_files_factor;
     ctx.tz = options.tz.clone();
+    ctx.events = Some(&*shared.events);
     let mut out = Vec::new();
     for expr in &exprs {
         out.extend(ctx.eval_series(expr)?);
