@@ -267,13 +267,20 @@ fn render_matches_graphite_web() {
     let mut outcomes = Vec::with_capacity(cases.len());
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     let mut tag_types = 0usize;
+    // Time each side spends answering the /render cases over HTTP (issue 6's "the whole
+    // suite 20x faster" figure; read it from a release run: benches/side-by-side/suite.sh).
+    let (mut theirs_time, mut ours_time) = (Duration::ZERO, Duration::ZERO);
     for case in &cases {
         let (diff, what) = if case.endpoint {
             (endpoint_difference(server.port, web.port(), case), "endpoint".to_string())
         } else {
+            let t = Instant::now();
             let reference = over_http(web.port(), case, "graphite-web");
+            theirs_time += t.elapsed();
             let in_process = ours_in_process(&store, case);
+            let t = Instant::now();
             let http = over_http(server.port, case, "our server");
+            ours_time += t.elapsed();
             if let Some(f) = unknown_function(&in_process) {
                 *unknown.entry(f).or_default() += 1;
             }
@@ -335,6 +342,16 @@ fn render_matches_graphite_web() {
         "differential test: {} cases in {elapsed:.1?}: {same} same, {known_n} known differences, {} failing",
         cases.len(),
         failed.len()
+    );
+    let render_cases = cases.iter().filter(|c| !c.endpoint).count();
+    let _ = writeln!(
+        report,
+        "SUITE_TIMING render_cases={render_cases} graphite_web_s={:.3} ours_s={:.3} ratio={:.1} \
+         (over HTTP, one request at a time; {} build)",
+        theirs_time.as_secs_f64(),
+        ours_time.as_secs_f64(),
+        theirs_time.as_secs_f64() / ours_time.as_secs_f64().max(1e-9),
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().map(|(f, n)| format!("{f} ({n})")).collect();
