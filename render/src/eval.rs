@@ -1,10 +1,12 @@
 //! Evaluating targets: the request context, where data comes from, and the walk over the
 //! syntax tree (graphite-web's `evaluateTarget` / `evaluateTokens`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::events::EventStore;
 use crate::expr::{Arg, Call, Expr, Literal};
 use crate::function::{self, Args};
 use crate::series::Series;
@@ -78,6 +80,10 @@ pub enum Value {
 struct Usage {
     series: Cell<usize>,
     points: Cell<usize>,
+    /// The running totals of `stacked()`, by stack name (`None` when a target passes `None`
+    /// as the name): graphite-web keeps them in the request context (`totalStack`), so a
+    /// stack continues across the targets of one request.
+    stacks: RefCell<HashMap<Option<String>, Vec<f64>>>,
 }
 
 /// What one request evaluates against: its time range, defaults and data.
@@ -96,6 +102,9 @@ pub struct Context<'a> {
     pub source: &'a dyn DataSource,
     /// What the request may cost.
     pub limits: &'a Limits,
+    /// The events `events()` counts (graphite-web's events database); `None` when the caller
+    /// has none, and then `events()` finds nothing.
+    pub events: Option<&'a EventStore>,
     usage: &'a UsageCell,
     /// The value the latest `setXFilesFactor()` stored: graphite-web writes it into the shared
     /// request context, where it becomes the default of everything evaluated after it.
@@ -124,6 +133,7 @@ impl<'a> Context<'a> {
             tz: crate::time::TimeZone::utc(),
             source,
             limits,
+            events: None,
             usage,
             x_files_factor_set: Cell::new(None),
         }
@@ -141,6 +151,7 @@ impl<'a> Context<'a> {
             tz: self.tz.clone(),
             source: self.source,
             limits: self.limits,
+            events: self.events,
             usage: self.usage,
             x_files_factor_set: Cell::new(None),
         }
@@ -157,6 +168,18 @@ impl<'a> Context<'a> {
     /// (`setXFilesFactor()`'s `requestContext['xFilesFactor'] = ...`).
     pub fn set_x_files_factor(&self, x_files_factor: f64) {
         self.x_files_factor_set.set(Some(x_files_factor));
+    }
+
+    /// Takes the running totals of the stack `name` for `stacked()` (empty for a new stack);
+    /// give them back with [`Context::put_stack`].
+    pub fn take_stack(&self, name: Option<&str>) -> Vec<f64> {
+        let mut stacks = self.usage.0.stacks.borrow_mut();
+        stacks.remove(&name.map(String::from)).unwrap_or_default()
+    }
+
+    /// Stores the running totals of the stack `name`, for the next `stacked()` of the request.
+    pub fn put_stack(&self, name: Option<&str>, totals: Vec<f64>) {
+        self.usage.0.stacks.borrow_mut().insert(name.map(String::from), totals);
     }
 
     /// Evaluates a whole target: a series list in graphite-web's order. A literal target

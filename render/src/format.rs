@@ -182,7 +182,7 @@ impl<'a> JsonWriter<'a> {
     pub fn key(&mut self, key: &str) {
         self.before_value();
         write_json_string(self.out, key, self.ensure_ascii);
-        self.out.extend_from_slice(b": ");
+        crate::pyfmt::push_small(self.out, b": ");
         self.after_key = true;
     }
 
@@ -199,8 +199,7 @@ impl<'a> JsonWriter<'a> {
     /// An integer.
     pub fn int(&mut self, i: i64) {
         self.before_value();
-        let mut buf = itoa_buf(i);
-        self.out.extend_from_slice(buf.as_bytes_mut());
+        push_int(self.out, i);
     }
 
     /// A float as Python writes it: `repr`, and `NaN`, `Infinity`, `-Infinity`.
@@ -226,7 +225,7 @@ impl<'a> JsonWriter<'a> {
     /// Text written as is, in value position.
     pub fn raw(&mut self, text: &str) {
         self.before_value();
-        self.out.extend_from_slice(text.as_bytes());
+        crate::pyfmt::push_small(self.out, text.as_bytes());
     }
 
     /// A whole [`Json`] value; `sort_keys` sorts object keys (`json.dumps(sort_keys=True)`).
@@ -266,42 +265,9 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// A small stack buffer for integer formatting (no allocation on the hot path).
-struct ItoaBuf {
-    bytes: [u8; 24],
-    start: usize,
-}
-
-impl ItoaBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
-        self.bytes.get(self.start..).unwrap_or(&[])
-    }
-}
-
-fn itoa_buf(i: i64) -> ItoaBuf {
-    let mut bytes = [0u8; 24];
-    let mut pos = bytes.len();
-    let negative = i < 0;
-    let mut n = i.unsigned_abs();
-    loop {
-        pos -= 1;
-        bytes[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        pos -= 1;
-        bytes[pos] = b'-';
-    }
-    ItoaBuf { bytes, start: pos }
-}
-
 /// Appends an integer's decimal text.
 pub(crate) fn push_int(out: &mut Vec<u8>, i: i64) {
-    let mut buf = itoa_buf(i);
-    out.extend_from_slice(buf.as_bytes_mut());
+    crate::pyfmt::push_small(out, itoa::Buffer::new().format(i).as_bytes());
 }
 
 /// Python's JSON text of a float: `repr`, or `NaN` / `Infinity` / `-Infinity`.
@@ -317,15 +283,9 @@ fn push_py_json_float(out: &mut Vec<u8>, x: f64) {
     }
 }
 
-/// Appends Python's `repr(x)`, with a fast path for integral values (the common case for
-/// counters and gauges).
+/// Appends Python's `repr(x)` ([`crate::pyfmt::push_float_repr`]).
 pub(crate) fn push_float_repr(out: &mut Vec<u8>, x: f64) {
-    if x.fract() == 0.0 && x.abs() < 1e15 && !(x == 0.0 && x.is_sign_negative()) {
-        push_int(out, x as i64);
-        out.extend_from_slice(b".0");
-    } else {
-        out.extend_from_slice(float_repr(x).as_bytes());
-    }
+    crate::pyfmt::push_float_repr(out, x);
 }
 
 /// Appends `s` as a JSON string literal, escaped as Python's `json` module escapes it.
@@ -530,13 +490,15 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
 
 /// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
 /// `no_null_points` drops null (and NaN) points and omits series left empty. The caller
-/// applies [`apply_max_data_points`] first.
+/// applies [`apply_max_data_points`] first. When no series has any value at all the answer
+/// is `[]`, as graphite-web's `if any(data)` (a series is falsy when it has no values).
 pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_points: bool) {
     let mut body = std::mem::take(out);
     {
         let mut w = JsonWriter::new(&mut body, pretty.then_some(2), true);
         w.begin_array();
-        for s in series {
+        let any_values = series.iter().any(|s| !s.values.is_empty());
+        for s in series.iter().filter(|_| any_values) {
             let points = s.datapoints();
             if no_null_points && points.iter().all(|(v, _)| v.is_none_or(f64::is_nan)) {
                 continue;

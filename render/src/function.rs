@@ -141,6 +141,11 @@ pub struct Param {
     /// missing, because graphite-web's validation is advisory and the call then runs with the
     /// Python default.
     pub fallback: Option<Default>,
+    /// The Python keyword, where graphite-web's declared name differs from its function's
+    /// argument (`timeShift`'s `alignDst` is `alignDST` in Python; `legendValue`'s
+    /// `valuesTypes` is `*valueTypes`): the signature text shows it, and a keyword argument
+    /// binds under either name.
+    pub py_name: Option<&'static str>,
 }
 
 impl Param {
@@ -155,6 +160,7 @@ impl Param {
             options: &[],
             suggestions: &[],
             fallback: None,
+            py_name: None,
         }
     }
 
@@ -188,9 +194,16 @@ impl Param {
         self
     }
 
-    /// Sets the Python signature's default of a required parameter (see [`Param::fallback`]).
+    /// Sets the Python signature's default (see [`Param::fallback`]); for an optional
+    /// parameter it only changes the signature text (`round(seriesList, precision=None)`).
     pub const fn fallback(mut self, value: Default) -> Param {
         self.fallback = Some(value);
+        self
+    }
+
+    /// Sets the Python keyword (see [`Param::py_name`]).
+    pub const fn py_name(mut self, name: &'static str) -> Param {
+        self.py_name = Some(name);
         self
     }
 }
@@ -228,11 +241,14 @@ impl FunctionDef {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|p| match (p.multiple, p.default.or(p.fallback)) {
-                (true, _) => format!("*{}", p.name),
-                (false, Some(d)) => format!("{}={}", p.name, d.python_repr()),
-                (false, None) if !p.required => format!("{}=None", p.name),
-                (false, None) => p.name.to_string(),
+            .map(|p| {
+                let name = p.py_name.unwrap_or(p.name);
+                match (p.multiple, p.fallback.or(p.default)) {
+                    (true, _) => format!("*{name}"),
+                    (false, Some(d)) => format!("{name}={}", d.python_repr()),
+                    (false, None) if !p.required => format!("{name}=None"),
+                    (false, None) => name.to_string(),
+                }
             })
             .collect();
         format!("{}({})", self.name, params.join(", "))
@@ -247,6 +263,12 @@ fn registry() -> &'static HashMap<&'static str, &'static FunctionDef> {
 /// Every registered function.
 pub fn all() -> impl Iterator<Item = &'static FunctionDef> {
     crate::functions::FAMILIES.iter().flat_map(|family| family.iter())
+}
+
+/// The pie functions (`graphType=pie`'s `pieMode`, `/functions?type=pie`): described like the
+/// render functions, but not callable from a target (see [`crate::pie_value`]).
+pub fn pie_functions() -> &'static [FunctionDef] {
+    crate::functions::pie::FUNCTIONS
 }
 
 /// The function called `name`.
@@ -314,7 +336,9 @@ impl<'c, 'a> Args<'c, 'a> {
             )));
         }
         for (key, arg) in &call.kwargs {
-            let Some(i) = def.params.iter().position(|p| p.name == key) else {
+            let Some(i) =
+                def.params.iter().position(|p| p.name == key || p.py_name == Some(key.as_str()))
+            else {
                 return Err(Error::arg(format!(
                     "{}() got an unexpected keyword argument '{key}'",
                     def.name

@@ -27,5 +27,6 @@ pub mod time;
 pub use error::{Error, Result};
 pub use eval::{Context, DataSource, Fetched, Limits, UsageCell, Value};
 pub use expr::{Arg, Call, Expr, Literal};
+pub use functions::pie::{PieMode, pie_value};
 pub use series::{Consolidation, Series};
 pub use source::MemorySource;

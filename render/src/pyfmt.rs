@@ -7,22 +7,102 @@
 /// Python's `repr(float)`: the shortest text that reads back to `x`, always with a `.0` or an
 /// exponent, scientific when the decimal exponent is below -4 or at least 16 (`1e-05`, `1e+16`).
 pub fn float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
+    let mut out = Vec::with_capacity(24);
+    push_float_repr(&mut out, x);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`float_repr`]'s text to `out` without allocating: the JSON and CSV writers call
+/// this once per value, so integral values (most metrics) take a short path, and the others
+/// get their shortest digits from `ryu` (the same digits Python's repr picks), laid out with
+/// Python's thresholds and exponent style.
+pub fn push_float_repr(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(if x.is_nan() {
+            b"nan"
+        } else if x > 0.0 {
+            b"inf"
+        } else {
+            b"-inf"
+        });
+        return;
     }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    let i = x as i64;
+    if i as f64 == x && x.abs() < 1e16 && !(x == 0.0 && x.is_sign_negative()) {
+        push_small(out, itoa::Buffer::new().format(i).as_bytes());
+        push_small(out, b".0");
+        return;
     }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(x).as_bytes();
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
+        Some(at) => {
+            let exp = std::str::from_utf8(&text[at + 1..]).ok().and_then(|e| e.parse().ok());
+            (&text[..at], exp.unwrap_or(0i32))
+        }
+        None => (text, 0),
+    };
+    let int_len = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    let mut digits: Vec<u8> = mantissa.iter().copied().filter(u8::is_ascii_digit).collect();
+    let leading = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..leading);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
     }
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = split_exponent(&sci);
-    if (-4..16).contains(&exp) {
-        let plain = format!("{x}");
-        if plain.contains('.') { plain } else { plain + ".0" }
+    if digits.is_empty() {
+        out.extend_from_slice(if negative { b"-0.0" } else { b"0.0" });
+        return;
+    }
+    // x = 0.D * 10^(int_len - leading + exp) = D[0].D[1..] * 10^e
+    let e = i32::try_from(int_len).unwrap_or(0) - i32::try_from(leading).unwrap_or(0) + exp - 1;
+    if negative {
+        out.push(b'-');
+    }
+    if (-4..16).contains(&e) {
+        if e >= 0 {
+            let int_digits = usize::try_from(e).unwrap_or(0) + 1;
+            for k in 0..int_digits {
+                out.push(digits.get(k).copied().unwrap_or(b'0'));
+            }
+            out.push(b'.');
+            match digits.get(int_digits..) {
+                Some(frac) if !frac.is_empty() => out.extend_from_slice(frac),
+                _ => out.push(b'0'),
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            for _ in 0..(-e - 1) {
+                out.push(b'0');
+            }
+            out.extend_from_slice(&digits);
+        }
     } else {
-        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if e < 0 { b'-' } else { b'+' });
+        let abs = e.unsigned_abs();
+        if abs < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(abs).as_bytes());
+    }
+}
+
+/// Appends a few bytes (a number's text) byte by byte: for copies this short a call to
+/// `memmove` costs more than the copy, and a JSON body is thousands of them.
+#[inline]
+pub fn push_small(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len());
+    for &b in bytes {
+        out.push(b);
     }
 }
 
@@ -94,6 +174,37 @@ mod tests {
             (1.5e300, "1.5e+300"),
         ] {
             assert_eq!(float_repr(x), want, "{x}");
+        }
+    }
+
+    /// The reference layout: Rust's shortest digits (`{:e}`, `{}`) with Python's rules.
+    fn slow_repr(x: f64) -> String {
+        if x == 0.0 {
+            return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        }
+        let sci = format!("{x:e}");
+        let (mantissa, exp) = split_exponent(&sci);
+        if (-4..16).contains(&exp) {
+            let plain = format!("{x}");
+            if plain.contains('.') { plain } else { plain + ".0" }
+        } else {
+            format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_repr_matches_the_reference(bits in proptest::prelude::any::<u64>()) {
+            let x = f64::from_bits(bits);
+            if x.is_finite() {
+                proptest::prop_assert_eq!(float_repr(x), slow_repr(x));
+            }
+        }
+
+        #[test]
+        fn fast_repr_matches_on_decimals(m in -1_000_000i64..1_000_000, e in -30i32..30) {
+            let x = m as f64 * 10f64.powi(e);
+            proptest::prop_assert_eq!(float_repr(x), slow_repr(x));
         }
     }
 

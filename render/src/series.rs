@@ -305,9 +305,43 @@ pub fn normalize(lists: Vec<Vec<Series>>) -> Result<Normalized> {
 /// The consolidated values of several series as rows by index, padded with null to the
 /// longest (Python's `zip_longest(*series)`): `rows[i][j]` is series `j` at index `i`.
 pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
-    let columns: Vec<Vec<Option<f64>>> = series.iter().map(Series::consolidated).collect();
-    let len = columns.iter().map(Vec::len).max().unwrap_or(0);
-    (0..len).map(|i| columns.iter().map(|c| c.get(i).copied().flatten()).collect()).collect()
+    map_rows(series, <[Option<f64>]>::to_vec)
+}
+
+/// Applies `f` to every row of [`rows`] without building them: `f(row)` for `i` in
+/// `0..longest`, in order. Combining a thousand day-long series (`sumSeries(x.*)`) reads
+/// 1.4M values; gathering them a block of rows at a time keeps the reads sequential per
+/// series and the block in cache, and a series read unconsolidated is not copied.
+pub fn map_rows<T>(series: &[Series], mut f: impl FnMut(&[Option<f64>]) -> T) -> Vec<T> {
+    const BLOCK: usize = 64;
+    let columns: Vec<std::borrow::Cow<'_, [Option<f64>]>> = series
+        .iter()
+        .map(|s| {
+            if s.values_per_point <= 1 {
+                std::borrow::Cow::Borrowed(s.values.as_slice())
+            } else {
+                std::borrow::Cow::Owned(s.consolidated())
+            }
+        })
+        .collect();
+    let width = columns.len();
+    let len = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(len);
+    let mut block = vec![None; BLOCK * width];
+    let mut start = 0;
+    while start < len {
+        let rows_here = BLOCK.min(len - start);
+        for (j, column) in columns.iter().enumerate() {
+            for r in 0..rows_here {
+                block[r * width + j] = column.get(start + r).copied().flatten();
+            }
+        }
+        for r in 0..rows_here {
+            out.push(f(&block[r * width..(r + 1) * width]));
+        }
+        start += rows_here;
+    }
+    out
 }
 
 #[cfg(test)]

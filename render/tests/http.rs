@@ -302,7 +302,7 @@ fn functions_catalogue_is_valid_json() {
     let r = get(s.addr, "/functions?type=pie");
     assert_eq!(
         r.json()["average"],
-        serde_json::json!({"name": "average", "function": "average(series)", "description": "Return the average", "module": "graphite.render.functions", "group": "Pie", "params": [{"name": "series", "type": "series", "required": true}]})
+        serde_json::json!({"name": "average", "function": "average(series)", "description": "The mean of the series' non-null values.", "module": "graphite.render.functions", "group": "Pie", "params": [{"name": "series", "type": "series", "required": true}]})
     );
     let r = get(s.addr, "/functions/noSuchFunction");
     assert_eq!(

@@ -197,3 +197,58 @@ fn drawing_errors() {
     let r = get(s.addr, &format!("/render?target=sumSeries(&{RANGE}"));
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn graph_functions_change_the_picture() {
+    let s = start();
+    // Stroked paths of the lines section as (stroke, attributes).
+    let strokes = |q: &str| -> Vec<std::collections::BTreeMap<String, String>> {
+        let r = get(s.addr, &format!("/render?{q}&{RANGE}&format=svg"));
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        let text = r.text();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("path"))
+            .filter(|n| n.ancestors().any(|a| a.attribute("class") == Some("lines")))
+            .filter(|n| !n.ancestors().any(|a| a.has_tag_name("clipPath")))
+            .map(|n| {
+                n.attributes().map(|a| (a.name().to_string(), a.value().to_string())).collect()
+            })
+            .collect()
+    };
+    let one = |q: &str, key: &str| strokes(q)[0].get(key).cloned().unwrap_or_default();
+    assert_eq!(one("target=color(servers.web01.cpu,'red')", "stroke"), "#c80032");
+    assert_eq!(one("target=color(servers.web01.cpu,'00ff0080')", "stroke-opacity"), "0.502");
+    assert_eq!(one("target=alpha(servers.web01.cpu,0.4)", "stroke-opacity"), "0.4");
+    assert_eq!(one("target=lineWidth(servers.web01.cpu,3)", "stroke-width"), "3");
+    assert_eq!(one("target=dashed(servers.web01.cpu)", "stroke-dasharray"), "5");
+    // Stacked series are filled areas.
+    let filled = strokes("target=stacked(servers.*.cpu)");
+    assert!(filled.iter().all(|p| p["fill"] != "none") && filled.len() == 2, "{filled:?}");
+    let band = strokes("target=areaBetween(servers.*.cpu)");
+    assert_eq!(band.len(), 2);
+    assert_eq!(band[0]["fill-opacity"], "0");
+    // secondYAxis: labels on both sides, so no single y axis in the metadata.
+    let r = get(
+        s.addr,
+        &format!(
+            "/render?target=servers.web01.cpu&target=secondYAxis(servers.web02.cpu)&{RANGE}&format=svg"
+        ),
+    );
+    assert!(!r.text().contains("\"y\": {"));
+    // drawAsInfinite and verticalLine: full-height lines.
+    let v = strokes("target=verticalLine('1795288320','deploy')&target=servers.web01.cpu");
+    assert!(v.len() >= 2);
+    // Legend names from cactiStyle and legendValue.
+    let r = get(
+        s.addr,
+        &format!("/render?target=legendValue(servers.web01.cpu,'avg')&{RANGE}&format=svg"),
+    );
+    assert!(
+        r.svg_texts().iter().any(|t| t.starts_with("servers.web01.cpu (avg: 8.5")),
+        "{:?}",
+        r.svg_texts()
+    );
+    let r = get(s.addr, &format!("/render?target=cactiStyle(servers.*.cpu)&{RANGE}&format=svg"));
+    assert!(r.svg_texts().iter().any(|t| t.contains("Current:")), "{:?}", r.svg_texts());
+}

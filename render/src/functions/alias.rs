@@ -114,7 +114,10 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
             ```\n&target=legendValue(Sales.widgets.largeBlue, 'avg', 'max', 'si')\n```",
         params: &[
             Param::new("seriesList", ParamType::SeriesList).required(),
-            Param::new("valuesTypes", ParamType::String).multiple().options(LEGEND_VALUE_OPTIONS),
+            Param::new("valuesTypes", ParamType::String)
+                .py_name("valueTypes")
+                .multiple()
+                .options(LEGEND_VALUE_OPTIONS),
         ],
         aggregator: false,
         call: legend_value,

@@ -169,7 +169,7 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
         &[
             Param::new("seriesList", ParamType::SeriesList).required(),
             Param::new("func", ParamType::AggFunc).required().options(AGG_FUNC_OPTIONS),
-            Param::new("position", ParamType::Node).multiple(),
+            Param::new("position", ParamType::Node).multiple().py_name("positions"),
         ],
         false,
         aggregate_with_wildcards,
@@ -350,7 +350,10 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
         "powSeries",
         "Raises the first series to the power of the second, the result to the power of the \
          third, and so on, point by point.",
-        &[Param::new("seriesList", ParamType::SeriesList).required().multiple()],
+        &[Param::new("seriesList", ParamType::SeriesList)
+            .required()
+            .multiple()
+            .py_name("seriesLists")],
         true,
         pow_series,
     ),
@@ -554,10 +557,8 @@ fn aggregate_lists(
     let Some(w) = normalize_mut(series.iter_mut()) else { return Ok(Vec::new()) };
     let xff = xff.unwrap_or(ctx.effective_x_files_factor());
     let name = format!("{label}Series({})", format_path_expressions(&series));
-    let values = series::rows(&series)
-        .iter()
-        .map(|row| if xff_passes(row, xff) { agg.apply(row) } else { None })
-        .collect();
+    let values =
+        series::map_rows(&series, |row| if xff_passes(row, xff) { agg.apply(row) } else { None });
     let mut tags = series.first().map(|s| s.tags.clone()).unwrap_or_default();
     for s in series.iter().skip(1) {
         tags.retain(|k, v| s.tags.get(k) == Some(v));
@@ -817,7 +818,7 @@ fn percentile_of_series(args: &Args<'_, '_>) -> Result<Vec<Series>> {
         format_g(n)
     );
     let Some(w) = normalize_mut(series.iter_mut()) else { return Ok(Vec::new()) };
-    let values = series::rows(&series).iter().map(|row| percentile(row, n, interpolate)).collect();
+    let values = series::map_rows(&series, |row| percentile(row, n, interpolate));
     Ok(vec![new_series(name, w, values, args.ctx.effective_x_files_factor())])
 }
 
@@ -959,8 +960,7 @@ fn as_percent(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     }
     let (total_values, total_text) = match total {
         Total::None => {
-            let total: Vec<Option<f64>> =
-                series::rows(&series).iter().map(|r| safe_sum(r)).collect();
+            let total: Vec<Option<f64>> = series::map_rows(&series, safe_sum);
             (total, format!("sumSeries({})", format_path_expressions(&series)))
         }
         Total::Series(mut totals) => {
@@ -1044,7 +1044,7 @@ fn group_total(mut group: Vec<Series>, last: &mut Option<Window>, xff: f64) -> O
     let name = format!("sumSeries({})", format_path_expressions(&group));
     let w = normalize_mut(group.iter_mut())?;
     *last = Some(w);
-    let values = series::rows(&group).iter().map(|r| safe_sum(r)).collect();
+    let values = series::map_rows(&group, safe_sum);
     Some(new_series(name, w, values, xff))
 }
 

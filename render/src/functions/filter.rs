@@ -650,11 +650,9 @@ fn remove_by_percentile(args: &Args<'_, '_>, above: bool) -> Result<Vec<Series>>
     let n = args.float(1)?;
     let shown = pyfmt::format_g(n);
     // nPercentile writes its tag into the tags it shares with the series: graphite-web leaks
-    // `nPercentile` into the result's tags, with Python's str() of the argument.
-    let tag = match args.literal(1) {
-        Some(Literal::Int(i)) => i.to_string(),
-        _ => pyfmt::float_repr(n),
-    };
+    // `nPercentile` into the result's tags, with Python's str() of the argument after its
+    // parameter validation made it a float (`50` -> "50.0").
+    let tag = pyfmt::float_repr(n);
     let name = args.def.name;
     for s in &mut list {
         s.set_name(format!("{name}({}, {shown})", s.name));
@@ -984,7 +982,7 @@ mod tests {
         let out = run("removeAbovePercentile(test.*.cpu,50)");
         assert_eq!(names(&out)[0], "removeAbovePercentile(test.db01.cpu, 50)");
         assert!(!out[0].tags.contains_key("nPercentile"));
-        assert_eq!(out[1].tags["nPercentile"], "50");
+        assert_eq!(out[1].tags["nPercentile"], "50.0");
         assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), None, Some(0.0), None]);
         assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), None, None]);
         assert_eq!(values(&out[3]), [Some(5.0), None, None, Some(1.0), None]);
@@ -1001,7 +999,7 @@ mod tests {
         assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(5.0)]);
         assert!(!out[2].tags.contains_key("nPercentile"));
         let out = run("removeAbovePercentile(test.*.cpu,-30)");
-        assert_eq!(out[2].tags["nPercentile"], "-30");
+        assert_eq!(out[2].tags["nPercentile"], "-30.0");
         assert_eq!(values(&out[1]), [Some(2.0), Some(2.0), None, Some(0.0), Some(3.0)]);
         assert_eq!(values(&out[2]), [Some(1.0), Some(2.0), Some(3.0), Some(4.0), None]);
         assert_eq!(values(&out[3]), [Some(5.0), None, None, Some(1.0), None]);

@@ -1,5 +1,6 @@
 //! The render functions, one file per family (graphite-reference §4.4). Each file exports
-//! `FUNCTIONS`, the definitions it owns; [`FAMILIES`] lists the files for the registry.
+//! `FUNCTIONS`, the definitions it owns; [`FAMILIES`] lists the files for the registry. The pie
+//! functions (`pie.rs`) are not render functions and stay out of it.
 
 use crate::function::FunctionDef;
 
@@ -8,6 +9,8 @@ pub(crate) mod calculate;
 pub(crate) mod combine;
 pub(crate) mod common;
 pub(crate) mod filter;
+pub(crate) mod graph;
+pub(crate) mod pie;
 pub(crate) mod sort;
 pub(crate) mod special;
 pub(crate) mod transform;
@@ -18,6 +21,7 @@ pub(crate) const FAMILIES: &[&[FunctionDef]] = &[
     calculate::FUNCTIONS,
     combine::FUNCTIONS,
     filter::FUNCTIONS,
+    graph::FUNCTIONS,
     sort::FUNCTIONS,
     special::FUNCTIONS,
     transform::FUNCTIONS,

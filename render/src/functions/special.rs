@@ -4,13 +4,14 @@
 //! (`constantLine`, `threshold`, `randomWalk`) or choose between lists (`fallbackSeries`).
 //!
 //! `seriesByTag` is registered here so `/functions` lists it, but the evaluator resolves it
-//! itself (it is a fetch, not a function); `events` needs an event store, which the render
-//! crate does not have yet.
+//! itself (it is a fetch, not a function); `events` counts the events of the request's
+//! [`Context::events`] store.
 
 use std::hash::{BuildHasher, Hasher};
 
 use crate::error::{Error, Result};
 use crate::eval::Context;
+use crate::events::TagSet;
 use crate::function::{Args, Default, FunctionDef, Param, ParamType};
 use crate::pyfmt;
 use crate::series::{Consolidation, Series};
@@ -505,9 +506,44 @@ fn series_by_tag(args: &Args<'_, '_>) -> Result<Vec<Series>> {
     )))
 }
 
-/// graphite-web counts events from its events database; this server has none yet.
-fn events(_args: &Args<'_, '_>) -> Result<Vec<Series>> {
-    Err(Error::Evaluation("events(): this server has no event store yet".into()))
+/// graphite-web's `events(*tags)`: one value per second over the request's range (from
+/// `from` to `until`, step 1, consolidated by `sum`), each the number of events at that second
+/// carrying every given tag (`"*"` alone: every event), null where there is none. Named
+/// `events("a", "b")`.
+///
+/// Two graphite-web behaviours are not reproduced: an event at exactly `until` makes
+/// graphite-web fail (its index is one past the list, a 500); it is left out here. And
+/// graphite-web's tag library drops the tags no event has ever carried before matching, so
+/// `events("deploy", "typo")` counts every `deploy` event there; here every tag must match, as
+/// `/events/get_data` matches them.
+fn events(args: &Args<'_, '_>) -> Result<Vec<Series>> {
+    let tags: Vec<String> = args.literal_rest()?.iter().map(ToString::to_string).collect();
+    let name = format!("events(\"{}\")", tags.join("\", \""));
+    let ctx = args.ctx;
+    let (start, end) = (ctx.from, ctx.until);
+    let points = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+    if points > ctx.limits.max_points {
+        return Err(Error::Limit(format!(
+            "events(): the range has more than {} seconds (limit max_points)",
+            ctx.limits.max_points
+        )));
+    }
+    let mut values: Vec<Option<f64>> = vec![None; points];
+    if let Some(store) = ctx.events {
+        let wanted = (tags != ["*"]).then_some(tags.as_slice());
+        for event in store.find(start as f64, end as f64, wanted, TagSet::All) {
+            // graphite-web's epoch(): whole seconds, rounded down.
+            let at = event.when.floor() as i64;
+            let slot = usize::try_from(at - start).ok().and_then(|i| values.get_mut(i));
+            if let Some(slot) = slot {
+                *slot = Some(slot.unwrap_or(0.0) + 1.0);
+            }
+        }
+    }
+    let mut s = Series::new(name, start, end, 1, values);
+    s.consolidation = Consolidation::Sum;
+    s.x_files_factor = ctx.effective_x_files_factor();
+    Ok(vec![s])
 }
 
 #[cfg(test)]
@@ -580,10 +616,83 @@ mod tests {
         assert_eq!(got[0].name, "tagged.disk.used;dc=dc1;server=web01");
     }
 
+    /// Evaluates `target` over `(T0 + from, T0 + until]` with an event store holding events at
+    /// T0+100 (deploy, web), T0+100.5 (deploy), T0+130 (web) and T0+200 (no tag).
+    fn run_events(target: &str, from: i64, until: i64) -> crate::Result<Vec<Series>> {
+        let store = crate::events::EventStore::in_memory();
+        for (when, tags) in
+            [(100.0, &["deploy", "web"][..]), (100.5, &["deploy"]), (130.0, &["web"]), (200.0, &[])]
+        {
+            let tags = tags.iter().map(|t| t.to_string()).collect();
+            store.add(T0 as f64 + when, "e".into(), String::new(), tags).unwrap();
+        }
+        let src = crate::functions::calculate::tests::data();
+        let limits = crate::eval::Limits::default();
+        let usage = crate::eval::UsageCell::default();
+        let mut ctx = Context::new(&src, &limits, &usage, T0 + from, T0 + until, T0 + until);
+        ctx.events = Some(&store);
+        ctx.eval_series(&crate::parse::parse(target)?)
+    }
+
+    /// The non-null values of `s` as `(offset from T0, value)`.
+    fn counts(s: &Series) -> Vec<(i64, f64)> {
+        s.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (s.start - T0 + i as i64, v)))
+            .collect()
+    }
+
     #[test]
-    fn events_needs_an_event_store() {
-        let err = run_err("events('deploy')", 600, 1500);
-        assert!(err.to_string().contains("event store"), "{err}");
+    fn events_count_per_second_like_graphite_web() {
+        // graphite-web 1.1.8 with the same events in its database, over (T0+90, T0+210].
+        for (target, name, want) in [
+            ("events('*')", "events(\"*\")", &[(100, 2.0), (130, 1.0), (200, 1.0)][..]),
+            ("events('deploy')", "events(\"deploy\")", &[(100, 2.0)]),
+            ("events('deploy','web')", "events(\"deploy\", \"web\")", &[(100, 1.0)]),
+            ("events('nosuch')", "events(\"nosuch\")", &[]),
+        ] {
+            let got = run_events(target, 90, 210).unwrap();
+            assert_eq!(got.len(), 1);
+            let s = &got[0];
+            assert_eq!(s.name, name);
+            assert_eq!(s.path_expression, name);
+            assert_eq!((s.start - T0, s.end - T0, s.step, s.values.len()), (90, 210, 1, 120));
+            assert_eq!((s.consolidation, s.x_files_factor), (Consolidation::Sum, 0.0));
+            assert_eq!(s.tags.len(), 1);
+            assert_eq!(counts(s), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn events_at_the_edges_of_the_range() {
+        // An event at `from` counts; one at `until` is left out (graphite-web fails on it).
+        let got = run_events("events('*')", 100, 200).unwrap();
+        assert_eq!(counts(&got[0]), [(100, 2.0), (130, 1.0)]);
+        let got = run_events("events('*')", 101, 130).unwrap();
+        assert_eq!(got[0].values.len(), 29);
+        assert_eq!(counts(&got[0]), []);
+    }
+
+    #[test]
+    fn events_consolidate_by_sum() {
+        let got = run_events("events('deploy')", 90, 210).unwrap();
+        let mut s = got[0].clone();
+        s.consolidate(60);
+        assert_eq!(s.consolidated(), [Some(2.0), None]);
+    }
+
+    #[test]
+    fn events_without_a_store_are_all_null() {
+        let got = run("events('deploy')", 600, 660);
+        assert_eq!(got[0].values, vec![None; 60]);
+        assert!(matches!(run_err("events()", 600, 660), Error::InvalidArgument(_)));
+    }
+
+    #[test]
+    fn events_over_a_huge_range_is_a_limit() {
+        let err = run_events("events('*')", -T0, 0).unwrap_err();
+        assert!(matches!(err, Error::Limit(_)), "{err}");
     }
 
     #[test]

@@ -224,7 +224,9 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
                       hundreds...), halves to even.",
         params: &[
             SERIES_LIST,
-            Param::new("precision", ParamType::Integer).default(Default::Int(0)),
+            Param::new("precision", ParamType::Integer)
+                .default(Default::Int(0))
+                .fallback(Default::None),
         ],
         aggregator: false,
         call: round,
@@ -297,7 +299,9 @@ pub(crate) const FUNCTIONS: &[FunctionDef] = &[
             SERIES_LIST,
             Param::new("timeShift", ParamType::Interval).required().suggestions(SHIFT_SUGGESTIONS),
             Param::new("resetEnd", ParamType::Boolean).default(Default::Bool(true)),
-            Param::new("alignDst", ParamType::Boolean).default(Default::Bool(false)),
+            Param::new("alignDst", ParamType::Boolean)
+                .default(Default::Bool(false))
+                .py_name("alignDST"),
         ],
         aggregator: false,
         call: time_shift,

@@ -13,13 +13,6 @@ use crate::function::{self, Default, FunctionDef, Param};
 /// graphite-web's module name, which `/functions` reports for every function.
 const MODULE: &str = "graphite.render.functions";
 
-/// The pie functions (`graphType=pie`'s `pieMode`), listed by `?type=pie`.
-const PIE: [(&str, &str); 3] = [
-    ("average", "Return the average"),
-    ("maximum", "Return the maximum"),
-    ("minimum", "Return the minimum"),
-];
-
 fn default_json(d: Default) -> Option<Json<'static>> {
     Some(match d {
         Default::Bool(b) => Json::Bool(b),
@@ -83,24 +76,6 @@ fn info(def: &FunctionDef) -> Json<'static> {
     ])
 }
 
-fn pie_info(name: &'static str, description: &'static str) -> Json<'static> {
-    Json::obj([
-        ("name", Json::str(name)),
-        ("function", Json::str(format!("{name}(series)"))),
-        ("description", Json::str(description)),
-        ("module", Json::str(MODULE)),
-        ("group", Json::str("Pie")),
-        (
-            "params",
-            Json::Arr(vec![Json::obj([
-                ("name", Json::str("series")),
-                ("type", Json::str("series")),
-                ("required", Json::Bool(true)),
-            ])]),
-        ),
-    ])
-}
-
 /// `GET /functions`: `{name: info}`, or `{group: {name: info}}` with `grouped=1|true`;
 /// `group=<Group>` filters; `type=pie` lists the pie functions.
 pub(crate) fn list(req: &Req) -> Response {
@@ -114,7 +89,7 @@ pub(crate) fn list(req: &Req) -> Response {
     });
     let group_filter = p.get("group");
     let infos: Vec<(&'static str, &'static str, Json<'static>)> = if p.get("type") == Some("pie") {
-        PIE.iter().map(|(n, d)| (*n, "Pie", pie_info(n, d))).collect()
+        function::pie_functions().iter().map(|def| (def.name, def.group, info(def))).collect()
     } else {
         function::all().map(|def| (def.name, def.group, info(def))).collect()
     };
@@ -147,7 +122,7 @@ pub(crate) fn details(req: &Req, name: &str) -> Response {
         return reply::empty(StatusCode::METHOD_NOT_ALLOWED);
     }
     let found = if req.params.get("type") == Some("pie") {
-        PIE.iter().find(|(n, _)| *n == name).map(|(n, d)| pie_info(n, d))
+        function::pie_functions().iter().find(|def| def.name == name).map(info)
     } else {
         function::lookup(name).map(info)
     };

@@ -12,7 +12,8 @@ use crate::error::Error;
 use crate::eval::{Context, Limits, UsageCell};
 use crate::expr::Expr;
 use crate::format::{self, Format, ImageFormat, jsonp_wrap};
-use crate::image::{self, GraphOptions, PieMode};
+use crate::functions::pie::{PieMode, pie_value};
+use crate::image::{self, GraphOptions};
 use crate::series::Series;
 use crate::time::TimeZone;
 
@@ -212,6 +213,7 @@ fn evaluate_each(
     let mut ctx = Context::new(source, &limits, &usage, options.from, options.until, options.now);
     ctx.x_files_factor = options.x_files_factor;
     ctx.tz = options.tz.clone();
+    ctx.events = Some(&*shared.events);
     let mut out = Vec::with_capacity(exprs.len());
     for expr in &exprs {
         out.push(ctx.eval_series(expr)?);
@@ -281,9 +283,10 @@ fn pie_slices(
                 .map_err(|_| Error::Evaluation(format!("Invalid target '{target}'")))?;
             slices.push((name.to_string(), value));
         } else if !target.trim().is_empty() {
-            let pie = PieMode::parse(mode)?;
+            let pie = PieMode::parse(mode)
+                .ok_or_else(|| Error::Evaluation(format!("Function \"{mode}\" not found")))?;
             for series in evaluated.next().unwrap_or_default() {
-                slices.push((series.name.clone(), pie.apply(&series).unwrap_or(0.0)));
+                slices.push((series.name.clone(), pie_value(pie, &series).unwrap_or(0.0)));
             }
         }
     }

@@ -28,7 +28,6 @@ mod svg;
 mod xaxis;
 
 pub use options::GraphOptions;
-pub use pie::PieMode;
 
 use resvg::tiny_skia;
 use resvg::usvg;

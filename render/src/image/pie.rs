@@ -1,5 +1,5 @@
-//! graphite-web's `PieGraph` (glyph.py) and the reduction of a series to a slice
-//! (`pieMode`: the Pie functions `average`, `maximum`, `minimum`).
+//! graphite-web's `PieGraph` (glyph.py). The slices' values come from the caller: literal
+//! `name:value` targets, or series reduced by `pieMode` ([`crate::pie_value`]).
 //!
 //! Slices start at the top and go clockwise in target order, coloured from `colorList`; the
 //! legend lists them; labels (`valueLabels`: the percentage, written `%12.34` as
@@ -9,50 +9,6 @@ use super::options::{GraphOptions, to_float};
 use super::svg::{Align, Canvas, VAlign};
 use super::{Common, unquote};
 use crate::error::{Error, Result};
-use crate::series::Series;
-
-/// How `graphType=pie` reduces a series to one value (`pieMode`, default `average`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PieMode {
-    /// Sum of the non-null values over their count (null when there are none).
-    Average,
-    /// The largest non-null value.
-    Maximum,
-    /// The smallest non-null value.
-    Minimum,
-}
-
-impl PieMode {
-    /// The mode named `name` (graphite-web's `PieFunctions` keys).
-    ///
-    /// # Errors
-    ///
-    /// An unknown name: graphite-web's `Function "<name>" not found`.
-    pub fn parse(name: &str) -> Result<PieMode> {
-        match name {
-            "average" => Ok(PieMode::Average),
-            "maximum" => Ok(PieMode::Maximum),
-            "minimum" => Ok(PieMode::Minimum),
-            _ => Err(Error::Evaluation(format!("Function \"{name}\" not found"))),
-        }
-    }
-
-    /// The slice value of `series` (its values as read, consolidated), `None` when it has
-    /// no values (graphite-web then uses 0).
-    pub fn apply(self, series: &Series) -> Option<f64> {
-        let values: Vec<f64> = series.consolidated().into_iter().flatten().collect();
-        match self {
-            PieMode::Average => {
-                if values.is_empty() {
-                    return None;
-                }
-                Some(values.iter().sum::<f64>() / values.len() as f64)
-            }
-            PieMode::Maximum => values.into_iter().reduce(crate::series::py_max),
-            PieMode::Minimum => values.into_iter().reduce(crate::series::py_min),
-        }
-    }
-}
 
 /// One slice being drawn.
 struct Slice {
@@ -185,20 +141,4 @@ pub(crate) fn draw(data: Vec<(String, f64)>, params: &GraphOptions) -> Result<Pi
         }
     }
     Ok(done(common))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pie_modes_as_graphite_webs_pie_functions() {
-        let s = Series::new("a", 0, 240, 60, vec![Some(1.0), None, Some(5.0), Some(3.0)]);
-        assert_eq!(PieMode::Average.apply(&s), Some(3.0));
-        assert_eq!(PieMode::Maximum.apply(&s), Some(5.0));
-        assert_eq!(PieMode::Minimum.apply(&s), Some(1.0));
-        let empty = Series::new("a", 0, 120, 60, vec![None, None]);
-        assert_eq!(PieMode::Average.apply(&empty), None);
-        assert!(PieMode::parse("median").is_err());
-    }
 }

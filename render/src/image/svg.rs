@@ -301,10 +301,11 @@ impl Canvas {
         }
     }
 
-    /// Fills (non-zero rule) and clears the path.
+    /// Fills (non-zero rule) and clears the path. A path of fewer than three points encloses
+    /// nothing and is dropped.
     pub(crate) fn fill(&mut self) {
         let d = self.take_path();
-        if d.is_empty() {
+        if d.bytes().filter(|b| matches!(b, b'L' | b'A')).count() < 2 {
             return;
         }
         self.out.push_str("<path d=\"");
