@@ -928,3 +928,11 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn right_side_axis_with_a_vertical_title_fails_as_in_graphite_web() {
+    // glyph.py measures the right side from a margin set to the width, so the vertical
+    // title pushes the area off the picture and graphite-web divides by zero (500).
+    assert!(matches!(try_svg(two(), "yAxisSide=right&vtitle=abc"), Err(Error::Evaluation(_))));
+    assert!(try_svg(two(), "yAxisSide=right").is_ok());
+}
