@@ -4,7 +4,7 @@
 //! The graph is laid out as glyph.py lays it out (the same options and defaults, the same
 //! room for title, legend and labels, the same axis steps, units, time labels and grid, the
 //! same line and area modes, the same per-series options set by the Graph functions) and
-//! written as an SVG document by our own writer ([`svg`]), which follows cairo's drawing
+//! written as an SVG document by our own writer (`svg.rs`), which follows cairo's drawing
 //! model so the port stays close to the original. The document is then:
 //!
 //! - returned as is for `svg`, with graphite-web's `<g class=...>` sections and its JSON
@@ -12,7 +12,7 @@
 //! - rasterised by resvg (usvg parses it, tiny-skia paints) for `png`;
 //! - converted to a vector PDF by svg2pdf for `pdf`.
 //!
-//! Text is drawn with the bundled DejaVu Sans ([`font`]), the face cairo picks for "Sans" on
+//! Text is drawn with the bundled DejaVu Sans (`font.rs`), the face cairo picks for "Sans" on
 //! Debian, and measured with cairo's hinted metrics so the layout matches.
 //!
 //! What differs from graphite-web is listed in the render crate's README ("Images").
