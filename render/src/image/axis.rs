@@ -470,13 +470,13 @@ impl Tics {
         let (value, prefix) = format_units(value, self.step, self.unit_system);
         let (span, span_prefix) = format_units(self.span, self.step, self.unit_system);
         let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix} ") };
-        let span_prefix_spaced =
-            if span_prefix.is_empty() { String::new() } else { format!("{span_prefix} ") };
         if value < 0.1 {
             format!("{} {prefix}", format_g(value))
         } else if value < 1.0 {
             format!("{value:.2} {prefix}")
-        } else if span > 10.0 || span_prefix_spaced != prefix {
+        } else if span > 10.0 || span_prefix != prefix {
+            // glyph.py compares the span's bare prefix with the value's spaced one, so any
+            // prefixed label takes this branch.
             // The value is always a float here, so Python's "%.1f" branch.
             format!("{value:.1} {prefix}")
         } else if span > 3.0 {
@@ -554,10 +554,128 @@ mod tests {
     }
 
     #[test]
+    fn prefixed_labels_have_one_decimal() {
+        // graphite-web: log base 2 over 300..1800 gives 256, 512, 1.0 k, 2.0 k.
+        let mut t = Tics::new(300.0, 1800.0, UnitSystem::Si, Some(2.0)).unwrap();
+        t.apply_settings(None, AxisMax::Auto, None).unwrap();
+        t.choose_step(&[], false).unwrap();
+        t.choose_limits().unwrap();
+        let labels: Vec<String> =
+            t.label_values().unwrap().iter().map(|v| t.make_label(*v)).collect();
+        assert_eq!(labels, ["256.0 ", "512.0 ", "1.0 k ", "2.0 k "]);
+    }
+
+    #[test]
     fn units() {
         assert_eq!(format_units(2048.0, Some(1024.0), UnitSystem::Binary), (2.0, "Ki"));
         assert_eq!(format_units(7200.0, Some(3600.0), UnitSystem::Sec), (2.0, "H"));
         assert_eq!(format_units(1500.0, Some(500.0), UnitSystem::Si), (1500.0, ""));
         assert_eq!(format_units(5.0, None, UnitSystem::None), (5.0, ""));
+    }
+}
+
+/// Every y axis of `tests/data/image/axis_golden.json`, laid out by graphite-web's glyph.py
+/// (`axis_golden.py`), laid out again here: the same limits, label values and label texts,
+/// or an error where glyph.py raises.
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    /// A float written as Python's repr (exact, unlike a JSON number read by serde_json).
+    #[derive(serde::Deserialize)]
+    struct F(String);
+
+    impl F {
+        fn get(&self) -> f64 {
+            self.0.parse().unwrap()
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Case {
+        min: F,
+        max: F,
+        system: String,
+        log: Option<F>,
+        ymin: Option<F>,
+        /// A number, or "max".
+        ymax: Option<F>,
+        ylimit: Option<F>,
+        ystep: Option<F>,
+        divisors: Vec<i64>,
+        ok: Option<Expected>,
+        error: Option<String>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Expected {
+        bottom: serde_json::Value,
+        top: serde_json::Value,
+        values: Vec<F>,
+        labels: Vec<String>,
+    }
+
+    /// `bottom`/`top` may be Python ints (`0`) or floats (as repr strings).
+    fn number(v: &serde_json::Value) -> f64 {
+        match v {
+            serde_json::Value::String(s) => s.parse().unwrap(),
+            other => other.as_f64().unwrap(),
+        }
+    }
+
+    fn lay_out(c: &Case) -> Result<(f64, f64, Vec<f64>, Vec<String>)> {
+        let mut t = Tics::new(
+            c.min.get(),
+            c.max.get(),
+            UnitSystem::parse(&c.system),
+            c.log.as_ref().map(F::get),
+        )?;
+        let axis_max = match &c.ymax {
+            None => AxisMax::Auto,
+            Some(F(s)) if s == "max" => AxisMax::Extremum,
+            Some(f) => AxisMax::Value(f.get()),
+        };
+        t.apply_settings(c.ymin.as_ref().map(F::get), axis_max, c.ylimit.as_ref().map(F::get))?;
+        match &c.ystep {
+            Some(step) => t.set_step(step.get())?,
+            None => t.choose_step(&c.divisors, c.system == "binary")?,
+        }
+        t.choose_limits()?;
+        let values = t.label_values()?;
+        let labels = values.iter().map(|v| t.make_label(*v)).collect();
+        Ok((t.bottom, t.top, values, labels))
+    }
+
+    #[test]
+    fn axes_match_glyph_py() {
+        let text = include_str!("../../tests/data/image/axis_golden.json");
+        let cases: Vec<Case> = serde_json::from_str(text).unwrap();
+        let mut failures = Vec::new();
+        for (i, c) in cases.iter().enumerate() {
+            match (lay_out(c), &c.ok, &c.error) {
+                (Ok(got), Some(want), _) => {
+                    let values: Vec<f64> = want.values.iter().map(F::get).collect();
+                    let same = got.0 == number(&want.bottom)
+                        && got.1 == number(&want.top)
+                        && got.2 == values
+                        && got.3 == want.labels;
+                    if !same {
+                        failures.push(format!(
+                            "case {i}: got {got:?}, want ({}, {}, {values:?}, {:?})",
+                            want.bottom, want.top, want.labels
+                        ));
+                    }
+                }
+                (Err(_), None, Some(_)) => {}
+                (got, _, error) => failures.push(format!("case {i}: got {got:?}, want {error:?}")),
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} differ:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
     }
 }
