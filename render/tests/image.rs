@@ -569,7 +569,7 @@ fn titles_and_fonts() {
     assert!(label["transform"].contains("skewX"), "synthetic italic");
     let doc = roxmltree::Document::parse(&s).unwrap();
     let families = doc.descendants().find_map(|n| n.attribute("font-family")).unwrap();
-    assert_eq!(families, "'Verdana', 'DejaVu Sans', sans-serif");
+    assert_eq!(families, "'DejaVu Sans', 'Verdana', sans-serif");
 }
 
 #[test]

@@ -479,13 +479,14 @@ fn log_base(params: &GraphOptions) -> Result<Option<f64>> {
     }
 }
 
-/// The CSS font list for text: the requested family first when it is not the default
-/// "Sans", then the bundled face, then the generic family.
+/// The CSS font list for text: the bundled face (characters are placed at its advances),
+/// then the requested family when it is not the default "Sans" (for SVG viewers without
+/// DejaVu Sans), then the generic family.
 fn font_family(name: &str) -> String {
     let clean: String = name.chars().filter(|c| !matches!(c, '\'' | '"' | ',' | ';')).collect();
     if clean.is_empty() || clean == "Sans" || clean == font::FAMILY {
         format!("'{}', sans-serif", font::FAMILY)
     } else {
-        format!("'{clean}', '{}', sans-serif", font::FAMILY)
+        format!("'{}', '{clean}', sans-serif", font::FAMILY)
     }
 }
