@@ -359,7 +359,7 @@ fn render_matches_graphite_web() {
         theirs_time.as_secs_f64() / ours_time.as_secs_f64().max(1e-9),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
-    ours_slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    ours_slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     if let Some((median, _, _)) = ours_slowest.get(ours_slowest.len() / 2) {
         let top: Duration = ours_slowest.iter().take(ours_slowest.len() / 20).map(|s| s.0).sum();
         let _ = writeln!(
