@@ -102,9 +102,15 @@ fn ours_in_process(store: &Store, case: &Case) -> Answer {
 }
 
 /// The `/render` answer of the server on `port` for `case`.
-fn over_http(port: u16, case: &Case, who: &str) -> Answer {
-    match reference::request(port, &format!("/render?{}", case.query()), None) {
-        Ok(r) => compare::from_json(r.status, &r.body),
+/// Also returns how long the request took (sending it and reading the whole answer, not
+/// decoding it).
+fn over_http(port: u16, case: &Case, who: &str) -> (Answer, Duration) {
+    let query = format!("/render?{}", case.query());
+    let t = Instant::now();
+    let answer = reference::request(port, &query, None);
+    let took = t.elapsed();
+    match answer {
+        Ok(r) => (compare::from_json(r.status, &r.body), took),
         Err(e) => panic!("{who} did not answer `{}`: {e}", case.target),
     }
 }
@@ -270,17 +276,17 @@ fn render_matches_graphite_web() {
     // Time each side spends answering the /render cases over HTTP (issue 6's "the whole
     // suite 20x faster" figure; read it from a release run: benches/side-by-side/suite.sh).
     let (mut theirs_time, mut ours_time) = (Duration::ZERO, Duration::ZERO);
+    let mut ours_slowest: Vec<(Duration, Duration, usize)> = Vec::new();
     for case in &cases {
         let (diff, what) = if case.endpoint {
             (endpoint_difference(server.port, web.port(), case), "endpoint".to_string())
         } else {
-            let t = Instant::now();
-            let reference = over_http(web.port(), case, "graphite-web");
-            theirs_time += t.elapsed();
+            let (reference, theirs_this) = over_http(web.port(), case, "graphite-web");
+            theirs_time += theirs_this;
             let in_process = ours_in_process(&store, case);
-            let t = Instant::now();
-            let http = over_http(server.port, case, "our server");
-            ours_time += t.elapsed();
+            let (http, ours_this) = over_http(server.port, case, "our server");
+            ours_time += ours_this;
+            ours_slowest.push((ours_this, theirs_this, case.line));
             if let Some(f) = unknown_function(&in_process) {
                 *unknown.entry(f).or_default() += 1;
             }
@@ -353,6 +359,24 @@ fn render_matches_graphite_web() {
         theirs_time.as_secs_f64() / ours_time.as_secs_f64().max(1e-9),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
+    ours_slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    if let Some((median, _, _)) = ours_slowest.get(ours_slowest.len() / 2) {
+        let top: Duration = ours_slowest.iter().take(ours_slowest.len() / 20).map(|s| s.0).sum();
+        let _ = writeln!(
+            report,
+            "  ours per case: median {:.2} ms; the slowest 5% take {:.3} s in all",
+            median.as_secs_f64() * 1e3,
+            top.as_secs_f64()
+        );
+    }
+    for (ours, theirs, line) in ours_slowest.iter().take(5) {
+        let _ = writeln!(
+            report,
+            "  slowest here: targets.txt:{line}: ours {:.1} ms, graphite-web {:.1} ms",
+            ours.as_secs_f64() * 1e3,
+            theirs.as_secs_f64() * 1e3
+        );
+    }
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().map(|(f, n)| format!("{f} ({n})")).collect();
         let _ = writeln!(report, "functions we do not have yet (cases): {}", list.join(", "));
