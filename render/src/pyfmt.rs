@@ -35,6 +35,14 @@ pub fn push_float_repr(out: &mut Vec<u8>, x: f64) {
     }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(x).as_bytes();
+    // ryu lays out plain decimals exactly as Python does, except that it keeps 0.0000ddd
+    // (decimal exponent -5) plain where Python switches to `d.dde-05`; exponents need
+    // Python's sign and two digits.
+    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
+    if !text.contains(&b'e') && !unsigned.starts_with(b"0.0000") {
+        push_small(out, text);
+        return;
+    }
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -47,11 +55,18 @@ pub fn push_float_repr(out: &mut Vec<u8>, x: f64) {
         None => (text, 0),
     };
     let int_len = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
-    let mut digits: Vec<u8> = mantissa.iter().copied().filter(u8::is_ascii_digit).collect();
-    let leading = digits.iter().take_while(|&&d| d == b'0').count();
-    digits.drain(..leading);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    let mut stack = [0u8; 32];
+    let mut n = 0;
+    for &d in mantissa.iter().filter(|d| d.is_ascii_digit()) {
+        if let Some(slot) = stack.get_mut(n) {
+            *slot = d;
+            n += 1;
+        }
+    }
+    let leading = stack[..n].iter().take_while(|&&d| d == b'0').count();
+    let mut digits = &stack[leading..n];
+    while let [rest @ .., b'0'] = digits {
+        digits = rest;
     }
     if digits.is_empty() {
         out.extend_from_slice(if negative { b"-0.0" } else { b"0.0" });
@@ -78,7 +93,7 @@ pub fn push_float_repr(out: &mut Vec<u8>, x: f64) {
             for _ in 0..(-e - 1) {
                 out.push(b'0');
             }
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
         }
     } else {
         out.push(digits[0]);

@@ -314,7 +314,7 @@ fn eval_error(e: &Error, targets: &[&str], shared: &Shared) -> Response {
 /// Serialises the series in the requested format into one buffer.
 fn write_format(mut series: Vec<Series>, options: &RenderOptions) -> Response {
     let mut body =
-        Vec::with_capacity(64 + series.iter().map(|s| s.values.len() * 24).sum::<usize>());
+        Vec::with_capacity(64 + series.iter().map(|s| s.values.len() * 40).sum::<usize>());
     let jsonp = options.jsonp.as_deref().filter(|cb| !cb.is_empty());
     match options.format {
         Format::Json => {
