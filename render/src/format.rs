@@ -222,6 +222,12 @@ impl<'a> JsonWriter<'a> {
         write_json_string(self.out, s, self.ensure_ascii);
     }
 
+    /// A value written by `write` straight into the output (no indentation inside it).
+    pub fn raw_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.before_value();
+        write(self.out);
+    }
+
     /// Text written as is, in value position.
     pub fn raw(&mut self, text: &str) {
         self.before_value();
@@ -514,17 +520,44 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
             }
             w.end_object();
             w.key("datapoints");
-            w.begin_array();
-            for (v, t) in points {
-                if no_null_points && v.is_none_or(f64::is_nan) {
-                    continue;
-                }
+            if pretty {
                 w.begin_array();
-                w.opt_float(v);
-                w.int(t);
+                for (v, t) in points {
+                    if no_null_points && v.is_none_or(f64::is_nan) {
+                        continue;
+                    }
+                    w.begin_array();
+                    w.opt_float(v);
+                    w.int(t);
+                    w.end_array();
+                }
                 w.end_array();
+            } else {
+                // The hot loop of every render: `[[v, t], [v, t], ...]` written directly
+                // (the same bytes the generic writer produces, without its bookkeeping).
+                w.raw_with(|out| {
+                    out.push(b'[');
+                    let mut first = true;
+                    for (v, t) in points {
+                        if no_null_points && v.is_none_or(f64::is_nan) {
+                            continue;
+                        }
+                        if !first {
+                            crate::pyfmt::push_small(out, b", ");
+                        }
+                        first = false;
+                        out.push(b'[');
+                        match v {
+                            Some(x) => push_py_json_float(out, x),
+                            None => crate::pyfmt::push_small(out, b"null"),
+                        }
+                        crate::pyfmt::push_small(out, b", ");
+                        push_int(out, t);
+                        out.push(b']');
+                    }
+                    out.push(b']');
+                });
             }
-            w.end_array();
             w.end_object();
         }
         w.end_array();
