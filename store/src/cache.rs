@@ -697,4 +697,42 @@ mod tests {
             }
         }
     }
+
+    /// What the cache adds to the process, a point, for `PROBE_METRICS` metrics (100,000)
+    /// receiving `PROBE_POINTS` points each (10) in rounds, as `loadgen` sends them:
+    /// `cargo test --release -p store --lib cache_memory_probe -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, to run alone"]
+    fn cache_memory_probe() {
+        let env =
+            |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let rss_kb = || -> usize {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("0 0");
+            line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (metrics, points) = (env("PROBE_METRICS", 100_000), env("PROBE_POINTS", 10) as u32);
+        let names: Vec<String> =
+            (0..metrics).map(|i| format!("bench.ingest.g{}.m{}", i / 1000, i % 1000)).collect();
+        let before = rss_kb();
+        let c = Cache::new(64);
+        let mut batch = Vec::with_capacity(4096);
+        for t in 0..points {
+            for name in &names {
+                batch.push((name.as_str(), p(t, 1.0)));
+                if batch.len() == batch.capacity() {
+                    c.insert_batch(&batch, 1, |_| false);
+                    batch.clear();
+                }
+            }
+        }
+        c.insert_batch(&batch, 1, |_| false);
+        drop(batch);
+        let n = (metrics * points as usize) as f64;
+        eprintln!(
+            "{metrics} metrics x {points} points: {:.1} bytes a point in RSS, {:.1} allocated",
+            (rss_kb().saturating_sub(before) * 1024) as f64 / n,
+            c.allocated_bytes() as f64 / n,
+        );
+    }
 }
