@@ -1,9 +1,10 @@
 //! The write-behind cache: points received and not yet in their Whisper file.
 //!
-//! Sharded by metric name, each shard a `Mutex<HashMap>` held only for a few hundred
+//! Sharded by metric name, each shard a `Mutex<HashTable>` held only for a few hundred
 //! nanoseconds, so listeners on several threads and the persisters rarely wait for each other.
 //! A batch of points takes each shard's lock once; a name is hashed once per operation
-//! (foldhash, randomly seeded).
+//! (foldhash, randomly seeded), and the same hash picks the shard (bits 32 and up) and the
+//! slot in the shard's table (hashbrown uses the low and the top 7 bits).
 //!
 //! A metric's points move through two states: *pending* (received, waiting) and *in flight*
 //! (taken by a persister, being written). Both are visible to reads, so a point is never
@@ -12,23 +13,30 @@
 //! a metric whose points are in flight is not taken again until that write completes, which
 //! keeps a metric's writes in order.
 //!
-//! A metric's entry stays after its points are written, with its name and its two vectors'
-//! memory, so the next point of a steady metric costs no allocation; [`Cache::sweep`] drops
-//! entries that stayed empty between two sweeps.
+//! A metric's entry stays after its points are written, with its name and its points' room,
+//! so the next point of a steady metric costs no allocation; [`Cache::sweep`] drops entries
+//! that stayed empty between two sweeps.
 //!
-//! Memory: a point costs 12 bytes (timestamp and value, 4-byte aligned), plus the vector's
-//! growth slack (vectors grow by half); a metric costs its name (`Arc<str>`) and a 48-byte
-//! entry. Each entry also
-//! records the oldest write-ahead-log segment holding one of its pending points, which is
-//! what lets the log be trimmed once points are on disk.
+//! Memory: a metric is one allocation (see [`entry`]): a 32-byte header, its name, and its
+//! points at 12 bytes each (timestamp and value, 4-byte aligned), room for them growing by
+//! half; the shard's table holds an 8-byte pointer to it. The header also records the oldest
+//! write-ahead-log segment holding one of its pending points, which is what lets the log be
+//! trimmed once points are on disk.
+
+mod entry;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+
+use entry::Entry;
+pub(crate) use entry::MAX_NAME_BYTES;
 
 /// A write-ahead-log segment number (the store maps the log's own ids onto these).
 pub(crate) type SegmentId = u64;
@@ -56,53 +64,11 @@ impl CachedPoint {
     }
 }
 
-/// A metric's points: `points[..inflight]` are being written by a persister, the rest are
-/// pending. One vector for both keeps the entry at 48 bytes.
-#[derive(Debug, Default)]
-struct Entry {
-    /// In-flight points first, then pending ones, each part in the order received.
-    points: Vec<CachedPoint>,
-    /// How many of `points` a persister is writing (0 when none is).
-    inflight: u32,
-    /// Empty at the last sweep: the next sweep removes it if it still is.
-    idle: bool,
-    /// A metric new to the store (probably without a file yet): its first write is due at
-    /// once, so file creation overlaps ingest instead of waiting for a burst to end.
-    fresh: bool,
-    /// When the oldest pending point arrived, in [`Cache::now_ms`] time.
-    first_ms: u32,
-    /// When the newest pending point arrived.
-    last_ms: u32,
-    /// The log segment of the oldest pending point: the segment must stay until they are
-    /// written.
-    segment: SegmentId,
-}
-
-impl Entry {
-    fn pending(&self) -> &[CachedPoint] {
-        self.points.get(self.inflight as usize..).unwrap_or_default()
-    }
-
-    fn has_pending(&self) -> bool {
-        self.points.len() > self.inflight as usize
-    }
-
-    /// Appends a point, growing by half (not double) when full: a metric's few points
-    /// waste less.
-    fn push(&mut self, point: CachedPoint) {
-        if self.points.len() == self.points.capacity() {
-            let grow = (self.points.len() / 2).max(4);
-            self.points.reserve_exact(grow);
-        }
-        self.points.push(point);
-    }
-}
-
 /// A metric that can be written now, as [`Cache::snapshot`] sees it.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
-    /// The metric.
-    pub(crate) name: Arc<str>,
+    /// Where its name is in [`Snapshot::names`].
+    pub(crate) name: Range<usize>,
     /// Its pending points.
     pub(crate) points: usize,
     /// The newest timestamp among them.
@@ -115,13 +81,33 @@ pub(crate) struct Candidate {
     pub(crate) fresh: bool,
 }
 
-/// A vector capacity past which a written-out buffer is freed rather than kept.
+/// What [`Cache::snapshot`] returns: the candidates, and their names one after the other in
+/// a single string (one allocation, not one a name: entries hold no shareable name).
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    /// The names of the candidates, concatenated.
+    pub(crate) names: String,
+    /// The metrics that can be taken now.
+    pub(crate) candidates: Vec<Candidate>,
+}
+
+/// A metric name's length as [`Cache::snapshot`] guesses it, to size its names at once (a
+/// 100,000-metric snapshot then copies no name twice; pages reserved and not written cost
+/// nothing).
+const NAME_BYTES_GUESS: usize = 32;
+
+/// Room for points past which a written-out entry gives its room back.
 const KEEP_CAPACITY: usize = 64;
 
-type Shard = HashMap<Arc<str>, Entry, RandomState>;
+/// Where a name's hash picks its shard: above the bits hashbrown uses for the slot (the low
+/// ones) and below those of its control bytes (the top 7).
+const SHARD_SHIFT: u32 = 32;
+
+type Shard = HashTable<Entry>;
 
 /// The cache.
 pub(crate) struct Cache {
+    /// Power-of-two many shards, by bits [`SHARD_SHIFT`] and up of the name's hash.
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     /// The origin of [`Cache::now_ms`].
@@ -151,13 +137,12 @@ pub(crate) struct Inserted {
 }
 
 impl Cache {
-    /// A cache with `shards` shards (rounded up to a power of two).
+    /// A cache with `shards` shards (rounded up to a power of two, at most 2^16).
     pub(crate) fn new(shards: usize) -> Cache {
-        let n = shards.max(1).next_power_of_two();
-        let hasher = RandomState::default();
+        let n = shards.clamp(1, 1 << 16).next_power_of_two();
         Cache {
-            shards: (0..n).map(|_| Mutex::new(HashMap::with_hasher(hasher.clone()))).collect(),
-            hasher,
+            shards: (0..n).map(|_| Mutex::new(HashTable::new())).collect(),
+            hasher: RandomState::default(),
             epoch: Instant::now(),
             last_insert_ms: AtomicU32::new(0),
             size: AtomicUsize::new(0),
@@ -176,23 +161,38 @@ impl Cache {
         self.last_insert_ms.load(Ordering::Relaxed)
     }
 
-    fn shard_of(&self, name: &str) -> usize {
-        (self.hasher.hash_one(name) as usize) & (self.shards.len() - 1)
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash >> SHARD_SHIFT) as usize & (self.shards.len() - 1)
+    }
+
+    /// The hash of an entry, for the table's rehashing.
+    fn rehash(&self) -> impl Fn(&Entry) -> u64 + '_ {
+        |e| self.hash(e.name())
     }
 
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        // A poisoned shard only means a thread panicked while holding it; the maps inside
+        // A poisoned shard only means a thread panicked while holding it; the tables inside
         // are still consistent (every update is a single insert or remove), so go on.
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn shard(&self, name: &str) -> MutexGuard<'_, Shard> {
-        self.lock(self.shard_of(name))
+    /// The shard of `name` (locked) and the name's hash.
+    fn shard(&self, name: &str) -> (MutexGuard<'_, Shard>, u64) {
+        let hash = self.hash(name);
+        (self.lock(self.shard_of(hash)), hash)
     }
 
     /// Adds points that went to log segment `segment`, in order (the order of a metric's
     /// points is kept). `new_name` hears each name the cache had no entry for (it may not be
     /// in the index yet) and says whether the metric is new to the store altogether.
+    ///
+    /// # Panics
+    ///
+    /// If a name is longer than [`MAX_NAME_BYTES`] (the store refuses those at ingest).
     pub(crate) fn insert_batch(
         &self,
         points: &[(&str, CachedPoint)],
@@ -206,11 +206,10 @@ impl Cache {
         // A counting sort by shard (stable: a metric's points keep their order), then each
         // shard's lock once.
         let n = self.shards.len();
-        let shard_of: Vec<u32> =
-            points.iter().map(|(name, _)| self.shard_of(name) as u32).collect();
+        let hashes: Vec<u64> = points.iter().map(|(name, _)| self.hash(name)).collect();
         let mut starts = vec![0usize; n + 1];
-        for &s in &shard_of {
-            starts[s as usize + 1] += 1;
+        for &h in &hashes {
+            starts[self.shard_of(h) + 1] += 1;
         }
         for i in 0..n {
             starts[i + 1] += starts[i];
@@ -218,9 +217,10 @@ impl Cache {
         let now = self.now_ms();
         let mut order = vec![0u32; points.len()];
         let mut next = starts.clone();
-        for (i, &s) in shard_of.iter().enumerate() {
-            order[next[s as usize]] = i as u32;
-            next[s as usize] += 1;
+        for (i, &h) in hashes.iter().enumerate() {
+            let s = self.shard_of(h);
+            order[next[s]] = i as u32;
+            next[s] += 1;
         }
         for s in 0..n {
             let range = &order[starts[s]..starts[s + 1]];
@@ -230,20 +230,21 @@ impl Cache {
             let mut shard = self.lock(s);
             for &i in range {
                 let (name, point) = points[i as usize];
-                let entry = match shard.get_mut(name) {
+                let hash = hashes[i as usize];
+                let entry = match shard.find_mut(hash, |e| e.name() == name) {
                     Some(e) => e,
                     None => {
                         let fresh = new_name(name);
-                        let entry = shard.entry(Arc::from(name)).or_default();
-                        entry.fresh = fresh;
-                        entry
+                        shard.insert_unique(hash, Entry::new(name, fresh), self.rehash()).into_mut()
                     }
                 };
-                entry.idle = false;
-                entry.last_ms = now;
-                if !entry.has_pending() {
-                    entry.segment = segment;
-                    entry.first_ms = now;
+                entry.set_idle(false);
+                let has_pending = entry.has_pending();
+                let meta = entry.meta_mut();
+                meta.last_ms = now;
+                if !has_pending {
+                    meta.segment = segment;
+                    meta.first_ms = now;
                     inserted.new_pending += 1;
                 }
                 entry.push(point);
@@ -256,33 +257,30 @@ impl Cache {
     }
 
     /// Takes the pending points of `name` for writing into `out` (cleared first) and returns
-    /// the log segment they hold and whether the metric is new to the store; `None` if it has no pending points or a persister already
-    /// holds some of its points (a metric is written by one persister at a time).
+    /// the log segment they hold and whether the metric is new to the store; `None` if it has
+    /// no pending points or a persister already holds some of its points (a metric is
+    /// written by one persister at a time).
     pub(crate) fn take(&self, name: &str, out: &mut Vec<CachedPoint>) -> Option<Taken> {
-        let mut shard = self.shard(name);
-        let entry = shard.get_mut(name)?;
-        if entry.inflight > 0 || !entry.has_pending() {
+        let (mut shard, hash) = self.shard(name);
+        let entry = shard.find_mut(hash, |e| e.name() == name)?;
+        if !entry.takeable() {
             return None;
         }
         out.clear();
-        out.extend_from_slice(&entry.points);
-        entry.inflight = u32::try_from(entry.points.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(entry.points());
+        entry.mark_all_inflight();
         self.metrics.fetch_sub(1, Ordering::Relaxed);
-        Some(Taken { segment: entry.segment, fresh: entry.fresh })
+        Some(Taken { segment: entry.meta().segment, fresh: entry.fresh() })
     }
 
     /// The write of `name` is done: its in-flight points leave the cache.
     pub(crate) fn complete(&self, name: &str) {
-        let mut shard = self.shard(name);
-        if let Some(entry) = shard.get_mut(name) {
-            entry.fresh = false;
-            let done = entry.inflight as usize;
-            entry.inflight = 0;
+        let (mut shard, hash) = self.shard(name);
+        if let Some(entry) = shard.find_mut(hash, |e| e.name() == name) {
+            entry.set_fresh(false);
+            let done = entry.remove_inflight();
             self.size.fetch_sub(done, Ordering::Relaxed);
-            entry.points.drain(..done);
-            if entry.points.is_empty() && entry.points.capacity() > KEEP_CAPACITY {
-                entry.points = Vec::new();
-            }
+            entry.shrink_if_empty(KEEP_CAPACITY);
         }
     }
 
@@ -292,19 +290,20 @@ impl Cache {
     /// the other one, whose reference the caller must release (`None` when no point had
     /// arrived meanwhile: the entry holds `segment`).
     pub(crate) fn requeue(&self, name: &str, segment: SegmentId) -> Option<SegmentId> {
-        let mut shard = self.shard(name);
-        let entry = shard.get_mut(name)?;
+        let (mut shard, hash) = self.shard(name);
+        let entry = shard.find_mut(hash, |e| e.name() == name)?;
         let had_pending = entry.has_pending();
-        entry.inflight = 0;
+        entry.clear_inflight();
+        let meta = entry.meta_mut();
         if had_pending {
-            let released = entry.segment.max(segment);
-            entry.segment = entry.segment.min(segment);
+            let released = meta.segment.max(segment);
+            meta.segment = meta.segment.min(segment);
             Some(released)
         } else {
-            entry.segment = segment;
+            meta.segment = segment;
             // Arrived long ago as far as the write policy is concerned: due at once.
             let due = self.now_ms().wrapping_sub(u32::MAX / 4);
-            (entry.first_ms, entry.last_ms) = (due, due);
+            (meta.first_ms, meta.last_ms) = (due, due);
             self.metrics.fetch_add(1, Ordering::Relaxed);
             None
         }
@@ -312,12 +311,11 @@ impl Cache {
 
     /// Every cached point of `name` (in flight first, then pending), in the order received.
     pub(crate) fn points(&self, name: &str) -> Vec<CachedPoint> {
-        let shard = self.shard(name);
-        let mut out = Vec::new();
-        if let Some(entry) = shard.get(name) {
-            out.extend_from_slice(&entry.points);
+        let (shard, hash) = self.shard(name);
+        match shard.find(hash, |e| e.name() == name) {
+            Some(entry) => entry.points().to_vec(),
+            None => Vec::new(),
         }
-        out
     }
 
     /// Points cached (pending and in flight).
@@ -332,21 +330,27 @@ impl Cache {
 
     /// Every metric that can be taken now (with pending points and none in flight), for the
     /// write strategies.
-    pub(crate) fn snapshot(&self) -> Vec<Candidate> {
-        let mut out = Vec::with_capacity(self.metrics());
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut out = Snapshot {
+            names: String::with_capacity(self.metrics() * NAME_BYTES_GUESS),
+            candidates: Vec::with_capacity(self.metrics()),
+        };
         for i in 0..self.shards.len() {
             let shard = self.lock(i);
-            for (name, entry) in shard.iter() {
-                if entry.inflight > 0 || !entry.has_pending() {
+            for entry in shard.iter() {
+                if !entry.takeable() {
                     continue;
                 }
-                out.push(Candidate {
-                    name: Arc::clone(name),
-                    points: entry.pending().len(),
-                    newest: entry.pending().iter().map(CachedPoint::timestamp).max().unwrap_or(0),
-                    first_ms: entry.first_ms,
-                    last_ms: entry.last_ms,
-                    fresh: entry.fresh,
+                let start = out.names.len();
+                out.names.push_str(entry.name());
+                let pending = entry.pending();
+                out.candidates.push(Candidate {
+                    name: start..out.names.len(),
+                    points: pending.len(),
+                    newest: pending.iter().map(CachedPoint::timestamp).max().unwrap_or(0),
+                    first_ms: entry.meta().first_ms,
+                    last_ms: entry.meta().last_ms,
+                    fresh: entry.fresh(),
                 });
             }
         }
@@ -361,34 +365,29 @@ impl Cache {
         for i in 0..self.shards.len() {
             let mut shard = self.lock(i);
             let before = shard.len();
-            shard.retain(|_, e| {
-                let empty = e.points.is_empty();
-                let keep = !(empty && e.idle);
-                e.idle = empty;
+            shard.retain(|e| {
+                let empty = e.len() == 0;
+                let keep = !(empty && e.idle());
+                e.set_idle(empty);
                 keep
             });
             removed += before - shard.len();
             if shard.capacity() > 64 && shard.len() < shard.capacity() / 4 {
-                shard.shrink_to_fit();
+                shard.shrink_to_fit(self.rehash());
             }
         }
         removed
     }
 
-    /// Bytes the cache's points, entries and names use (for the self-metrics and the memory
-    /// test): capacities, not lengths, so it counts growth slack too.
+    /// Bytes the cache's tables and entries use (for the self-metrics and the memory test):
+    /// the allocations' sizes, so growth slack counts too, but not the allocator's own
+    /// overhead.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        let point = std::mem::size_of::<CachedPoint>();
-        let slot = std::mem::size_of::<(Arc<str>, Entry)>() + 1;
-        // An `Arc<str>` allocation: two counts, then the bytes, rounded up to 8.
-        let name = |n: &Arc<str>| (2 * std::mem::size_of::<usize>() + n.len()).next_multiple_of(8);
         let mut bytes = 0;
         for i in 0..self.shards.len() {
             let shard = self.lock(i);
-            bytes += shard.capacity() * slot;
-            for (n, e) in shard.iter() {
-                bytes += name(n) + e.points.capacity() * point;
-            }
+            bytes += shard.allocation_size();
+            bytes += shard.iter().map(Entry::allocated_bytes).sum::<usize>();
         }
         bytes
     }
@@ -442,11 +441,6 @@ mod tests {
         for v in [0.0, -0.0, 1.5, f64::INFINITY, f64::MIN_POSITIVE, -1e300] {
             assert_eq!(p(7, v).value().to_bits(), v.to_bits());
         }
-    }
-
-    #[test]
-    fn entry_is_small() {
-        assert!(std::mem::size_of::<(Arc<str>, Entry)>() <= 64);
     }
 
     #[test]
@@ -538,5 +532,207 @@ mod tests {
         let d = dedup_last_wins(&[p(5, 1.0), p(3, 2.0), p(5, 9.0)]);
         assert_eq!(d, [p(5, 9.0), p(3, 2.0)]);
         assert_eq!(dedup_last_wins(&[p(1, 1.0), p(2, 2.0)]), [p(1, 1.0), p(2, 2.0)]);
+    }
+
+    /// The cache as a plain map, for the model test.
+    #[derive(Debug, Default, Clone)]
+    struct ModelEntry {
+        points: Vec<CachedPoint>,
+        inflight: usize,
+        segment: SegmentId,
+        /// The segment `take` returned, while points are in flight.
+        taken: Option<SegmentId>,
+        fresh: bool,
+        idle: bool,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Points for names (indexes into `NAMES`), all in one batch and log segment.
+        Insert(Vec<(usize, u32)>, SegmentId),
+        Take(usize),
+        Complete(usize),
+        Requeue(usize),
+        Sweep,
+    }
+
+    const NAMES: [&str; 9] =
+        ["a", "b", "a.b", "servers.web01.cpu.user", "", "é.ü", "x.y.z.w", "b.a", "long.name.x"];
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let point = (0..NAMES.len(), any::<u32>());
+        prop_oneof![
+            4 => (proptest::collection::vec(point, 0..40), 0..20u64)
+                .prop_map(|(b, s)| Op::Insert(b, s)),
+            2 => (0..NAMES.len()).prop_map(Op::Take),
+            2 => (0..NAMES.len()).prop_map(Op::Complete),
+            1 => (0..NAMES.len()).prop_map(Op::Requeue),
+            1 => Just(Op::Sweep),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Random inserts, takes, completions, requeues and sweeps agree with a `BTreeMap`
+        /// of plain vectors, on every read the cache offers.
+        #[test]
+        fn cache_matches_a_btreemap_model(
+            shards in 1..5usize,
+            ops in proptest::collection::vec(op(), 0..60),
+        ) {
+            use proptest::prop_assert_eq;
+            use std::collections::BTreeMap;
+            let c = Cache::new(shards);
+            let mut model: BTreeMap<&str, ModelEntry> = BTreeMap::new();
+            let mut buf = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Insert(batch, segment) => {
+                        let batch: Vec<(&str, CachedPoint)> = batch
+                            .iter()
+                            .map(|&(n, t)| (NAMES[n], p(t, f64::from(t) * 0.5)))
+                            .collect();
+                        let mut heard = Vec::new();
+                        let got = c.insert_batch(&batch, segment, |n| {
+                            heard.push(n.to_string());
+                            n.len() % 2 == 0
+                        });
+                        let mut expected_new = Vec::new();
+                        let mut new_pending = 0;
+                        for &(name, point) in &batch {
+                            let e = model.entry(name).or_insert_with(|| {
+                                expected_new.push(name.to_string());
+                                ModelEntry { fresh: name.len() % 2 == 0, ..ModelEntry::default() }
+                            });
+                            e.idle = false;
+                            if e.points.len() == e.inflight {
+                                e.segment = segment;
+                                new_pending += 1;
+                            }
+                            e.points.push(point);
+                        }
+                        heard.sort();
+                        expected_new.sort();
+                        prop_assert_eq!(heard, expected_new);
+                        prop_assert_eq!(got.new_pending, new_pending);
+                    }
+                    Op::Take(n) => {
+                        let got = c.take(NAMES[n], &mut buf);
+                        let expected = match model.get_mut(NAMES[n]) {
+                            Some(e) if e.inflight == 0 && !e.points.is_empty() => {
+                                e.inflight = e.points.len();
+                                e.taken = Some(e.segment);
+                                prop_assert_eq!(&buf, &e.points);
+                                Some(Taken { segment: e.segment, fresh: e.fresh })
+                            }
+                            _ => None,
+                        };
+                        prop_assert_eq!(got, expected);
+                    }
+                    Op::Complete(n) => {
+                        c.complete(NAMES[n]);
+                        if let Some(e) = model.get_mut(NAMES[n]) {
+                            e.fresh = false;
+                            e.points.drain(..e.inflight);
+                            e.inflight = 0;
+                            e.taken = None;
+                        }
+                    }
+                    Op::Requeue(n) => {
+                        // Only a taken metric is requeued, with the segment `take` gave.
+                        let Some(e) = model.get_mut(NAMES[n]) else { continue };
+                        let Some(segment) = e.taken.take() else { continue };
+                        let got = c.requeue(NAMES[n], segment);
+                        let had_pending = e.points.len() > e.inflight;
+                        e.inflight = 0;
+                        let expected = if had_pending {
+                            let released = e.segment.max(segment);
+                            e.segment = e.segment.min(segment);
+                            Some(released)
+                        } else {
+                            e.segment = segment;
+                            None
+                        };
+                        prop_assert_eq!(got, expected);
+                    }
+                    Op::Sweep => {
+                        let before = model.len();
+                        model.retain(|_, e| {
+                            let empty = e.points.is_empty();
+                            let keep = !(empty && e.idle);
+                            e.idle = empty;
+                            keep
+                        });
+                        prop_assert_eq!(c.sweep(), before - model.len());
+                    }
+                }
+                // Every read agrees.
+                for name in NAMES {
+                    let expected = model.get(name).map(|e| e.points.clone()).unwrap_or_default();
+                    prop_assert_eq!(c.points(name), expected);
+                }
+                let size: usize = model.values().map(|e| e.points.len()).sum();
+                prop_assert_eq!(c.size(), size);
+                let waiting = model.values().filter(|e| e.points.len() > e.inflight).count();
+                prop_assert_eq!(c.metrics(), waiting);
+                let snapshot = c.snapshot();
+                let mut got: Vec<(String, usize, u32, bool)> = snapshot
+                    .candidates
+                    .iter()
+                    .map(|x| (snapshot.names[x.name.clone()].to_string(), x.points, x.newest, x.fresh))
+                    .collect();
+                got.sort();
+                let expected: Vec<(String, usize, u32, bool)> = model
+                    .iter()
+                    .filter(|(_, e)| e.inflight == 0 && !e.points.is_empty())
+                    .map(|(n, e)| {
+                        let newest = e.points.iter().map(|p| p.timestamp()).max().unwrap_or(0);
+                        (n.to_string(), e.points.len(), newest, e.fresh)
+                    })
+                    .collect();
+                prop_assert_eq!(got, expected);
+                let entries = model.len();
+                let bytes = c.allocated_bytes();
+                proptest::prop_assert!(bytes >= entries * 32, "{bytes} bytes for {entries} entries");
+            }
+        }
+    }
+
+    /// What the cache adds to the process, a point, for `PROBE_METRICS` metrics (100,000)
+    /// receiving `PROBE_POINTS` points each (10) in rounds, as `loadgen` sends them:
+    /// `cargo test --release -p store --lib cache_memory_probe -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, to run alone"]
+    fn cache_memory_probe() {
+        let env =
+            |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let rss_kb = || -> usize {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("0 0");
+            line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (metrics, points) = (env("PROBE_METRICS", 100_000), env("PROBE_POINTS", 10) as u32);
+        let names: Vec<String> =
+            (0..metrics).map(|i| format!("bench.ingest.g{}.m{}", i / 1000, i % 1000)).collect();
+        let before = rss_kb();
+        let c = Cache::new(64);
+        let mut batch = Vec::with_capacity(4096);
+        for t in 0..points {
+            for name in &names {
+                batch.push((name.as_str(), p(t, 1.0)));
+                if batch.len() == batch.capacity() {
+                    c.insert_batch(&batch, 1, |_| false);
+                    batch.clear();
+                }
+            }
+        }
+        c.insert_batch(&batch, 1, |_| false);
+        drop(batch);
+        let n = (metrics * points as usize) as f64;
+        eprintln!(
+            "{metrics} metrics x {points} points: {:.1} bytes a point in RSS, {:.1} allocated",
+            (rss_kb().saturating_sub(before) * 1024) as f64 / n,
+            c.allocated_bytes() as f64 / n,
+        );
     }
 }

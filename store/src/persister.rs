@@ -9,6 +9,7 @@
 //! gets its points dropped and logged, since no retry can succeed.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -34,9 +35,27 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The metrics waiting to be written, in the strategy's order, shared by the persisters.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    order: VecDeque<Arc<str>>,
+    /// The names of the cache snapshot `order` came from (the queue is refilled only once
+    /// empty, so from one snapshot at a time).
+    names: String,
+    /// Where the names of the metrics to write next are in `names`.
+    order: VecDeque<Range<usize>>,
     /// Metrics not to take before an instant: no create token yet, or a failed write.
-    later: HashMap<Arc<str>, Instant>,
+    later: HashMap<Box<str>, Instant>,
+}
+
+impl Queue {
+    /// Copies the next metric's name into `name`; false when the queue is empty.
+    fn pop_into(&mut self, name: &mut String) -> bool {
+        let Some(range) = self.order.pop_front() else { return false };
+        name.clear();
+        name.push_str(self.names.get(range).unwrap_or_default());
+        if self.order.is_empty() {
+            // The next refill brings its own names.
+            self.names = String::new();
+        }
+        true
+    }
 }
 
 /// A persister's reusable buffers: a steady write costs no allocation.
@@ -49,7 +68,7 @@ struct Buffers {
 
 /// A metric's points taken for one write.
 struct Job<'a> {
-    name: &'a Arc<str>,
+    name: &'a str,
     segment: SegmentId,
     /// New to the store: try creating its file first.
     fresh: bool,
@@ -60,9 +79,10 @@ struct Job<'a> {
 pub(crate) fn run(inner: &Arc<Inner>) {
     lower_priority();
     let mut buffers = Buffers::default();
+    let mut name = String::new();
     while !inner.stopped.load(Ordering::Relaxed) {
-        match next_metric(inner) {
-            Next::Metric(name) => {
+        match next_metric(inner, &mut name) {
+            Next::Metric => {
                 if let Some(taken) = inner.cache.take(&name, &mut buffers.taken) {
                     let job = Job {
                         name: &name,
@@ -98,7 +118,8 @@ const PERSISTER_NICE: libc::c_int = 10;
 
 /// What a persister does next.
 enum Next {
-    Metric(Arc<str>),
+    /// The metric whose name [`next_metric`] wrote into its argument.
+    Metric,
     /// Metrics are cached but none is due yet (see [`due_in`]).
     WaitUntil(Instant),
     Nothing,
@@ -170,22 +191,26 @@ fn due_in(c: &Candidate, now_ms: u32, quiet: u32, max_delay: u32) -> Option<u32>
     Some((wait - silent).min(max_delay - age))
 }
 
-/// The next metric to write, refilling the queue from the cache when it is empty.
-fn next_metric(inner: &Inner) -> Next {
+/// The next metric to write (its name goes into `name`), refilling the queue from the cache
+/// when it is empty.
+fn next_metric(inner: &Inner, name: &mut String) -> Next {
     let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(name) = queue.order.pop_front() {
-        return Next::Metric(name);
+    if queue.pop_into(name) {
+        return Next::Metric;
     }
     let now = Instant::now();
     let draining = inner.draining.load(Ordering::Relaxed);
     let lag = inner.min_timestamp_lag;
     let newest_allowed = (unix_now() as u32).saturating_sub(lag);
-    let mut snapshot: Vec<Candidate> = inner
-        .cache
-        .snapshot()
-        .into_iter()
-        .filter(|c| draining || queue.later.get(&c.name).is_none_or(|&t| t <= now))
-        .collect();
+    let taken = inner.cache.snapshot();
+    let names = taken.names;
+    let mut snapshot: Vec<Candidate> = taken.candidates;
+    if !draining && !queue.later.is_empty() {
+        snapshot.retain(|c| {
+            let name = names.get(c.name.clone()).unwrap_or_default();
+            queue.later.get(name).is_none_or(|&t| t <= now)
+        });
+    }
     queue.later.retain(|_, t| *t > now);
     if snapshot.is_empty() {
         return Next::Nothing;
@@ -225,7 +250,8 @@ fn next_metric(inner: &Inner) -> Next {
         _ => {}
     }
     queue.order.extend(snapshot.into_iter().map(|c| c.name));
-    queue.order.pop_front().map_or(Next::Nothing, Next::Metric)
+    queue.names = names;
+    if queue.pop_into(name) { Next::Metric } else { Next::Nothing }
 }
 
 /// Puts a metric's points back and has it retried no sooner than `after`.
@@ -234,7 +260,7 @@ fn retry_later(inner: &Inner, job: &Job<'_>, after: Duration) {
         inner.release_segment(released);
     }
     let mut queue = inner.queue.lock().unwrap_or_else(PoisonError::into_inner);
-    queue.later.insert(Arc::clone(job.name), Instant::now() + after);
+    queue.later.insert(job.name.into(), Instant::now() + after);
 }
 
 /// Writes one metric's taken points (in `buffers.taken`).

@@ -778,7 +778,9 @@ pub(crate) fn storable_name(name: &str, hash_filenames: bool) -> Option<Cow<'_, 
         Cow::Borrowed(name)
     };
     carbon_proto::MetricName::new(&name).ok()?;
-    fits_filesystem(&name, hash_filenames).then_some(name)
+    // The cache holds names up to 1 GiB; no file could have a longer one anyway.
+    let fits_cache = name.len() <= crate::cache::MAX_NAME_BYTES;
+    (fits_cache && fits_filesystem(&name, hash_filenames)).then_some(name)
 }
 
 /// Whether the name's file path fits the filesystem's limits (each name at most 255 bytes,
