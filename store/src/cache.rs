@@ -228,6 +228,7 @@ impl Cache {
                 continue;
             }
             let mut shard = self.lock(s);
+            let pending_before = inserted.new_pending;
             for &i in range {
                 let (name, point) = points[i as usize];
                 let hash = hashes[i as usize];
@@ -249,10 +250,14 @@ impl Cache {
                 }
                 entry.push(point);
             }
+            // Counted while the shard is still locked: a persister can take and complete
+            // these points as soon as the lock is released, and its decrements must not come
+            // first (the counters would wrap below zero).
+            self.metrics.fetch_add(inserted.new_pending - pending_before, Ordering::Relaxed);
+            self.size.fetch_add(range.len(), Ordering::Relaxed);
+            drop(shard);
         }
-        self.metrics.fetch_add(inserted.new_pending, Ordering::Relaxed);
         self.last_insert_ms.store(now, Ordering::Relaxed);
-        self.size.fetch_add(points.len(), Ordering::Relaxed);
         inserted
     }
 
@@ -332,8 +337,9 @@ impl Cache {
     /// write strategies.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let mut out = Snapshot {
-            names: String::with_capacity(self.metrics() * NAME_BYTES_GUESS),
-            candidates: Vec::with_capacity(self.metrics()),
+            // Bounded: the count is a hint read without the shards' locks.
+            names: String::with_capacity(self.metrics().min(1 << 20) * NAME_BYTES_GUESS),
+            candidates: Vec::with_capacity(self.metrics().min(1 << 20)),
         };
         for i in 0..self.shards.len() {
             let shard = self.lock(i);
@@ -433,6 +439,45 @@ mod tests {
     fn insert(c: &Cache, name: &str, points: &[CachedPoint], segment: SegmentId) -> Inserted {
         let batch: Vec<(&str, CachedPoint)> = points.iter().map(|p| (name, *p)).collect();
         c.insert_batch(&batch, segment, |_| false)
+    }
+
+    /// A writer taking and completing points while a batch is still being inserted must
+    /// never see the counters below zero (they once wrapped: the batch was counted only after
+    /// all its shards were unlocked).
+    #[test]
+    fn counters_never_wrap_while_writers_race_inserts() {
+        let c = std::sync::Arc::new(Cache::new(8));
+        let names: Vec<String> = (0..64).map(|i| format!("race.m{i}")).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (c, names, stop) = (c.clone(), names.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for name in &names {
+                        if c.take(name, &mut buf).is_some() {
+                            c.complete(name);
+                        }
+                        assert!(c.size() < 1 << 40, "size wrapped: {}", c.size());
+                        assert!(c.metrics() < 1 << 40, "metrics wrapped: {}", c.metrics());
+                    }
+                }
+            })
+        };
+        for round in 0..2_000u32 {
+            let batch: Vec<(&str, CachedPoint)> =
+                names.iter().map(|n| (n.as_str(), p(round, 1.0))).collect();
+            c.insert_batch(&batch, 1, |_| false);
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().expect("writer thread");
+        let mut buf = Vec::new();
+        for name in &names {
+            if c.take(name, &mut buf).is_some() {
+                c.complete(name);
+            }
+        }
+        assert_eq!((c.size(), c.metrics()), (0, 0));
     }
 
     #[test]
