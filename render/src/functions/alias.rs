@@ -13,9 +13,10 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use super::common::first_path_expression;
 use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
-use crate::expr::{Arg, Expr, Literal};
+use crate::expr::Literal;
 use crate::function::{Args, FunctionDef, Param, ParamType};
 use crate::pyfmt;
 use crate::series::Series;
@@ -388,42 +389,6 @@ pub(crate) fn py_index(len: usize, i: i64) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let i = if i < 0 { i + len } else { i };
     (0..len).contains(&i).then_some(i as usize)
-}
-
-/// graphite-web's `_getFirstPathExpression`: parse the name as a target and follow first
-/// arguments down to a path. `None` when the name does not parse or a literal comes first.
-fn first_path_expression(name: &str) -> Option<String> {
-    let mut expr = parse_prefix(name)?;
-    loop {
-        match expr {
-            Expr::Path(p) => return Some(p),
-            Expr::Call(call) => match call.args.into_iter().next() {
-                Some(Arg::Expr(e)) => expr = e,
-                _ => return None,
-            },
-            Expr::Template { .. } => return None,
-        }
-    }
-}
-
-/// Parses the longest prefix of `name` that is a target. graphite-web's pyparsing grammar
-/// stops at the first character it cannot use and keeps what it parsed (`a.b c.d(e)` reads as
-/// `a.b`), while our parser rejects leftover input; retrying shorter prefixes recovers
-/// graphite-web's reading. Only names that fail to parse whole pay for the retries, and very
-/// long ones are not retried.
-fn parse_prefix(name: &str) -> Option<Expr> {
-    const MAX_RETRIED_BYTES: usize = 512;
-    if let Ok(expr) = crate::parse::parse(name) {
-        return Some(expr);
-    }
-    if name.len() > MAX_RETRIED_BYTES {
-        return None;
-    }
-    name.char_indices()
-        .rev()
-        .map(|(i, _)| i)
-        .filter(|&i| i > 0)
-        .find_map(|i| crate::parse::parse(&name[..i]).ok())
 }
 
 /// A Python `re` pattern run by the `regex` crate, with Python's `re.sub` semantics
