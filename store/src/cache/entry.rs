@@ -25,7 +25,7 @@
 //! agree on the size. The model tests (here against a `Vec`, in `cache.rs` against a
 //! `BTreeMap`) drive it with random operations; Miri checks the pointer work in them:
 //! `MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=8 cargo +nightly miri test -p store --lib
-//! cache::` (two minutes).
+//! cache::` (about four minutes).
 
 use std::alloc::{self, Layout};
 use std::mem::{align_of, size_of};
