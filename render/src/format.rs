@@ -564,8 +564,10 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
         w.begin_array();
         let any_values = series.iter().any(|s| !s.values.is_empty());
         for s in series.iter().filter(|_| any_values) {
-            let points = s.datapoints();
-            if no_null_points && points.iter().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+            // Borrowed, not copied, when the series reads unconsolidated.
+            let values = s.consolidated_cow();
+            let points = || crate::series::datapoints_of(&values, s.start, s.read_step(), s.end);
+            if no_null_points && points().all(|(v, _)| v.is_none_or(f64::is_nan)) {
                 continue;
             }
             w.begin_object();
@@ -581,7 +583,7 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
             w.key("datapoints");
             if pretty {
                 w.begin_array();
-                for (v, t) in points {
+                for (v, t) in points() {
                     if no_null_points && v.is_none_or(f64::is_nan) {
                         continue;
                     }
@@ -598,7 +600,7 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
                     out.push(b'[');
                     let mut first = true;
                     let mut clock = DecimalClock::default();
-                    for (v, t) in points {
+                    for (v, t) in points() {
                         if no_null_points && v.is_none_or(f64::is_nan) {
                             continue;
                         }

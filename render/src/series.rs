@@ -1,6 +1,7 @@
 //! graphite-web's `TimeSeries`: values on a fixed step plus the metadata functions and output
 //! formats rely on (graphite-reference §4.1, §4.3).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
@@ -215,19 +216,39 @@ impl Series {
     /// `(value, timestamp)` pairs as graphite-web's `datapoints()`: timestamps advance by
     /// `step * values_per_point` from `start` and stop at `end` inclusive.
     pub fn datapoints(&self) -> Vec<(Option<f64>, i64)> {
-        let stride = self.step * self.values_per_point.max(1) as i64;
-        self.consolidated()
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (v, self.start + i as i64 * stride))
-            .take_while(|(_, t)| *t <= self.end)
-            .collect()
+        let values = self.consolidated_cow();
+        datapoints_of(&values, self.start, self.read_step(), self.end).collect()
+    }
+
+    /// [`Series::consolidated`] without copying when nothing consolidates (the common case on
+    /// the output path).
+    pub fn consolidated_cow(&self) -> Cow<'_, [Option<f64>]> {
+        if self.values_per_point <= 1 {
+            Cow::Borrowed(self.values.as_slice())
+        } else {
+            Cow::Owned(self.consolidated())
+        }
     }
 
     /// The effective step as read (`step * values_per_point`).
     pub fn read_step(&self) -> i64 {
         self.step * self.values_per_point.max(1) as i64
     }
+}
+
+/// `(value, timestamp)` pairs of already consolidated `values`: timestamps advance by
+/// `stride` from `start` and stop at `end` inclusive (graphite-web's `datapoints()`).
+pub fn datapoints_of(
+    values: &[Option<f64>],
+    start: i64,
+    stride: i64,
+    end: i64,
+) -> impl Iterator<Item = (Option<f64>, i64)> + '_ {
+    values
+        .iter()
+        .enumerate()
+        .map(move |(i, v)| (*v, start + i as i64 * stride))
+        .take_while(move |(_, t)| *t <= end)
 }
 
 /// The tags graphite-web gives a series named `name`: `name;k=v` and `name{k="v"}` forms are
@@ -314,16 +335,8 @@ pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
 /// series and the block in cache, and a series read unconsolidated is not copied.
 pub fn map_rows<T>(series: &[Series], mut f: impl FnMut(&[Option<f64>]) -> T) -> Vec<T> {
     const BLOCK: usize = 64;
-    let columns: Vec<std::borrow::Cow<'_, [Option<f64>]>> = series
-        .iter()
-        .map(|s| {
-            if s.values_per_point <= 1 {
-                std::borrow::Cow::Borrowed(s.values.as_slice())
-            } else {
-                std::borrow::Cow::Owned(s.consolidated())
-            }
-        })
-        .collect();
+    let columns: Vec<Cow<'_, [Option<f64>]>> =
+        series.iter().map(Series::consolidated_cow).collect();
     let width = columns.len();
     let len = columns.iter().map(|c| c.len()).max().unwrap_or(0);
     let mut out = Vec::with_capacity(len);
