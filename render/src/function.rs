@@ -208,6 +208,9 @@ impl Param {
     }
 }
 
+/// The first parameter of most functions: the series to work on (`seriesList`, required).
+pub const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
+
 /// What a function returns.
 pub type FunctionImpl = fn(&Args<'_, '_>) -> Result<Vec<Series>>;
 

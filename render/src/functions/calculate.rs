@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
 use crate::expr::Literal;
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::pyfmt;
 use crate::series::Series;
 
@@ -32,7 +32,6 @@ pub(crate) const AGG_FUNC_OPTIONS: &[&str] = &[
 /// registry holds strings only).
 const WINDOW_SUGGESTIONS: &[&str] = &["5", "7", "10", "1min", "5min", "10min", "30min", "1hour"];
 
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 const WINDOW_SIZE: Param =
     Param::new("windowSize", ParamType::IntOrInterval).required().suggestions(WINDOW_SUGGESTIONS);
 const XFF: Param = Param::new("xFilesFactor", ParamType::Float);

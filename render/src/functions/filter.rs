@@ -12,12 +12,11 @@
 use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
 use crate::expr::{Arg, Expr, Literal};
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::functions::alias::{AGG_FUNC_OPTIONS, PyRegex, py_index};
 use crate::pyfmt;
 use crate::series::Series;
 
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 const N_FLOAT: &[Param] = &[SERIES_LIST, Param::new("n", ParamType::Float).required()];
 const N_INTEGER: &[Param] = &[SERIES_LIST, Param::new("n", ParamType::Integer).required()];
 const PATTERN: &[Param] = &[SERIES_LIST, Param::new("pattern", ParamType::String).required()];

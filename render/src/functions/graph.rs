@@ -22,11 +22,9 @@
 
 use crate::error::{Error, Result};
 use crate::expr::Literal;
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::pyfmt;
 use crate::series::Series;
-
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
 /// The name graphite-web gives the stack of a `stacked()` call without one; only that stack
 /// renames its series and tags them.

@@ -6,12 +6,10 @@
 
 use crate::aggfunc::AggFunc;
 use crate::error::Result;
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::functions::alias::AGG_FUNC_OPTIONS;
 use crate::functions::filter::{agg_func_arg, series_agg, sort_by_key, sort_key};
 use crate::series::Series;
-
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
 /// The functions this family defines.
 pub(crate) const FUNCTIONS: &[FunctionDef] = &[

@@ -12,11 +12,9 @@ use std::hash::{BuildHasher, Hasher};
 use crate::error::{Error, Result};
 use crate::eval::Context;
 use crate::events::TagSet;
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::pyfmt;
 use crate::series::{Consolidation, Series};
-
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
 /// The names `consolidateBy` accepts, sorted as graphite-web lists them in `/functions`.
 const CONSOLIDATION_OPTIONS: &[&str] =

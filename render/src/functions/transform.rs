@@ -29,15 +29,12 @@ use crate::aggfunc::AggFunc;
 use crate::error::{Error, Result};
 use crate::eval::Context;
 use crate::expr::Literal;
-use crate::function::{Args, Default, FunctionDef, Param, ParamType};
+use crate::function::{Args, Default, FunctionDef, Param, ParamType, SERIES_LIST};
 use crate::functions::alias::AGG_FUNC_OPTIONS;
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{Series, py_max, py_min};
 
 const GROUP: &str = "Transform";
-
-/// `seriesList`, required: the first parameter of nearly every function here.
-const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
 /// The interval suggestions graphite-web offers for the bucketing functions.
 const BUCKET_SUGGESTIONS: &[&str] = &["10min", "1h", "1d"];
