@@ -44,6 +44,10 @@ pub enum Error {
     /// A function failed on valid input (graphite-web answers 500 for these).
     #[error("{0}")]
     Evaluation(String),
+    /// A function had no series to combine (graphite-web's `NormalizeEmptyResultError`): the
+    /// evaluator turns it into an empty result, never a response.
+    #[error("no series to normalize")]
+    NormalizeEmpty,
 }
 
 impl Error {
@@ -57,7 +61,7 @@ impl Error {
             | Error::InvalidParameter(_) => 400,
             Error::Limit(_) => 422,
             Error::Timeout(_) => 503,
-            Error::Store(_) | Error::Evaluation(_) => 500,
+            Error::Store(_) | Error::Evaluation(_) | Error::NormalizeEmpty => 500,
         }
     }
 

@@ -237,7 +237,7 @@ impl<'a> Context<'a> {
         match (def.call)(&args) {
             Ok(series) => Ok(Value::Series(series)),
             // graphite-web: NormalizeEmptyResultError makes the function return [].
-            Err(Error::Evaluation(msg)) if msg.starts_with("normalize: empty") => {
+            Err(Error::NormalizeEmpty) => {
                 Ok(Value::Series(Vec::new()))
             }
             Err(e) => Err(e),

@@ -306,12 +306,12 @@ pub struct Normalized {
 /// # Errors
 ///
 /// No series at all (graphite-web's `NormalizeEmptyResultError`, which makes the calling
-/// function return an empty list: callers check [`Error::Evaluation`] or test for emptiness
-/// first).
+/// function return an empty list: [`Error::NormalizeEmpty`], which the evaluator turns into
+/// an empty result).
 pub fn normalize(lists: Vec<Vec<Series>>) -> Result<Normalized> {
     let mut series: Vec<Series> = lists.into_iter().flatten().collect();
     if series.is_empty() {
-        return Err(Error::Evaluation("normalize: empty series list".into()));
+        return Err(Error::NormalizeEmpty);
     }
     let step = series.iter().map(|s| s.step).fold(1, lcm);
     for s in &mut series {
