@@ -237,9 +237,7 @@ impl<'a> Context<'a> {
         match (def.call)(&args) {
             Ok(series) => Ok(Value::Series(series)),
             // graphite-web: NormalizeEmptyResultError makes the function return [].
-            Err(Error::NormalizeEmpty) => {
-                Ok(Value::Series(Vec::new()))
-            }
+            Err(Error::NormalizeEmpty) => Ok(Value::Series(Vec::new())),
             Err(e) => Err(e),
         }
     }

@@ -9,14 +9,12 @@
 //!
 //! Without graphite-web the test prints why and passes, unless `GRAPHITE_REQUIRE_REFERENCE=1`.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use render::parse::parse;
 use render::{Arg, Expr, Literal};
-
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Reads hex-encoded targets from stdin, prints one canonical dump per line (`E` for a parse
 /// error, `R` when Python's recursion limit was hit).
@@ -140,40 +138,9 @@ fn dump(expr: &Expr) -> String {
 /// Runs graphite-web's grammar on `targets`; `None` (after printing why) when it is not
 /// available and not required.
 fn reference(targets: &[String]) -> Option<Vec<String>> {
-    let required = std::env::var("GRAPHITE_REQUIRE_REFERENCE").is_ok_and(|v| v == "1");
-    let skip = |why: String| {
-        assert!(!required, "GRAPHITE_REQUIRE_REFERENCE=1 but {why}");
-        eprintln!("skipping the graphite-web comparison: {why}");
-        None
-    };
-    let child = Command::new(PYTHON)
-        .args(["-c", REFERENCE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return skip(format!("cannot run {PYTHON}: {e}")),
-    };
-    let mut input = String::new();
-    for t in targets {
-        input.push_str(&hex(t));
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().expect("python runs");
-    writer.join().expect("writer thread").expect("write targets");
-    if !out.status.success() {
-        return skip(format!(
-            "{PYTHON} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let lines: Vec<String> =
-        String::from_utf8(out.stdout).expect("utf-8").lines().map(String::from).collect();
+    let input: String = targets.iter().map(|t| format!("{}\n", hex(t))).collect();
+    let out = common::run_reference("comparison", REFERENCE, input)?;
+    let lines: Vec<String> = out.lines().map(String::from).collect();
     assert_eq!(lines.len(), targets.len(), "one answer per target");
     Some(lines)
 }

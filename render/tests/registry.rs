@@ -11,13 +11,12 @@
 //!
 //! Without graphite-web the test prints why and passes, unless `GRAPHITE_REQUIRE_REFERENCE=1`.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use render::function::{Default, FunctionDef, Param};
 use serde_json::{Value, json};
-
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Prints one JSON object per function: `kind` (`series` or `pie`), `name`, `group`,
 /// `aggregator`, `signature` and `params`, each value as `[kind, text]` (`bool`, `int`,
@@ -161,24 +160,10 @@ fn differences(name: &str, want: &Value, got: &Value) -> Vec<String> {
 
 #[test]
 fn registry_matches_graphite_web() {
-    let required = std::env::var("GRAPHITE_REQUIRE_REFERENCE").is_ok_and(|v| v == "1");
-    let skip = |why: String| {
-        assert!(!required, "GRAPHITE_REQUIRE_REFERENCE=1 but {why}");
-        eprintln!("skipping the graphite-web registry comparison: {why}");
+    let Some(out) = common::run_reference("registry comparison", REFERENCE, String::new()) else {
+        return;
     };
-    let out = match Command::new(PYTHON).args(["-c", REFERENCE]).output() {
-        Ok(out) => out,
-        Err(e) => return skip(format!("cannot run {PYTHON}: {e}")),
-    };
-    if !out.status.success() {
-        return skip(format!(
-            "{PYTHON} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let reference: BTreeMap<(String, String), Value> = String::from_utf8(out.stdout)
-        .expect("utf-8")
+    let reference: BTreeMap<(String, String), Value> = out
         .lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line).expect("one JSON object per line");

@@ -7,13 +7,11 @@
 //!
 //! Without graphite-web the test prints why and passes, unless `GRAPHITE_REQUIRE_REFERENCE=1`.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use render::time::{TimeZone, format_csv_time, parse_at_time, parse_time_offset};
-
-const PYTHON: &str = "/usr/bin/python3";
 
 /// One case per line: `A <spec hex> <zone> <now>`, `O <spec hex>`, `C <ts> <zone>` or
 /// `Z <name hex>` (hex `-` is the empty string); one answer per line.
@@ -87,35 +85,9 @@ fn offset(spec: &str) -> Case {
 }
 
 fn run(cases: &[Case]) {
-    let required = std::env::var("GRAPHITE_REQUIRE_REFERENCE").is_ok_and(|v| v == "1");
-    let skip = |why: String| {
-        assert!(!required, "GRAPHITE_REQUIRE_REFERENCE=1 but {why}");
-        eprintln!("skipping the graphite-web comparison: {why}");
-    };
-    let child = Command::new(PYTHON)
-        .args(["-c", REFERENCE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return skip(format!("cannot run {PYTHON}: {e}")),
-    };
     let input: String = cases.iter().map(|c| format!("{}\n", c.line)).collect();
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().expect("python runs");
-    writer.join().expect("writer thread").expect("write cases");
-    if !out.status.success() {
-        return skip(format!(
-            "{PYTHON} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let answers: Vec<String> =
-        String::from_utf8(out.stdout).expect("utf-8").lines().map(String::from).collect();
+    let Some(out) = common::run_reference("comparison", REFERENCE, input) else { return };
+    let answers: Vec<String> = out.lines().map(String::from).collect();
     assert_eq!(answers.len(), cases.len(), "one answer per case");
     let errors = answers.iter().filter(|a| *a == "E").count();
     eprintln!("{} cases, {errors} of them errors in graphite-web", cases.len());
