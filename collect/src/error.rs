@@ -36,6 +36,9 @@ pub enum Error {
         /// What was wrong (e.g. "line 3: expected 11 fields").
         what: String,
     },
+    /// The sender could not start or stop.
+    #[error(transparent)]
+    Sender(#[from] crate::sender::SenderError),
 }
 
 impl Error {

@@ -13,10 +13,14 @@
 //!   TOML tables configure collectors the same way.
 //! - [`Sample`]: what a collector emits; the agent turns it into a full Graphite path with
 //!   [`PathConfig`].
+//! - [`sender::Sender`]: batches points to carbon (plaintext, pickle, UDP), an archive file
+//!   or stdout, one thread per destination, with a bounded on-disk spool for outages.
 
 mod error;
 mod options;
 mod sample;
+
+pub mod sender;
 
 pub use error::{Error, Result};
 pub use options::Options;
