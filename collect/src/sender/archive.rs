@@ -217,8 +217,8 @@ mod tests {
         let p = Point::new(MetricName::new("a.b").unwrap(), 1.7e9, 2.5);
         let mut w = ArchiveWriter::open(&path, 2, at(19_723, 10)).unwrap();
         for day in 19_723..19_728 {
-            w.write_points(&[p.clone()], at(day, 100)).unwrap();
-            w.write_points(&[p.clone()], at(day, 80_000)).unwrap();
+            w.write_points(std::slice::from_ref(&p), at(day, 100)).unwrap();
+            w.write_points(std::slice::from_ref(&p), at(day, 80_000)).unwrap();
         }
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
