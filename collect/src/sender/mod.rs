@@ -278,3 +278,15 @@ fn start_destination(d: &DestinationConfig) -> Result<Destination, SenderError> 
         .map_err(|source| SenderError::Spawn { destination: name, source })?;
     Ok(Destination { shared, thread: Mutex::new(Some(thread)) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Sender>();
+        shareable::<DestinationStats>();
+    }
+}

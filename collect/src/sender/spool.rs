@@ -307,7 +307,9 @@ impl Spool {
     /// the oldest data and is dropped.
     pub(crate) fn push_front(&mut self, points: &[Point]) -> io::Result<()> {
         if self.segments.is_empty() {
-            return self.append(points).map_err(|(_, e)| e);
+            self.append(points).map_err(|(_, e)| e)?;
+            self.sync();
+            return Ok(());
         }
         // The cursor is on a record of the oldest segment only if a replay is under way,
         // in which case no batch from memory is in flight.
