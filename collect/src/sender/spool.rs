@@ -517,6 +517,7 @@ impl Spool {
 mod tests {
     use super::*;
     use carbon_proto::MetricName;
+    use proptest::prelude::*;
 
     fn pts(range: std::ops::Range<u32>) -> Vec<Point> {
         range.map(|i| Point::new(MetricName::new("a.b").unwrap(), f64::from(i), 1.0)).collect()
@@ -662,5 +663,97 @@ mod tests {
         assert_eq!(damage.len(), 1);
         assert_eq!(spool.pending_points(), 0);
         assert!(!seg.exists());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(u32),
+        /// Read the next record; acknowledge it or not (a failed write).
+        Replay(bool),
+        /// A batch from memory failed while nothing was being replayed.
+        PushFront(u32),
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1u32..40).prop_map(Op::Append),
+            any::<bool>().prop_map(Op::Replay),
+            (1u32..20).prop_map(Op::PushFront),
+            Just(Op::Reopen),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The spool against a `VecDeque`: records come out in FIFO order; a record not
+        /// acknowledged comes out again; after a restart, only the acknowledged records of
+        /// the unfinished segment repeat; `pending_points` matches the model.
+        #[test]
+        fn behaves_like_a_fifo(ops in proptest::collection::vec(op(), 1..60)) {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut spool, _) = Spool::open(dir.path(), 1 << 20, 7).unwrap();
+            let mut model: VecDeque<u32> = VecDeque::new();
+            // Whether a replay may have started on the oldest segment (`push_front` is only
+            // used when none has: the sender takes from memory only with an empty spool).
+            let mut replaying = false;
+            let mut next = 0u32;
+            let mut front_label = 1_000_000u32;
+            for op in ops {
+                match op {
+                    Op::Append(k) => {
+                        spool.append(&pts(next..next + k)).unwrap();
+                        model.extend(next..next + k);
+                        next += k;
+                    }
+                    Op::Replay(ack) => match spool.next_record() {
+                        None => prop_assert!(model.is_empty()),
+                        Some((token, points)) => {
+                            let got = ts(&points);
+                            let want: Vec<u32> = model.iter().copied().take(got.len()).collect();
+                            prop_assert_eq!(&got, &want);
+                            if ack {
+                                spool.ack(token);
+                                model.drain(..got.len());
+                                replaying = true;
+                            }
+                        }
+                    },
+                    Op::PushFront(k) => {
+                        // Only valid when no replay has started on the oldest segment.
+                        if !replaying {
+                            let first = front_label;
+                            front_label += k;
+                            spool.push_front(&pts(first..first + k)).unwrap();
+                            for (i, v) in (first..first + k).enumerate() {
+                                model.insert(i, v);
+                            }
+                        }
+                    }
+                    Op::Reopen => {
+                        drop(spool);
+                        spool = Spool::open(dir.path(), 1 << 20, 7).unwrap().0;
+                        // Acknowledged records of an unfinished segment come back: drain and
+                        // compare first occurrences with the model instead.
+                        let got = drain(&mut spool);
+                        let mut seen = std::collections::HashSet::new();
+                        let firsts: Vec<u32> =
+                            got.into_iter().filter(|v| seen.insert(*v) && model.contains(v)).collect();
+                        prop_assert_eq!(&firsts, &model.iter().copied().collect::<Vec<_>>());
+                        model.clear();
+                        replaying = false;
+                    }
+                }
+                prop_assert_eq!(spool.pending_points() as usize, model.len());
+                if model.is_empty() {
+                    prop_assert!(spool.segments.is_empty());
+                }
+                if spool.segments.is_empty() {
+                    replaying = false;
+                }
+            }
+            prop_assert_eq!(spool.dropped(), 0);
+        }
     }
 }
