@@ -11,8 +11,8 @@
 //!   or run user scripts.
 //! - [`Options`]: a collector's settings as key/value strings, so `diamond.conf` sections and
 //!   TOML tables configure collectors the same way.
-//! - [`Sample`]: what a collector emits; the agent turns it into a full Graphite path with
-//!   [`PathConfig`].
+//! - [`Sample`]: what a collector emits; the agent turns it into a full Graphite path
+//!   (`<prefix>.<host>[.<suffix>].<node>.<name>`, as Diamond builds it).
 //! - [`sender::Sender`]: batches points to carbon (plaintext, pickle, UDP), an archive file
 //!   or stdout, one thread per destination, with a bounded on-disk spool for outages.
 
