@@ -16,7 +16,10 @@
 
 mod error;
 mod options;
+pub mod rate;
 mod sample;
+pub mod system;
+pub mod units;
 
 pub use error::{Error, Result};
 pub use options::Options;
