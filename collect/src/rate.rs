@@ -69,7 +69,9 @@ impl<K: Eq + Hash> CounterTable<K> {
 
     /// Stores `values` as `entity`'s counters and writes into `deltas` (cleared first) the
     /// increase of each since the previous update: `None` for a counter seen for the first
-    /// time or one that went down (a reset). Allocates only for an entity not seen before.
+    /// time. If any counter went down, the entity restarted (a re-created interface, a
+    /// re-attached disk) and every delta is `None`: its other counters restarted too, even
+    /// those that happen to read higher. Allocates only for an entity not seen before.
     pub fn update<Q>(&mut self, entity: &Q, values: &[u64], deltas: &mut Vec<Option<u64>>)
     where
         K: Borrow<Q>,
@@ -79,12 +81,14 @@ impl<K: Eq + Hash> CounterTable<K> {
         let generation = self.generation;
         match self.entries.get_mut(entity) {
             Some(entry) => {
-                deltas.extend(
-                    values
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &v)| entry.values.get(i).and_then(|&old| v.checked_sub(old))),
-                );
+                let reset = values.iter().zip(&entry.values).any(|(new, old)| new < old);
+                deltas.extend(values.iter().enumerate().map(|(i, &v)| {
+                    if reset {
+                        None
+                    } else {
+                        entry.values.get(i).and_then(|&old| v.checked_sub(old))
+                    }
+                }));
                 entry.values.clear();
                 entry.values.extend_from_slice(values);
                 entry.generation = generation;
@@ -130,7 +134,7 @@ mod tests {
         t.update("eth0", &[150, 5], &mut d);
         assert_eq!(d, [Some(50), Some(0)]);
         t.update("eth0", &[10, 9], &mut d);
-        assert_eq!(d, [None, Some(4)], "a counter that went down is a reset");
+        assert_eq!(d, [None, None], "a counter that went down resets the whole entity");
         t.update("eth0", &[30, 9, 1], &mut d);
         assert_eq!(d, [Some(20), Some(0), None], "a new field is a first sample");
     }
