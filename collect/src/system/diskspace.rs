@@ -356,6 +356,15 @@ mod tests {
         assert_eq!(normalize(Path::new("/d/disk/by-label/../../vdb1")), Path::new("/d/vdb1"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn name_helpers_never_panic(s in "\\PC{0,40}|[\\\\x0-9a-f/.]{0,40}") {
+            let _ = unescape_udev(&s);
+            let _ = mount_point_name(&s);
+            let _ = normalize(Path::new(&s));
+        }
+    }
+
     #[test]
     fn statvfs_of_the_root_works() {
         let u = StatvfsFsStat.stat(Path::new("/")).unwrap();
