@@ -18,7 +18,10 @@
 
 mod error;
 mod options;
+pub mod rate;
 mod sample;
+pub mod system;
+pub mod units;
 
 pub mod sender;
 
