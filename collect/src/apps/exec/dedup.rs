@@ -75,10 +75,10 @@ impl<P: Clone> Dedup<P> {
             return Verdict::Held;
         }
         let mut out = Vec::with_capacity(2);
-        if let Some(h) = e.held.take() {
-            if !same {
-                out.push(h);
-            }
+        if let Some(h) = e.held.take()
+            && !same
+        {
+            out.push(h);
         }
         out.push(point);
         e.value = value;
@@ -96,6 +96,11 @@ impl<P: Clone> Dedup<P> {
     /// How many series are remembered.
     pub fn len(&self) -> usize {
         self.series.len()
+    }
+
+    /// Whether no series is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
     }
 }
 
@@ -152,7 +157,10 @@ mod tests {
     #[test]
     fn only_zero_holds_back_zeros_only() {
         let mut d = Dedup::new(300 * S, true);
-        assert_eq!(run(&mut d, &[(0, 1.0), (15, 1.0), (30, 0.0), (45, 0.0), (60, 0.0)]), [0, 15, 30]);
+        assert_eq!(
+            run(&mut d, &[(0, 1.0), (15, 1.0), (30, 0.0), (45, 0.0), (60, 0.0)]),
+            [0, 15, 30]
+        );
     }
 
     #[test]

@@ -192,15 +192,11 @@ impl ExecCollector {
                 }
             } else if meta.is_dir() {
                 // tcollector's layout: a directory named by its interval in seconds.
-                let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok())
-                else {
+                let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
                     continue;
                 };
-                let schedule = if n == 0 {
-                    Schedule::Stream
-                } else {
-                    Schedule::Every(Duration::from_secs(n))
-                };
+                let schedule =
+                    if n == 0 { Schedule::Stream } else { Schedule::Every(Duration::from_secs(n)) };
                 let Ok(inner) = std::fs::read_dir(&path) else { continue };
                 for e in inner.flatten() {
                     let p = e.path();
@@ -267,11 +263,17 @@ impl ExecCollector {
             },
         };
         if let Some(why) = refused {
-            self.stats.lines_invalid += 1;
-            if let Some(suppressed) = script.bad_line_log.allow(Instant::now()) {
-                let shown: String = line.chars().take(200).collect();
-                tracing::warn!(script = %path.display(), line = %shown, reason = %why, suppressed, "bad line from script");
-            }
+            self.refuse(path, line, &why);
+        }
+    }
+
+    /// Counts a refused line and logs it (at most one a minute per script).
+    fn refuse(&mut self, path: &Path, line: &str, why: &str) {
+        self.stats.lines_invalid += 1;
+        let Some(script) = self.scripts.get_mut(path) else { return };
+        if let Some(suppressed) = script.bad_line_log.allow(Instant::now()) {
+            let shown: String = line.chars().take(200).collect();
+            tracing::warn!(script = %path.display(), line = %shown, reason = %why, suppressed, "bad line from script");
         }
     }
 
@@ -305,12 +307,13 @@ impl ExecCollector {
                     continue;
                 }
             };
-            if !output.stderr.is_empty() {
-                if let Some(suppressed) = script.stderr_log.allow(now) {
-                    let text = String::from_utf8_lossy(&output.stderr);
-                    let first: String = text.lines().next().unwrap_or_default().chars().take(200).collect();
-                    tracing::warn!(script = %path.display(), stderr = %first, suppressed, "script wrote to stderr");
-                }
+            if !output.stderr.is_empty()
+                && let Some(suppressed) = script.stderr_log.allow(now)
+            {
+                let text = String::from_utf8_lossy(&output.stderr);
+                let first: String =
+                    text.lines().next().unwrap_or_default().chars().take(200).collect();
+                tracing::warn!(script = %path.display(), stderr = %first, suppressed, "script wrote to stderr");
             }
             if !output.status.success() {
                 // Diamond: a script that fails publishes nothing from that run.
@@ -324,9 +327,11 @@ impl ExecCollector {
                 self.stats.output_truncated += 1;
                 tracing::warn!(script = %path.display(), cap = process::MAX_STDOUT_BYTES, "script output over the cap; the rest was dropped");
             }
-            let text = String::from_utf8_lossy(&output.stdout).into_owned();
-            for line in text.lines() {
-                self.take_line(path, line, None, out);
+            for line in output.stdout.split(|&b| b == b'\n') {
+                match std::str::from_utf8(line) {
+                    Ok(text) => self.take_line(path, text, None, out),
+                    Err(_) => self.refuse(path, &String::from_utf8_lossy(line), "not UTF-8"),
+                }
             }
         }
         failures
@@ -376,7 +381,8 @@ impl ExecCollector {
             for line in lines {
                 match line {
                     StreamLine::Line(text, at) => self.take_line(&path, &text, Some(at), out),
-                    StreamLine::Overlong => self.stats.lines_invalid += 1,
+                    StreamLine::Overlong => self.refuse(&path, "", "line too long"),
+                    StreamLine::NotUtf8(text) => self.refuse(&path, &text, "not UTF-8"),
                 }
             }
         }
@@ -441,7 +447,9 @@ impl Collector for ExecCollector {
         for (path, s) in &mut self.scripts {
             let run = match s.schedule {
                 Schedule::EveryRun => true,
-                Schedule::Every(every) => s.last_start.is_none_or(|t| now.duration_since(t) >= every),
+                Schedule::Every(every) => {
+                    s.last_start.is_none_or(|t| now.duration_since(t) >= every)
+                }
                 Schedule::Stream => false,
             };
             if run {

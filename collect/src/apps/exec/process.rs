@@ -188,6 +188,16 @@ pub(crate) enum StreamLine {
     Line(String, i64),
     /// A line longer than [`MAX_STREAM_LINE_BYTES`], dropped.
     Overlong,
+    /// A line that is not UTF-8 (shown lossily, for the log).
+    NotUtf8(String),
+}
+
+fn to_line(bytes: &[u8]) -> StreamLine {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => StreamLine::Line(text.to_owned(), unix_now()),
+        Err(_) => StreamLine::NotUtf8(String::from_utf8_lossy(bytes).into_owned()),
+    }
 }
 
 fn unix_now() -> i64 {
@@ -222,12 +232,8 @@ fn stream_lines<R: Read + Send + 'static>(
             };
             for &b in buf.get(..n).unwrap_or_default() {
                 if b == b'\n' {
-                    let alive = if skipping {
-                        send(StreamLine::Overlong)
-                    } else {
-                        let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
-                        send(StreamLine::Line(text, unix_now()))
-                    };
+                    let alive =
+                        if skipping { send(StreamLine::Overlong) } else { send(to_line(&line)) };
                     line.clear();
                     skipping = false;
                     if !alive {
@@ -244,8 +250,7 @@ fn stream_lines<R: Read + Send + 'static>(
             }
         }
         if !line.is_empty() && !skipping {
-            let text = String::from_utf8_lossy(&line).into_owned();
-            let _ = send(StreamLine::Line(text, unix_now()));
+            let _ = send(to_line(&line));
         }
     });
 }
