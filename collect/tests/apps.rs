@@ -192,10 +192,11 @@ fn nginx_unreachable_is_an_error_naming_the_address() {
 fn nginx_that_never_answers_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Accept and hold the connection open without a byte of answer.
+    // Accept and hold the connection open without a byte of answer, until the test is done.
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
         drop(conn);
     });
     let mut c = NginxCollector::new(
@@ -205,9 +206,11 @@ fn nginx_that_never_answers_times_out() {
     .unwrap();
     let started = Instant::now();
     let err = c.collect(&ctx(Instant::now(), 0), &mut Vec::new()).unwrap_err().to_string();
-    assert!(started.elapsed() < Duration::from_secs(1), "waited {:?}", started.elapsed());
-    assert!(err.contains("no complete answer") && err.contains(&port.to_string()), "{err}");
+    let waited = started.elapsed();
+    done_tx.send(()).unwrap();
     holder.join().unwrap();
+    assert!(err.contains("no complete answer") && err.contains(&port.to_string()), "{err}");
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
 }
 
 #[test]
@@ -406,7 +409,15 @@ fn redis_instances_fail_alone_and_auth_is_sent() {
 
 #[test]
 fn redis_that_is_not_redis_is_a_protocol_error() {
-    let (port, _heads, server) = http_server(vec![b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()]);
+    // A web server that answers at once, whatever it was sent.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = conn.read_to_end(&mut Vec::new());
+    });
     let mut c = RedisCollector::new(
         &opts(&[("instances", &format!("x@127.0.0.1:{port}"))]),
         &Env::default(),

@@ -82,11 +82,9 @@ impl FilesCollector {
     }
 
     fn read_file(&mut self, path: &Path, out: &mut Vec<Sample>) -> std::io::Result<bool> {
-        let mut text = String::new();
-        let file = std::fs::File::open(path)?;
         let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
-        text.push_str(&String::from_utf8_lossy(&bytes));
+        std::fs::File::open(path)?.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut found = false;
         for line in text.lines() {
             match parse_line(line) {

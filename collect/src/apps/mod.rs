@@ -185,6 +185,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_stay_small() {
+        // STYLE: the crate's Error stays at 128 bytes or less.
+        assert!(
+            std::mem::size_of::<crate::Error>() <= 128,
+            "{}",
+            std::mem::size_of::<crate::Error>()
+        );
+    }
+
+    #[test]
     fn sanitized_labels_cannot_add_levels() {
         assert_eq!(sanitize_node("a.b c/d;e"), "a_b_c_d_e");
         assert_eq!(sanitize_node(""), "_");
