@@ -286,7 +286,9 @@ impl ExecCollector {
         let results = process::run_all(due, self.timeout);
         let now = Instant::now();
         for (path, result) in due.iter().zip(results) {
-            self.stats.runs += 1;
+            if !matches!(result, Err(RunError::Spawn(_))) {
+                self.stats.runs += 1;
+            }
             let Some(script) = self.scripts.get_mut(path) else { continue };
             let output = match result {
                 Ok(o) => o,
