@@ -39,6 +39,10 @@ pub enum Error {
     /// The sender could not start or stop.
     #[error(transparent)]
     Sender(#[from] crate::sender::SenderError),
+    /// An application collector (nginx, Redis, HTTP JSON, scripts) failed; the error names
+    /// the address or script.
+    #[error(transparent)]
+    App(#[from] crate::apps::AppError),
 }
 
 impl Error {
