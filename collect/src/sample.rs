@@ -65,8 +65,10 @@ pub trait Collector: Send {
     /// The collector's node in the tree (`cpu`, `memory`, ...), before any `path` override.
     fn default_path(&self) -> &str;
 
-    /// Reads the source once and appends what it publishes to `out`. An error means nothing
-    /// from this run is trustworthy; the agent counts it, logs it and tries again next
-    /// interval. Rates need two runs: the first run after start publishes none of them.
+    /// Reads the source once and appends what it publishes to `out`. An error is counted and
+    /// logged by the agent, which tries again next interval; what the collector appended
+    /// before returning it is still published, so a collector with several sources (Redis
+    /// instances, scripts) puts the healthy ones' samples in `out` and reports the failed
+    /// ones in the error. Rates need two runs: the first run after start publishes none.
     fn collect(&mut self, ctx: &RunContext, out: &mut Vec<Sample>) -> Result<()>;
 }
