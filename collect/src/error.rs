@@ -36,6 +36,9 @@ pub enum Error {
         /// What was wrong (e.g. "line 3: expected 11 fields").
         what: String,
     },
+    /// The statsd server could not be configured or started.
+    #[error(transparent)]
+    Statsd(#[from] crate::statsd::Error),
 }
 
 impl Error {

@@ -18,6 +18,8 @@ mod error;
 mod options;
 mod sample;
 
+pub mod statsd;
+
 pub use error::{Error, Result};
 pub use options::Options;
 pub use sample::{Collector, Env, RunContext, Sample};
