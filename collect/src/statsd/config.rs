@@ -96,7 +96,9 @@ pub struct StatsdConfig {
     /// Distinct members kept per set per flush interval (default 100000); more are dropped
     /// and counted. Members are held as 64-bit hashes.
     pub max_set_members: usize,
-    /// Longest TCP line in bytes (default 65536); a longer one is dropped as a bad line.
+    /// Most bytes of an unfinished TCP line held while waiting for its newline (default
+    /// 65536); a line that grows beyond it is dropped up to its newline and counted as a bad
+    /// line. (A long line that arrives whole in one read is taken.)
     pub max_line_bytes: usize,
     /// Open TCP connections at most (default 1024); beyond it new ones wait.
     pub max_connections: usize,

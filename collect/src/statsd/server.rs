@@ -247,27 +247,55 @@ async fn serve_udp(socket: UdpSocket, state: Arc<Mutex<Aggregator>>, shutdown: C
                 tracing::warn!(error = %e, "statsd: udp socket failed");
                 return;
             },
-            () = shutdown.cancelled() => return,
-        }
-        for _ in 0..UDP_BATCHES_PER_TURN {
-            let fd = socket.as_raw_fd();
-            let got = socket.try_io(Interest::READABLE, || recv_batch(fd, &mut buf, &mut lens));
-            let n = match got {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // ICMP errors and the like: nothing to do but read on.
-                    tracing::debug!(error = %e, "statsd: udp receive failed");
-                    break;
-                }
-            };
-            let mut aggregator = lock(&state);
-            for (slot, &len) in buf.chunks(UDP_SLOT_BYTES).zip(&lens).take(n) {
-                aggregator.ingest(slot.get(..len).unwrap_or_default());
+            () = shutdown.cancelled() => {
+                // What already arrived is taken before the last flush (bounded: a sender
+                // that keeps going cannot hold the shutdown up).
+                drain_udp(&socket, &state, &mut buf, &mut lens, UDP_DRAIN_BATCHES, true);
+                return;
             }
         }
-        tokio::task::yield_now().await;
+        if drain_udp(&socket, &state, &mut buf, &mut lens, UDP_BATCHES_PER_TURN, false) {
+            tokio::task::yield_now().await;
+        }
     }
+}
+
+/// Batches read at most at shutdown.
+const UDP_DRAIN_BATCHES: usize = 1024;
+
+/// Reads and aggregates up to `batches` batches without waiting; whether the socket may have
+/// more (the last read was not cut short by an empty queue). `last` reads the socket even if
+/// the runtime has not seen it become readable yet (at shutdown, when nothing waits after).
+fn drain_udp(
+    socket: &UdpSocket,
+    state: &Mutex<Aggregator>,
+    buf: &mut [u8],
+    lens: &mut [usize; UDP_BATCH],
+    batches: usize,
+    last: bool,
+) -> bool {
+    for _ in 0..batches {
+        let fd = socket.as_raw_fd();
+        let got = if last {
+            recv_batch(fd, buf, lens)
+        } else {
+            socket.try_io(Interest::READABLE, || recv_batch(fd, buf, lens))
+        };
+        let n = match got {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) => {
+                // ICMP errors and the like: nothing to do but read on.
+                tracing::debug!(error = %e, "statsd: udp receive failed");
+                return false;
+            }
+        };
+        let mut aggregator = lock(state);
+        for (slot, &len) in buf.chunks(UDP_SLOT_BYTES).zip(lens.iter()).take(n) {
+            aggregator.ingest(slot.get(..len).unwrap_or_default());
+        }
+    }
+    true
 }
 
 /// One `recvmmsg` call without waiting: how many datagrams arrived, their lengths in `lens`.
