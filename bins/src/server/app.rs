@@ -121,16 +121,23 @@ struct ServeArgs {
     /// Write the process id here.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
-    /// Run a statsd server on this address, UDP and TCP (e.g. `127.0.0.1:8125`; off by
-    /// default). Its flushes go into the store like received points.
-    #[arg(long, value_name = "ADDR")]
-    statsd: Option<SocketAddr>,
-    /// The statsd flush interval (statsd's flushInterval): keep it at least the finest
-    /// retention step, or flushes overwrite each other.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    statsd_flush_interval: u64,
+    #[command(flatten)]
+    statsd: Box<StatsdArgs>,
     #[command(flatten)]
     http: Box<super::http::HttpArgs>,
+}
+
+/// The statsd server inside the main server.
+#[derive(Debug, Args)]
+struct StatsdArgs {
+    /// Run a statsd server on this address, UDP and TCP (e.g. `127.0.0.1:8125`; off by
+    /// default). Its flushes go into the store like received points.
+    #[arg(long = "statsd", value_name = "ADDR")]
+    addr: Option<SocketAddr>,
+    /// The statsd flush interval (statsd's flushInterval): keep it at least the finest
+    /// retention step, or flushes overwrite each other.
+    #[arg(long = "statsd-flush-interval", value_name = "MS", default_value_t = 10_000)]
+    flush_interval: u64,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
@@ -341,11 +348,11 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
     let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
     let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
     let addrs = listeners.addrs();
-    let statsd = match args.statsd {
+    let statsd = match args.statsd.addr {
         Some(addr) => Some(collect::statsd::StatsdServer::bind(&collect::statsd::StatsdConfig {
             udp: Some(addr),
             tcp: Some(addr),
-            flush_interval_ms: args.statsd_flush_interval,
+            flush_interval_ms: args.statsd.flush_interval,
             ..collect::statsd::StatsdConfig::default()
         })?),
         None => None,
