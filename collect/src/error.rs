@@ -43,6 +43,9 @@ pub enum Error {
     /// the address or script.
     #[error(transparent)]
     App(#[from] crate::apps::AppError),
+    /// The statsd server could not be configured or started.
+    #[error(transparent)]
+    Statsd(#[from] crate::statsd::Error),
 }
 
 impl Error {

@@ -26,6 +26,8 @@ pub mod units;
 
 pub mod sender;
 
+pub mod statsd;
+
 pub use error::{Error, Result};
 pub use options::Options;
 pub use sample::{Collector, Env, RunContext, Sample};

@@ -12,4 +12,5 @@ mod http;
 mod listeners;
 mod read_tools;
 mod server;
+mod statsd;
 mod write_tools;
