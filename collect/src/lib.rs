@@ -14,6 +14,7 @@
 //! - [`Sample`]: what a collector emits; the agent turns it into a full Graphite path with
 //!   [`PathConfig`].
 
+pub mod agent;
 mod error;
 mod options;
 mod sample;
