@@ -338,6 +338,8 @@ pub(crate) fn resolve(
         (kind.make)(&config.collector_options(), &env.env()).map_err(|e| bad(&layer, &e))?;
         collectors.push(config);
     }
+    // One order whatever the file's: TOML tables come sorted, configobj sections in file order.
+    collectors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(AgentConfig {
         naming,
         self_metrics,

@@ -80,10 +80,19 @@ impl Section {
         }
     }
 
+    /// The section's settings, Diamond's boolean words (`True`, `no`, `ON`...) written as
+    /// `true`/`false` so a diamond.conf and a TOML file resolve to the same settings; the
+    /// one-letter spellings (`t`, `y`, `1`) stay as written, since they are also plain values,
+    /// and collectors still read them as booleans.
     fn layer(&self) -> Layer {
         let mut l = Layer::default();
         for (k, e) in &self.keys {
-            l.set(k, e.value.clone(), e.origin.clone());
+            let value = match e.value.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" => "true".to_owned(),
+                "false" | "no" | "off" => "false".to_owned(),
+                _ => e.value.clone(),
+            };
+            l.set(k, value, e.origin.clone());
         }
         l
     }

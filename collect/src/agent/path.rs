@@ -5,6 +5,7 @@
 //! empty leaves the collector's node out (the user-scripts and files collectors publish
 //! straight below the host).
 
+use carbon_proto::MetricName;
 use regex::Regex;
 
 /// The fixed part of a collector's paths: everything before the metric's own name.
@@ -44,8 +45,9 @@ impl MetricPath {
 
     /// The full path of `name` with whitespace turned into `_` (carbon's line protocol splits
     /// on it; `/` too, which would make a directory), or `None` when the result would have an empty node (`a..b`, a leading or
-    /// trailing dot), which carbon would turn into a bad file path.
-    pub fn full(&self, name: &str) -> Option<String> {
+    /// trailing dot) or is otherwise refused by [`MetricName::new`]: carbon would turn it
+    /// into a bad file path.
+    pub fn full(&self, name: &str) -> Option<MetricName> {
         let mut out = String::with_capacity(self.base.len() + 1 + name.len());
         out.push_str(&self.base);
         if !self.base.is_empty() {
@@ -54,10 +56,7 @@ impl MetricPath {
         for c in name.chars() {
             out.push(if c.is_whitespace() || c.is_control() || c == '/' { '_' } else { c });
         }
-        if out.is_empty() || out.split('.').any(str::is_empty) {
-            return None;
-        }
-        Some(out)
+        MetricName::new(&out).ok()
     }
 }
 
@@ -119,27 +118,30 @@ mod tests {
     #[test]
     fn paths_are_built_like_diamonds() {
         let p = MetricPath::new("servers", Some("web01"), "", "cpu");
-        assert_eq!(p.full("total.user").unwrap(), "servers.web01.cpu.total.user");
+        assert_eq!(p.full("total.user").unwrap().as_str(), "servers.web01.cpu.total.user");
         let p = MetricPath::new("servers", Some("web01"), "prod", "cpu");
-        assert_eq!(p.full("total.user").unwrap(), "servers.web01.prod.cpu.total.user");
+        assert_eq!(p.full("total.user").unwrap().as_str(), "servers.web01.prod.cpu.total.user");
         let p = MetricPath::new("servers", Some("web01"), "", ".");
-        assert_eq!(p.full("app.queue").unwrap(), "servers.web01.app.queue");
+        assert_eq!(p.full("app.queue").unwrap().as_str(), "servers.web01.app.queue");
         let p = MetricPath::new("servers", Some("web01"), "", "");
-        assert_eq!(p.full("app.queue").unwrap(), "servers.web01.app.queue");
+        assert_eq!(p.full("app.queue").unwrap().as_str(), "servers.web01.app.queue");
         let p = MetricPath::new("servers", None, "", "loadavg");
-        assert_eq!(p.full("01").unwrap(), "servers.loadavg.01");
+        assert_eq!(p.full("01").unwrap().as_str(), "servers.loadavg.01");
         let p = MetricPath::new("", Some("web01"), "", "memory");
-        assert_eq!(p.full("MemFree").unwrap(), "web01.memory.MemFree");
+        assert_eq!(p.full("MemFree").unwrap().as_str(), "web01.memory.MemFree");
         let p = MetricPath::new("", None, "", ".");
-        assert_eq!(p.full("x").unwrap(), "x");
+        assert_eq!(p.full("x").unwrap().as_str(), "x");
         let p = MetricPath::new("servers", Some("com.example.web01"), "", "cpu");
-        assert_eq!(p.full("total.idle").unwrap(), "servers.com.example.web01.cpu.total.idle");
+        assert_eq!(
+            p.full("total.idle").unwrap().as_str(),
+            "servers.com.example.web01.cpu.total.idle"
+        );
     }
 
     #[test]
     fn names_that_would_break_the_protocol_are_mended_or_refused() {
         let p = MetricPath::new("servers", Some("h"), "", "exec");
-        assert_eq!(p.full("my metric").unwrap(), "servers.h.exec.my_metric");
+        assert_eq!(p.full("my metric").unwrap().as_str(), "servers.h.exec.my_metric");
         assert_eq!(p.full("a..b"), None);
         assert_eq!(p.full(".a"), None);
         assert_eq!(p.full(""), None);
@@ -166,8 +168,7 @@ mod tests {
         fn full_paths_are_valid_metric_names(name in "\\PC{0,40}") {
             let p = MetricPath::new("servers", Some("h"), "", "x");
             if let Some(full) = p.full(&name) {
-                prop_assert!(carbon_proto::MetricName::new(&full).is_ok(), "{full:?}");
-                prop_assert!(!full.contains(char::is_whitespace));
+                prop_assert!(!full.as_str().contains(char::is_whitespace));
             }
         }
     }

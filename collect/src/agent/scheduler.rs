@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use carbon_proto::{MetricName, Point};
+use carbon_proto::Point;
 
 use super::config::{AgentConfig, CollectorConfig, Naming};
 use super::error::{AgentError, Origin};
@@ -124,7 +124,7 @@ impl Prepared {
             if !self.filter.allows(&s.name) {
                 continue;
             }
-            match self.path.full(&s.name).and_then(|p| MetricName::new(&p).ok()) {
+            match self.path.full(&s.name) {
                 Some(name) => {
                     points.push(Point::new(name, s.timestamp.unwrap_or(unix_time) as f64, s.value));
                 }
@@ -327,7 +327,7 @@ fn self_loop(
         let ts = window.floor();
         let mut points = Vec::new();
         let mut push = |name: String, value: f64| {
-            if let Some(n) = base.full(&name).and_then(|p| MetricName::new(&p).ok()) {
+            if let Some(n) = base.full(&name) {
                 points.push(Point::new(n, ts, value));
             }
         };
