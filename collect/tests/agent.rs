@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collect::agent::{
-    Agent, AgentConfig, CollectorKind, HostNames, HostnameMethod, Kind, MemorySink, PointSink,
-    Protocol, Registry, run_once,
+    Agent, AgentConfig, CollectorKind, DestinationKind, HostNames, HostnameMethod, MemorySink,
+    PointSink, Protocol, Registry, run_once,
 };
 use collect::{Collector, Env, Options, Result, RunContext, Sample};
 
@@ -122,10 +122,10 @@ fn toml_and_diamond_conf_resolve_to_the_same_config() {
 
     assert_eq!(diamond.sender.destinations.len(), 2);
     let carbon = &diamond.sender.destinations[0];
-    assert_eq!((carbon.kind, carbon.protocol), (Kind::Carbon, Protocol::Plaintext));
+    assert_eq!((carbon.kind, carbon.protocol), (DestinationKind::Carbon, Protocol::Plaintext));
     assert_eq!(carbon.address, "graphite.example:2003");
-    assert_eq!(carbon.timeout, 10.0);
-    assert_eq!(diamond.sender.destinations[1].kind, Kind::Archive);
+    assert_eq!(carbon.timeout, Duration::from_secs(10));
+    assert_eq!(diamond.sender.destinations[1].kind, DestinationKind::Archive);
     assert_eq!(
         diamond.skipped,
         ["handler diamond.handler.stats_d.StatsdHandler", "MySQLCollector"]
@@ -148,7 +148,8 @@ fn no_config_runs_the_default_set_every_10_s_to_local_carbon() {
     assert_eq!(c.naming.hostname_method, HostnameMethod::Smart);
     assert_eq!(c.naming.path_prefix, "servers");
     assert_eq!(c.sender.destinations.len(), 1);
-    assert_eq!(c.sender.destinations[0].address, "127.0.0.1:2003");
+    assert_eq!(c.sender.destinations[0].kind, DestinationKind::Carbon);
+    assert_eq!(c.sender.destinations[0].address, "");
     // A TOML file may switch one off, or the whole default set.
     let c = from_toml_text("[collectors.memory]\nenabled = false\n").unwrap();
     assert!(c.collectors.iter().all(|c| c.name != "memory") && c.collectors.len() == 3);

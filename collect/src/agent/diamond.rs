@@ -19,12 +19,13 @@
 //! of diamond.conf. Logging sections (`[loggers]`, `[formatters]`, ...) are ignored.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::config::{AgentConfig, DIAMOND_DEFAULT_INTERVAL_SECS, Layer, RawConfig, resolve};
 use super::error::{AgentError, Origin};
 use super::hostname::HostNames;
 use super::registry::Registry;
-use super::sender_stub::{DestinationConfig, Kind, Protocol, SenderConfig};
+use super::sender_stub::{DestinationConfig, DestinationKind, Protocol, SenderConfig};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -333,14 +334,15 @@ fn handlers(
                 } else {
                     Protocol::Plaintext
                 };
-                d.timeout = o.f64_or("timeout", 15.0).map_err(|e| bad("timeout", e))?;
+                let timeout = o.f64_or("timeout", 15.0).map_err(|e| bad("timeout", e))?;
+                d.timeout = Duration::from_secs_f64(timeout.clamp(0.001, 3600.0));
                 // Diamond's `batch` (1 in its example config) is a lower bound here: every
                 // run's points go out together anyway.
                 let batch = o.u64_or("batch", 1).map_err(|e| bad("batch", e))? as usize;
                 d.batch_size = batch.max(d.batch_size);
             }
             "ArchiveHandler" => {
-                d.kind = Kind::Archive;
+                d.kind = DestinationKind::Archive;
                 d.address = String::new();
                 d.path = Some(PathBuf::from(o.str_or("log_file", "/var/log/diamond/archive.log")));
                 d.rotate_days = o.u64_or("days", 7).map_err(|e| bad("days", e))? as u32;

@@ -17,7 +17,7 @@ use crate::Result;
 /// Where points go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum DestinationKind {
     /// A carbon receiver.
     #[default]
     Carbon,
@@ -44,16 +44,19 @@ pub enum Protocol {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DestinationConfig {
+    /// Name in stats (default: the address).
+    pub name: Option<String>,
     /// What it is.
-    pub kind: Kind,
+    pub kind: DestinationKind,
     /// `host:port` of a carbon destination.
     pub address: String,
     /// Wire format.
     pub protocol: Protocol,
     /// Points per write.
     pub batch_size: usize,
-    /// Seconds to wait on the network.
-    pub timeout: f64,
+    /// Connect and write timeout (seconds in the file).
+    #[serde(deserialize_with = "de_secs")]
+    pub timeout: Duration,
     /// The archive's file.
     pub path: Option<PathBuf>,
     /// Days of archive kept.
@@ -63,15 +66,21 @@ pub struct DestinationConfig {
 impl Default for DestinationConfig {
     fn default() -> DestinationConfig {
         DestinationConfig {
-            kind: Kind::Carbon,
-            address: "127.0.0.1:2003".into(),
+            name: None,
+            kind: DestinationKind::Carbon,
+            address: String::new(),
             protocol: Protocol::Plaintext,
             batch_size: 500,
-            timeout: 15.0,
+            timeout: Duration::from_secs(15),
             path: None,
             rotate_days: 7,
         }
     }
+}
+
+fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
 
 /// The sender's settings.
@@ -125,13 +134,18 @@ impl PointSink for Sender {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         for (d, s) in self.config.destinations.iter().zip(stats.iter_mut()) {
             let ok = match d.kind {
-                Kind::Stdout => std::io::stdout().lock().write_all(&text).is_ok(),
-                Kind::Archive => false,
-                Kind::Carbon => d.address.parse().ok().is_some_and(|addr| {
-                    TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-                        .and_then(|mut c| c.write_all(&text))
-                        .is_ok()
-                }),
+                DestinationKind::Stdout => std::io::stdout().lock().write_all(&text).is_ok(),
+                DestinationKind::Archive => false,
+                DestinationKind::Carbon => {
+                    (if d.address.is_empty() { "127.0.0.1:2003" } else { d.address.as_str() })
+                        .parse()
+                        .ok()
+                        .is_some_and(|addr| {
+                            TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                                .and_then(|mut c| c.write_all(&text))
+                                .is_ok()
+                        })
+                }
             };
             if ok {
                 s.sent += points.len() as u64;
