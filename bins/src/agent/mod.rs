@@ -111,27 +111,22 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut sender: Arc<dyn PointSink> = Arc::new(Sender::start(config.sender.clone())?);
     let mut agent = Agent::start(&config, &registry, Arc::clone(&sender))?;
     tracing::info!(collectors = config.collectors.len(), "graphite-agent started");
-    loop {
-        match signals.wait() {
-            libc::SIGHUP => {
-                let new = match load(cli, &registry) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration");
-                        continue;
-                    }
-                };
-                stop_agent(agent, deadline);
-                if new.sender != config.sender {
-                    sender.shutdown(deadline);
-                    sender = Arc::new(Sender::start(new.sender.clone())?);
-                }
-                agent = Agent::start(&new, &registry, Arc::clone(&sender))?;
-                config = new;
-                tracing::info!(collectors = config.collectors.len(), "configuration reloaded");
+    while signals.wait() == libc::SIGHUP {
+        let new = match load(cli, &registry) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration");
+                continue;
             }
-            _ => break,
+        };
+        stop_agent(agent, deadline);
+        if new.sender != config.sender {
+            sender.shutdown(deadline);
+            sender = Arc::new(Sender::start(new.sender.clone())?);
         }
+        agent = Agent::start(&new, &registry, Arc::clone(&sender))?;
+        config = new;
+        tracing::info!(collectors = config.collectors.len(), "configuration reloaded");
     }
     stop_agent(agent, deadline);
     sender.shutdown(deadline);

@@ -25,7 +25,11 @@ struct Proc {
 impl Proc {
     fn spawn(what: &'static str, cmd: &mut Command, log: PathBuf) -> Proc {
         let err = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let child = cmd.stdout(Stdio::null()).stderr(err).spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
         Proc { child: Some(child), log, what }
     }
 
@@ -69,7 +73,8 @@ impl Drop for Proc {
 /// resolution; `line_port` 0 picks a free one. Returns it and its plaintext address.
 fn start_server(root: &Path, line_port: u16) -> (Proc, SocketAddr) {
     fs::create_dir_all(root.join("conf")).unwrap();
-    fs::write(root.join("conf/storage-schemas.conf"), "[all]\npattern = .*\nretentions = 1s:1h\n").unwrap();
+    fs::write(root.join("conf/storage-schemas.conf"), "[all]\npattern = .*\nretentions = 1s:1h\n")
+        .unwrap();
     let ready = root.join("ready");
     let _ = fs::remove_file(&ready);
     let mut cmd = Command::new(SERVER);
@@ -181,7 +186,9 @@ fn agent_metrics_reach_debian_carbon_caches_whisper_files() {
             std::env::var("GRAPHITE_REQUIRE_REFERENCE").as_deref() != Ok("1"),
             "GRAPHITE_REQUIRE_REFERENCE=1 but /usr/bin/carbon-cache is missing (apt-get install graphite-carbon)"
         );
-        eprintln!("SKIP agent_metrics_reach_debian_carbon_caches_whisper_files: /usr/bin/carbon-cache is missing (apt-get install graphite-carbon)");
+        eprintln!(
+            "SKIP agent_metrics_reach_debian_carbon_caches_whisper_files: /usr/bin/carbon-cache is missing (apt-get install graphite-carbon)"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -204,7 +211,8 @@ fn agent_metrics_reach_debian_carbon_caches_whisper_files() {
         ),
     )
     .unwrap();
-    fs::write(d.join("conf/storage-schemas.conf"), "[all]\npattern = .*\nretentions = 1s:1h\n").unwrap();
+    fs::write(d.join("conf/storage-schemas.conf"), "[all]\npattern = .*\nretentions = 1s:1h\n")
+        .unwrap();
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg("/usr/bin/carbon-cache")
         .arg(format!("--config={p}/conf/carbon.conf"))
@@ -222,7 +230,13 @@ fn agent_metrics_reach_debian_carbon_caches_whisper_files() {
         &agent_toml(&format!("[[sender.destinations]]\naddress = \"127.0.0.1:{line}\"\n")),
     );
     let data = d.join("storage/whisper");
-    let logs = || format!("agent:\n{}\ncarbon:\n{}", fs::read_to_string(d.join("agent.log")).unwrap_or_default(), carbon.log());
+    let logs = || {
+        format!(
+            "agent:\n{}\ncarbon:\n{}",
+            fs::read_to_string(d.join("agent.log")).unwrap_or_default(),
+            carbon.log()
+        )
+    };
     wait_files(&data, &metrics(), Duration::from_secs(60), &logs);
     assert!(agent.stop().success());
     let _ = carbon.pid();
@@ -284,9 +298,15 @@ fn an_outage_is_replayed_from_the_spool() {
     for m in [one, format!("servers.{HOST}.memory.MemFree")] {
         let produced = archived_times(tmp.path(), &m);
         let during: Vec<i64> = produced.iter().copied().filter(|&t| t >= down).collect();
-        assert!(during.len() >= 3, "{m}: the archive has {produced:?}, down at {down}:\n{agent_log}");
+        assert!(
+            during.len() >= 3,
+            "{m}: the archive has {produced:?}, down at {down}:\n{agent_log}"
+        );
         let stored = file_times(&wsp(&data, &m));
         let missing: Vec<i64> = produced.iter().copied().filter(|t| !stored.contains(t)).collect();
-        assert!(missing.is_empty(), "{m}: {missing:?} produced but not stored (down at {down}); stored {stored:?}:\n{agent_log}");
+        assert!(
+            missing.is_empty(),
+            "{m}: {missing:?} produced but not stored (down at {down}); stored {stored:?}:\n{agent_log}"
+        );
     }
 }
