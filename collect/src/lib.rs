@@ -17,7 +17,10 @@
 pub mod agent;
 mod error;
 mod options;
+pub mod rate;
 mod sample;
+pub mod system;
+pub mod units;
 
 pub use error::{Error, Result};
 pub use options::Options;
