@@ -39,6 +39,10 @@ pub enum Error {
         /// What was wrong (e.g. "line 3: expected 11 fields").
         what: String,
     },
+    /// An application collector (nginx, Redis, HTTP JSON, scripts) failed; the error names
+    /// the address or script.
+    #[error(transparent)]
+    App(#[from] crate::apps::AppError),
 }
 
 impl Error {

@@ -15,6 +15,7 @@
 //!   [`PathConfig`].
 
 pub mod agent;
+pub mod apps;
 mod error;
 mod options;
 pub mod rate;
