@@ -43,6 +43,9 @@ pub enum Error {
     /// the address or script.
     #[error(transparent)]
     App(#[from] crate::apps::AppError),
+    /// The sender could not start or stop.
+    #[error(transparent)]
+    Sender(#[from] crate::sender::SenderError),
 }
 
 impl Error {

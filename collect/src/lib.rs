@@ -13,6 +13,8 @@
 //!   TOML tables configure collectors the same way.
 //! - [`Sample`]: what a collector emits; the agent turns it into a full Graphite path with
 //!   [`PathConfig`].
+//! - [`sender::Sender`]: batches points to carbon (plaintext, pickle, UDP), an archive file
+//!   or stdout, one thread per destination, with a bounded on-disk spool for outages.
 
 pub mod agent;
 pub mod apps;
@@ -22,6 +24,8 @@ pub mod rate;
 mod sample;
 pub mod system;
 pub mod units;
+
+pub mod sender;
 
 pub use error::{Error, Result};
 pub use options::Options;
