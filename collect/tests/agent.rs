@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collect::agent::{
-    Agent, AgentConfig, CollectorKind, DestinationKind, HostNames, HostnameMethod, MemorySink,
-    PointSink, Protocol, Registry, run_once,
+    Agent, AgentConfig, CollectorKind, HostNames, HostnameMethod, MemorySink, PointSink, Registry,
+    run_once,
 };
+use collect::sender::{DestinationKind, Protocol};
 use collect::{Collector, Env, Options, Result, RunContext, Sample};
 
 /// A collector publishing `value` (an option, default 1) as `metric`, plus `other`; `sleep_ms`
@@ -96,7 +97,8 @@ fn toml_and_diamond_conf_resolve_to_the_same_config() {
             .unwrap();
     assert_eq!(toml.collectors, diamond.collectors);
     assert_eq!(toml.naming, diamond.naming);
-    assert_eq!(toml.sender, diamond.sender);
+    assert_eq!(format!("{:?}", toml.sender), format!("{:?}", diamond.sender));
+    assert_eq!(AgentConfig { skipped: diamond.skipped.clone(), ..toml.clone() }, diamond);
 
     let names: Vec<&str> = diamond.collectors.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["cpu", "loadavg", "memory", "nginx", "nginx web2"]);
@@ -320,4 +322,21 @@ fn a_hanging_or_failing_collector_delays_only_itself_and_is_counted() {
     assert!(!got.iter().any(|p| p.name.as_str().starts_with("servers.h.memory.")));
     assert!(got.iter().any(|p| p.name.as_str() == "servers.h.collect.collectors.memory.errors"));
     assert!(got.iter().any(|p| p.name.as_str() == "servers.h.collect.sender.memory.sent"));
+}
+
+#[test]
+fn the_example_file_and_the_builtin_registry_agree() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+    let c = AgentConfig::from_toml(&example, &Registry::builtin(), &names()).unwrap();
+    let listed: Vec<&str> = c.collectors.iter().map(|c| c.name.as_str()).collect();
+    let mut default_set = collect::agent::DEFAULT_SET.to_vec();
+    default_set.sort_unstable();
+    assert_eq!(listed, default_set);
+    let builtin = AgentConfig::builtin(&Registry::builtin(), &names()).unwrap();
+    assert_eq!(builtin.collectors, c.collectors);
+    // Every Diamond class name and short name finds its collector.
+    for kind in Registry::builtin().kinds() {
+        assert_eq!(Registry::builtin().find(kind.class).unwrap().short, kind.short);
+        assert_eq!(Registry::builtin().find(&format!("{} second", kind.short)).unwrap().class, kind.class);
+    }
 }

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use collect::agent::{Agent, AgentConfig, HostNames, PointSink, Registry, Sender, run_once};
+use collect::agent::{Agent, AgentConfig, HostNames, PointSink, Registry, run_once};
+use collect::sender::Sender;
 
 /// graphite-agent: host and application collectors with Diamond's metric names.
 #[derive(Debug, Parser)]
@@ -120,7 +121,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             }
         };
         stop_agent(agent, deadline);
-        if new.sender != config.sender {
+        if !new.same_sender(&config) {
             sender.shutdown(deadline);
             sender = Arc::new(Sender::start(new.sender.clone())?);
         }

@@ -15,7 +15,7 @@ use super::error::{AgentError, Origin};
 use super::hostname::{HostNames, HostnameMethod, resolve_hostname};
 use super::path::MetricFilter;
 use super::registry::{DEFAULT_SET, Registry, instance_name};
-use super::sender_stub::SenderConfig;
+use crate::sender::{DestinationConfig, SenderConfig};
 use crate::{Env, Error, Options};
 
 /// Interval of a collector read from TOML without one, seconds.
@@ -108,7 +108,7 @@ impl CollectorConfig {
 }
 
 /// Everything the agent runs with.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct AgentConfig {
     /// Naming of the agent's own metrics (`<prefix>.<host>.collect.*`).
     pub naming: Naming,
@@ -118,12 +118,34 @@ pub struct AgentConfig {
     pub self_interval: Duration,
     /// The enabled collectors.
     pub collectors: Vec<CollectorConfig>,
-    /// Where points go.
+    /// Where points go (at least one destination).
     pub sender: SenderConfig,
     /// Sections naming collectors or handlers we do not have (diamond.conf only; logged).
     pub skipped: Vec<String>,
     /// Where system collectors read the host.
     pub env: EnvConfig,
+}
+
+impl PartialEq for AgentConfig {
+    /// Field by field; the sender's settings (which have no `PartialEq`) by their debug text,
+    /// which shows every field.
+    fn eq(&self, other: &AgentConfig) -> bool {
+        self.naming == other.naming
+            && self.self_metrics == other.self_metrics
+            && self.self_interval == other.self_interval
+            && self.collectors == other.collectors
+            && self.skipped == other.skipped
+            && self.env == other.env
+            && self.same_sender(other)
+    }
+}
+
+impl AgentConfig {
+    /// Whether `other` sends to the same destinations with the same settings (a reload keeps
+    /// the running sender then).
+    pub fn same_sender(&self, other: &AgentConfig) -> bool {
+        format!("{:?}", self.sender) == format!("{:?}", other.sender)
+    }
 }
 
 /// [`Env`] as configuration (compared, printed).
@@ -277,6 +299,10 @@ pub(crate) fn resolve(
         }
     }
 
+    let mut sender = raw.sender;
+    if sender.destinations.is_empty() {
+        sender.destinations.push(DestinationConfig::default());
+    }
     let mut skipped = raw.skipped;
     let mut collectors: Vec<CollectorConfig> = Vec::new();
     for (section, header, own) in sections {
@@ -340,15 +366,7 @@ pub(crate) fn resolve(
     }
     // One order whatever the file's: TOML tables come sorted, configobj sections in file order.
     collectors.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(AgentConfig {
-        naming,
-        self_metrics,
-        self_interval,
-        collectors,
-        sender: raw.sender,
-        skipped,
-        env,
-    })
+    Ok(AgentConfig { naming, self_metrics, self_interval, collectors, sender, skipped, env })
 }
 
 /// Agent-wide keys that are not collector settings.

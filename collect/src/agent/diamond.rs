@@ -25,7 +25,7 @@ use super::config::{AgentConfig, DIAMOND_DEFAULT_INTERVAL_SECS, Layer, RawConfig
 use super::error::{AgentError, Origin};
 use super::hostname::HostNames;
 use super::registry::Registry;
-use super::sender_stub::{DestinationConfig, DestinationKind, Protocol, SenderConfig};
+use crate::sender::{DestinationConfig, DestinationKind, Protocol, SenderConfig};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,6 +302,7 @@ fn handlers(
     skipped: &mut Vec<String>,
 ) -> Result<SenderConfig, AgentError> {
     let Some(list) = server.get("handlers") else { return Ok(SenderConfig::default()) };
+    let mut config = SenderConfig::default();
     let all = conf.sub("handlers").cloned().unwrap_or_default();
     let mut destinations = Vec::new();
     for dotted in list.value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -343,7 +344,6 @@ fn handlers(
             }
             "ArchiveHandler" => {
                 d.kind = DestinationKind::Archive;
-                d.address = String::new();
                 d.path = Some(PathBuf::from(o.str_or("log_file", "/var/log/diamond/archive.log")));
                 d.rotate_days = o.u64_or("days", 7).map_err(|e| bad("days", e))? as u32;
             }
@@ -352,9 +352,14 @@ fn handlers(
                 continue;
             }
         }
+        if let Err(e) = d.validate() {
+            let origin = all.sub(class).map_or_else(|| list.origin.clone(), |s| s.origin.clone());
+            return Err(AgentError::config(origin, class, e.to_string()));
+        }
         destinations.push(d);
     }
-    Ok(SenderConfig { destinations })
+    config.destinations = destinations;
+    Ok(config)
 }
 
 #[cfg(test)]

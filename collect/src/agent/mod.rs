@@ -9,7 +9,6 @@ mod hostname;
 mod path;
 mod registry;
 mod scheduler;
-mod sender_stub;
 mod sink;
 mod toml_config;
 
@@ -22,5 +21,4 @@ pub use hostname::{HostNames, HostnameMethod, METHOD_NAMES, resolve_hostname};
 pub use path::{MetricFilter, MetricPath, node};
 pub use registry::{CollectorKind, DEFAULT_SET, MakeCollector, Registry};
 pub use scheduler::{Agent, RunStats, run_once};
-pub use sender_stub::{DestinationConfig, DestinationKind, Protocol, Sender, SenderConfig};
 pub use sink::{MemorySink, PointSink, SinkStats};

@@ -32,7 +32,6 @@ pub struct Registry {
 }
 
 /// A registry entry for a type with `fn new(&Options, &Env) -> Result<Self>`.
-#[allow(unused_macros)]
 macro_rules! kind {
     ($class:literal, $short:literal, $ty:ty) => {
         CollectorKind {
@@ -46,8 +45,26 @@ macro_rules! kind {
 impl Registry {
     /// Every collector of this crate.
     pub fn builtin() -> Registry {
-        #[allow(unused_mut)]
-        let mut kinds: Vec<CollectorKind> = vec![];
+        use crate::{apps, system};
+        let kinds = vec![
+            kind!("CPUCollector", "cpu", system::Cpu),
+            kind!("MemoryCollector", "memory", system::Memory),
+            kind!("LoadAverageCollector", "loadavg", system::LoadAverage),
+            kind!("DiskSpaceCollector", "diskspace", system::DiskSpace),
+            kind!("DiskUsageCollector", "iostat", system::Iostat),
+            kind!("NetworkCollector", "network", system::Network),
+            kind!("VMStatCollector", "vmstat", system::VmStat),
+            kind!("SockstatCollector", "sockets", system::Sockets),
+            kind!("TCPCollector", "tcp", system::Tcp),
+            kind!("UptimeCollector", "uptime", system::Uptime),
+            kind!("EntropyStatCollector", "entropy", system::Entropy),
+            kind!("ProcessResourcesCollector", "process", system::Process),
+            kind!("NginxCollector", "nginx", apps::NginxCollector),
+            kind!("RedisCollector", "redis", apps::RedisCollector),
+            kind!("HTTPJSONCollector", "httpjson", apps::HttpJsonCollector),
+            kind!("UserScriptsCollector", "userscripts", apps::ExecCollector),
+            kind!("FilesCollector", "files", apps::FilesCollector),
+        ];
         Registry { kinds }
     }
 

@@ -92,7 +92,8 @@ impl Prepared {
         })
     }
 
-    /// One run: collects, names, filters. Returns the points (empty after an error).
+    /// One run: collects, names, filters. Returns the points (after an error, those the
+    /// collector appended before it failed; none after a panic).
     fn run(&mut self, unix_time: i64, stats: &RunStats, buf: &mut Vec<Sample>) -> Vec<Point> {
         buf.clear();
         let ctx = RunContext { now: Instant::now(), unix_time };
@@ -106,9 +107,10 @@ impl Prepared {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
+                // What the collector appended before failing is good (a Redis collector's
+                // healthy instances, the scripts that ran): it is published.
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(collector = %self.name, error = %e, "collector failed");
-                buf.clear();
             }
             Err(_) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -1,13 +1,15 @@
 //! The seam between the scheduler and whatever carries points away.
 //!
 //! The agent hands every run's points to a [`PointSink`]; the real one is the buffered
-//! [`Sender`](super::sender_stub::Sender) (memory queue, spool, reconnect). Tests use
-//! [`MemorySink`], which keeps what it was given.
+//! [`Sender`] (memory queue, spool, reconnect). Tests use [`MemorySink`], which keeps what it
+//! was given.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use carbon_proto::Point;
+
+use crate::sender::Sender;
 
 /// Counters of one destination, as the self metrics publish them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,4 +68,30 @@ impl PointSink for MemorySink {
     }
 
     fn shutdown(&self, _deadline: Duration) {}
+}
+
+impl PointSink for Sender {
+    fn send(&self, points: Vec<Point>) {
+        Sender::send(self, points);
+    }
+
+    fn stats(&self) -> Vec<SinkStats> {
+        Sender::stats(self)
+            .into_iter()
+            .map(|d| SinkStats {
+                name: d.name,
+                sent: d.sent,
+                queued: d.queued,
+                spooled: d.spooled,
+                dropped: d.dropped,
+                errors: d.send_errors,
+            })
+            .collect()
+    }
+
+    fn shutdown(&self, deadline: Duration) {
+        if let Err(e) = Sender::shutdown(self, deadline) {
+            tracing::warn!(error = %e, "sender shutdown");
+        }
+    }
 }

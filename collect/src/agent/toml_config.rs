@@ -33,7 +33,7 @@ use super::config::{AgentConfig, Layer, RawConfig, TOML_DEFAULT_INTERVAL_SECS, r
 use super::error::{AgentError, Origin, line_of};
 use super::hostname::HostNames;
 use super::registry::Registry;
-use super::sender_stub::SenderConfig;
+use crate::sender::SenderConfig;
 
 /// Keys of `[agent]`.
 const AGENT_KEYS: [&str; 14] = [
@@ -95,6 +95,17 @@ pub(crate) fn parse_toml(
             AgentError::config(origin, "sender", e.message().to_owned())
         })?
         .sender;
+    for d in &sender.destinations {
+        d.validate().map_err(|e| {
+            let line =
+                text.lines().position(|l| l.trim_start().starts_with("[[sender.destinations]]"));
+            AgentError::config(
+                Origin::new(path, line.map_or(0, |l| l + 1)),
+                "sender",
+                e.to_string(),
+            )
+        })?;
+    }
     let mut raw = RawConfig {
         agent: Layer::default(),
         default: Layer::default(),

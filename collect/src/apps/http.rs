@@ -275,9 +275,11 @@ pub(crate) fn get_via(
     }
     request.push_str("\r\n");
     stream.set_write_timeout(Some(timeouts.read)).map_err(io)?;
-    stream.write_all(request.as_bytes()).map_err(|e| {
-        if is_timeout(&e) { timeout() } else { io(e) }
-    })?;
+    stream.write_all(request.as_bytes()).map_err(
+        |e| {
+            if is_timeout(&e) { timeout() } else { io(e) }
+        },
+    )?;
 
     let mut buf = Vec::with_capacity(4096);
     let mut head: Option<Head> = None;
@@ -288,7 +290,11 @@ pub(crate) fn get_via(
             match h.framing {
                 Framing::Length(n) if body.len() >= n => {
                     let body = body.get(..n).unwrap_or_default().to_vec();
-                    return Ok(Response { status: h.status, content_type: h.content_type.clone(), body });
+                    return Ok(Response {
+                        status: h.status,
+                        content_type: h.content_type.clone(),
+                        body,
+                    });
                 }
                 Framing::Chunked => {
                     if let Some(body) = decode_chunked(body).map_err(protocol)? {
@@ -405,7 +411,10 @@ mod tests {
     #[test]
     fn urls_parse_with_defaults() {
         let u = Url::parse("http://localhost:8080/nginx_status").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("localhost", 8080, "/nginx_status"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("localhost", 8080, "/nginx_status")
+        );
         assert_eq!(u.host_header(), "localhost:8080");
         let u = Url::parse("http://example.org").unwrap();
         assert_eq!((u.port, u.path.as_str(), u.host_header().as_str()), (80, "/", "example.org"));
@@ -435,9 +444,11 @@ mod tests {
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\nContent-").unwrap(), None);
         let h = parse_head(b"HTTP/1.0 404 Not Found\r\n\r\n").unwrap().unwrap();
         assert_eq!((h.status, h.framing), (404, Framing::UntilClose));
-        let h = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.framing, Framing::Chunked);
     }
 

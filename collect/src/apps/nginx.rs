@@ -55,15 +55,7 @@ pub fn parse_stub_status(text: &str) -> Result<StubStatus, String> {
         } else if trimmed.starts_with("Reading:") {
             // "Reading: 0 Writing: 1 Waiting: 0"
             let f: Vec<&str> = trimmed.split_whitespace().collect();
-            if let [
-                "Reading:",
-                r,
-                "Writing:",
-                w,
-                "Waiting:",
-                q,
-            ] = f.as_slice()
-            {
+            if let ["Reading:", r, "Writing:", w, "Waiting:", q] = f.as_slice() {
                 if let (Ok(r), Ok(w), Ok(q)) = (r.parse(), w.parse(), q.parse()) {
                     st.states = Some([r, w, q]);
                 }
@@ -152,7 +144,8 @@ impl NginxCollector {
         if resp.content_type.as_deref().is_some_and(|t| t.starts_with("application/json")) {
             return Err(AppError::Protocol {
                 addr: self.url.text.clone(),
-                what: "JSON status (nginx plus) is not read by this collector; use http_json".into(),
+                what: "JSON status (nginx plus) is not read by this collector; use http_json"
+                    .into(),
             });
         }
         let text = String::from_utf8_lossy(&resp.body);
@@ -186,8 +179,9 @@ impl Collector for NginxCollector {
                 let secs = ctx.now.saturating_duration_since(then).as_secs_f64();
                 let reset = c.iter().zip(prev.iter()).any(|(new, old)| new < old);
                 if secs > 0.0 && !reset {
-                    for (name, (new, old)) in
-                        ["conn_accepted", "conn_handled", "req_handled"].iter().zip(c.iter().zip(prev))
+                    for (name, (new, old)) in ["conn_accepted", "conn_handled", "req_handled"]
+                        .iter()
+                        .zip(c.iter().zip(prev))
                     {
                         out.push(Sample::new(*name, (new - old) as f64 / secs));
                     }
@@ -235,9 +229,8 @@ mod tests {
     fn options_build_diamonds_default_url() {
         let c = NginxCollector::new(&Options::new(), &Env::default()).unwrap();
         assert_eq!(c.url.text, "http://localhost:8080/nginx_status");
-        let o: Options = [("req_host", "::1"), ("req_port", "81"), ("req_path", "status")]
-            .into_iter()
-            .collect();
+        let o: Options =
+            [("req_host", "::1"), ("req_port", "81"), ("req_path", "status")].into_iter().collect();
         let c = NginxCollector::new(&o, &Env::default()).unwrap();
         assert_eq!(c.url.text, "http://[::1]:81/status");
         let ssl: Options = [("req_ssl", "True")].into_iter().collect();

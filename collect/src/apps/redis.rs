@@ -123,7 +123,10 @@ pub fn parse_instance(spec: &str) -> Result<Instance, String> {
         None => (None, spec.trim()),
     };
     let port_of = |p: &str| -> Result<u16, String> {
-        p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| format!("bad port {p:?} in {spec:?}"))
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("bad port {p:?} in {spec:?}"))
     };
     let (endpoint, auth, port) = if let Some(sock) = rest.strip_prefix("unix:") {
         // `unix:/path:/password`: the colon before the slash separates the password.
@@ -265,11 +268,8 @@ impl RedisCollector {
         let specs = if specs.is_empty() {
             let host = opts.str_or("host", "localhost");
             let port = opts.u64_or("port", u64::from(DEFAULT_PORT))?;
-            let mut spec = if host.starts_with("unix:") {
-                host.to_owned()
-            } else {
-                format!("{host}:{port}")
-            };
+            let mut spec =
+                if host.starts_with("unix:") { host.to_owned() } else { format!("{host}:{port}") };
             if let Some(a) = opts.get("auth").filter(|a| !a.is_empty()) {
                 spec.push_str(if host.starts_with("unix:") { ":/" } else { "/" });
                 spec.push_str(a);
@@ -378,7 +378,9 @@ impl RedisCollector {
         };
         let maxmemory = match replies.next() {
             Some(Reply::Array(Some(items))) => match items.as_slice() {
-                [_, Reply::Bulk(Some(v))] => std::str::from_utf8(v).ok().and_then(|v| v.parse().ok()),
+                [_, Reply::Bulk(Some(v))] => {
+                    std::str::from_utf8(v).ok().and_then(|v| v.parse().ok())
+                }
                 _ => None,
             },
             // CONFIG may be renamed or disabled (managed Redis): no used_percent then.
@@ -432,7 +434,10 @@ mod tests {
         assert_eq!(parse_instance("n@host:7000/pw").unwrap(), tcp("n", "host", 7000, Some("pw")));
         assert_eq!(parse_instance("n2@:7001").unwrap(), tcp("n2", "localhost", 7001, None));
         assert_eq!(parse_instance("n3@cache").unwrap(), tcp("n3", "cache", 6379, None));
-        assert_eq!(parse_instance("db.example:6380").unwrap(), tcp("6380", "db.example", 6380, None));
+        assert_eq!(
+            parse_instance("db.example:6380").unwrap(),
+            tcp("6380", "db.example", 6380, None)
+        );
         assert_eq!(
             parse_instance("s@unix:/run/redis.sock:/secret").unwrap(),
             Instance {
@@ -449,7 +454,8 @@ mod tests {
 
     #[test]
     fn host_port_and_auth_options_make_one_instance() {
-        let o: Options = [("host", "10.0.0.1"), ("port", "6380"), ("auth", "pw")].into_iter().collect();
+        let o: Options =
+            [("host", "10.0.0.1"), ("port", "6380"), ("auth", "pw")].into_iter().collect();
         let c = RedisCollector::new(&o, &Env::default()).unwrap();
         assert_eq!(c.instances(), [tcp("6380", "10.0.0.1", 6380, Some("pw"))]);
         let c = RedisCollector::new(&Options::new(), &Env::default()).unwrap();
@@ -479,7 +485,8 @@ mod tests {
         let info = parse_info("used_memory:500\r\n");
         let m: BTreeMap<String, f64> = info_metrics(&info, Some(0.0), 16, 0).into_iter().collect();
         assert_eq!(m["memory.used_percent"], 0.0);
-        let m: BTreeMap<String, f64> = info_metrics(&info, Some(3000.0), 16, 0).into_iter().collect();
+        let m: BTreeMap<String, f64> =
+            info_metrics(&info, Some(3000.0), 16, 0).into_iter().collect();
         assert_eq!(m["memory.used_percent"], 16.67);
     }
 

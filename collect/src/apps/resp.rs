@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(decode(b"+OK\r\nrest").unwrap(), Some((Reply::Simple("OK".into()), 5)));
         assert_eq!(decode(b"-ERR no\r\n").unwrap(), Some((Reply::Error("ERR no".into()), 9)));
         assert_eq!(decode(b":-3\r\n").unwrap(), Some((Reply::Integer(-3), 5)));
-        assert_eq!(decode(b"$3\r\nabc\r\n").unwrap(), Some((Reply::Bulk(Some(b"abc".to_vec())), 9)));
+        assert_eq!(
+            decode(b"$3\r\nabc\r\n").unwrap(),
+            Some((Reply::Bulk(Some(b"abc".to_vec())), 9))
+        );
         assert_eq!(decode(b"$-1\r\n").unwrap(), Some((Reply::Bulk(None), 5)));
         assert_eq!(decode(b"*0\r\n").unwrap(), Some((Reply::Array(Some(vec![])), 4)));
         let got = decode(b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n").unwrap().unwrap();

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn only_zero_holds_back_zeros_only() {
         let mut d = Dedup::new(300 * S, true);
-        assert_eq!(run(&mut d, &[(0, 1.0), (15, 1.0), (30, 0.0), (45, 0.0), (60, 0.0)]), [0, 15, 30]);
+        assert_eq!(
+            run(&mut d, &[(0, 1.0), (15, 1.0), (30, 0.0), (45, 0.0), (60, 0.0)]),
+            [0, 15, 30]
+        );
     }
 
     #[test]

@@ -173,7 +173,11 @@ mod tests {
         );
         assert_eq!(
             parse_graphite("  app.lat\t0.25  1700000000.9 "),
-            Ok(GraphitePoint { name: "app.lat".into(), value: 0.25, timestamp: Some(1_700_000_000) })
+            Ok(GraphitePoint {
+                name: "app.lat".into(),
+                value: 0.25,
+                timestamp: Some(1_700_000_000)
+            })
         );
         assert_eq!(parse_graphite("a"), Err(LineError::Fields));
         assert_eq!(parse_graphite("a 1 2 3"), Err(LineError::Fields));

@@ -192,15 +192,11 @@ impl ExecCollector {
                 }
             } else if meta.is_dir() {
                 // tcollector's layout: a directory named by its interval in seconds.
-                let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok())
-                else {
+                let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
                     continue;
                 };
-                let schedule = if n == 0 {
-                    Schedule::Stream
-                } else {
-                    Schedule::Every(Duration::from_secs(n))
-                };
+                let schedule =
+                    if n == 0 { Schedule::Stream } else { Schedule::Every(Duration::from_secs(n)) };
                 let Ok(inner) = std::fs::read_dir(&path) else { continue };
                 for e in inner.flatten() {
                     let p = e.path();
@@ -308,7 +304,8 @@ impl ExecCollector {
             if !output.stderr.is_empty() {
                 if let Some(suppressed) = script.stderr_log.allow(now) {
                     let text = String::from_utf8_lossy(&output.stderr);
-                    let first: String = text.lines().next().unwrap_or_default().chars().take(200).collect();
+                    let first: String =
+                        text.lines().next().unwrap_or_default().chars().take(200).collect();
                     tracing::warn!(script = %path.display(), stderr = %first, suppressed, "script wrote to stderr");
                 }
             }
@@ -441,7 +438,9 @@ impl Collector for ExecCollector {
         for (path, s) in &mut self.scripts {
             let run = match s.schedule {
                 Schedule::EveryRun => true,
-                Schedule::Every(every) => s.last_start.is_none_or(|t| now.duration_since(t) >= every),
+                Schedule::Every(every) => {
+                    s.last_start.is_none_or(|t| now.duration_since(t) >= every)
+                }
                 Schedule::Stream => false,
             };
             if run {
