@@ -337,6 +337,9 @@ fn the_example_file_and_the_builtin_registry_agree() {
     // Every Diamond class name and short name finds its collector.
     for kind in Registry::builtin().kinds() {
         assert_eq!(Registry::builtin().find(kind.class).unwrap().short, kind.short);
-        assert_eq!(Registry::builtin().find(&format!("{} second", kind.short)).unwrap().class, kind.class);
+        assert_eq!(
+            Registry::builtin().find(&format!("{} second", kind.short)).unwrap().class,
+            kind.class
+        );
     }
 }

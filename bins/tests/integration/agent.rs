@@ -273,7 +273,7 @@ fn an_outage_is_replayed_from_the_spool() {
         tmp.path(),
         &agent_toml(&format!(
             "[[sender.destinations]]\naddress = \"{line}\"\nspool_dir = \"{}\"\n\
-             reconnect_min = 0.1\nreconnect_max = 0.5\nbatch_delay = 0.1\n\
+             reconnect_min = 0.1\nreconnect_max = 0.5\nbatch_delay = 0.1\nqueue_points = 4\n\
              [[sender.destinations]]\nkind = \"archive\"\npath = \"{}\"\n",
             spool.display(),
             archive.display()
@@ -282,7 +282,9 @@ fn an_outage_is_replayed_from_the_spool() {
     let data = root.join("storage/whisper");
     let one = format!("servers.{HOST}.loadavg.01");
     wait_files(&data, std::slice::from_ref(&one), Duration::from_secs(30), &|| agent.log());
-    // Carbon goes away for 4 s: the agent keeps collecting.
+    // Carbon goes away for 4 s: the agent keeps collecting. Its memory queue holds 4 points,
+    // so nearly everything of the outage goes through the spool (without one it would be
+    // dropped).
     let server_log = server.log();
     assert!(server.stop().success(), "{server_log}");
     let down = whisper::now();
