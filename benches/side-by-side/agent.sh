@@ -90,9 +90,14 @@ kill -0 "$agent" || { cat "$WORK/agent.log"; exit 1; }
 kill -0 "$cd_pid" || { cat "$WORK/collectd.log"; exit 1; }
 sleep "$DURATION"
 
-tck=$(getconf CLK_TCK)
-# CPU seconds (user + system) and peak RSS in KiB of a live process.
-cpu_s() { awk -v t="$tck" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# CPU seconds of a live process: the sum over its threads of the scheduler's on-CPU time
+# (/proc/PID/task/*/schedstat, nanoseconds; the tick counts of /proc/PID/stat are 10 ms
+# coarse, too coarse for a few seconds of work). Peak RSS in KiB from VmHWM.
+cpu_s() {
+    local total=0 ns _
+    for f in /proc/"$1"/task/*/schedstat; do read -r ns _ <"$f"; total=$((total + ns)); done
+    awk -v n="$total" 'BEGIN { printf "%.4f", n / 1e9 }'
+}
 hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 a_cpu=$(cpu_s "$agent"); a_rss=$(hwm_kb "$agent")
 c_cpu=$(cpu_s "$cd_pid"); c_rss=$(hwm_kb "$cd_pid")
