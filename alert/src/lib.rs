@@ -9,8 +9,21 @@
 //!
 //! The boundary between the two halves is [`model`]: the engine hands the notifier
 //! [`model::AlertEvent`]s, the notifier never looks inside rules.
+//!
+//! Engine side: [`rules`] (the rules file), [`source`] (local and remote queries), [`reduce`],
+//! [`engine`] (rounds and the state machine), [`state`] (the state file), [`checks`] (HTTP,
+//! TCP), [`backtest`] and [`ruletest`].
 
+pub mod backtest;
+pub mod checks;
+pub mod engine;
 mod error;
 pub mod model;
+pub mod reduce;
+pub mod rules;
+pub mod ruletest;
+pub mod source;
+pub mod state;
+pub mod template;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, RulesError};
