@@ -768,7 +768,11 @@ fn observe(slot: &mut RuleSlot, outcome: Outcome, now: i64) -> Observations {
             failing_crit += usize::from(sev == Severity::Critical);
         }
         if !rule.is_aggregate() {
-            put(&mut out, series_labels(rule, s), s.name.clone(), obs, None);
+            let labels = series_labels(rule, s);
+            if let Some(inst) = slot.instances.get_mut(&labels) {
+                inst.missing_rounds = 0;
+            }
+            put(&mut out, labels, s.name.clone(), obs, None);
         }
     }
 
@@ -911,9 +915,6 @@ fn apply(
             annotations: Labels::new(),
             detail: None,
         });
-        if !series.is_empty() {
-            inst.missing_rounds = 0;
-        }
         let from = inst.status;
         let was_active = is_active(from);
         let resolved_now = step(inst, obs, detail, now, &rule);

@@ -52,6 +52,16 @@ pub enum Error {
         /// Its kind.
         kind: &'static str,
     },
+    /// A backtest range is empty, or has more steps than a backtest runs.
+    #[error("invalid backtest range: from {from} until {until} every {step}s")]
+    InvalidRange {
+        /// Start.
+        from: i64,
+        /// End.
+        until: i64,
+        /// Step (seconds).
+        step: i64,
+    },
     /// A backtest's history query failed.
     #[error("rule `{rule}`: history query failed: {source}")]
     History {
