@@ -198,7 +198,10 @@ fn notification(
         (Some((_, sev)), true) if ev.severity > *sev && ev.status == Status::Firing => "escalated",
         (Some((st, _)), true)
             if *st != ev.status
-                && !matches!((st, ev.status), (Status::Firing, Status::Recovering) | (Status::Recovering, Status::Firing)) =>
+                && !matches!(
+                    (st, ev.status),
+                    (Status::Firing, Status::Recovering) | (Status::Recovering, Status::Firing)
+                ) =>
         {
             "changed"
         }

@@ -31,7 +31,9 @@ use serde::Serialize;
 use crate::checks::{self, CheckOutcome};
 use crate::error::{Error, Result};
 use crate::model::{AlertEvent, Labels, Severity, Status, fingerprint};
-use crate::rules::{ErrorPolicy, MissingPolicy, NoDataPolicy, Rule, RuleKind, RulesFile, SourceSpec};
+use crate::rules::{
+    ErrorPolicy, MissingPolicy, NoDataPolicy, Rule, RuleKind, RulesFile, SourceSpec,
+};
 use crate::source::{SeriesData, SourceError, Sources};
 use crate::state::{self, EngineState, SavedInstance, SavedRule, StateFile, Transition};
 use crate::template::Vars;
@@ -334,7 +336,8 @@ impl Engine {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.last_eval.is_none_or(|t| now.div_euclid(s.rule.every) > t.div_euclid(s.rule.every))
+                s.last_eval
+                    .is_none_or(|t| now.div_euclid(s.rule.every) > t.div_euclid(s.rule.every))
             })
             .map(|(i, _)| i)
             .collect();
@@ -353,7 +356,14 @@ impl Engine {
                 _ => None,
             };
             let observations = observe(slot, outcome, now);
-            apply(slot, observations, now, &mut self.history, self.config.history_limit, &mut resolved);
+            apply(
+                slot,
+                observations,
+                now,
+                &mut self.history,
+                self.config.history_limit,
+                &mut resolved,
+            );
         }
         let mut events = resolved;
         for slot in &self.slots {
@@ -617,7 +627,9 @@ fn query(sources: &Sources, rule: &Rule, now: i64) -> Outcome {
                 _ => (now - rule.lag - rule.window, now - rule.lag),
             };
             Outcome::Series(
-                sources.get(&rule.source, rule.timeout).and_then(|s| s.query(target, from, until, now)),
+                sources
+                    .get(&rule.source, rule.timeout)
+                    .and_then(|s| s.query(target, from, until, now)),
             )
         }
     }
@@ -659,7 +671,8 @@ fn judge(rule: &Rule, points: &[Option<f64>], active: bool, was: Option<Severity
     if value.is_none() && !rule.reduce.counts_nulls() {
         return None;
     }
-    let holds = |t: Option<f64>| t.and_then(|t| rule.reduce.holds(points, value, rule.op, t)) == Some(true);
+    let holds =
+        |t: Option<f64>| t.and_then(|t| rule.reduce.holds(points, value, rule.op, t)) == Some(true);
     Some(if holds(rule.crit) {
         Obs::Bad(Severity::Critical, value)
     } else if holds(rule.warn) {
@@ -746,7 +759,8 @@ fn observe(slot: &mut RuleSlot, outcome: Outcome, now: i64) -> Observations {
                 }
             }
             None => {
-                let labels_for_state = if rule.is_aggregate() { None } else { Some(series_labels(rule, s)) };
+                let labels_for_state =
+                    if rule.is_aggregate() { None } else { Some(series_labels(rule, s)) };
                 let (active, was) = match &labels_for_state {
                     Some(l) => firing_like(slot.instances.get(l)),
                     None => (agg_active, agg_was),
@@ -776,18 +790,25 @@ fn observe(slot: &mut RuleSlot, outcome: Outcome, now: i64) -> Observations {
     // The rule-level instance: aggregate rules, min_series, and "nothing came back".
     let min_failed = rule.min_series.is_some_and(|m| with_data < m);
     let agg_obs = if min_failed {
-        Some((Obs::Bad(rule.severity, Some(with_data as f64)), format!("{with_data} series with data, {} expected", rule.min_series.unwrap_or(0))))
+        Some((
+            Obs::Bad(rule.severity, Some(with_data as f64)),
+            format!("{with_data} series with data, {} expected", rule.min_series.unwrap_or(0)),
+        ))
     } else if let Some(max) = rule.max_failing {
         Some(if with_data == 0 && freshness.is_none() {
             (no_data_obs(rule), "no series with data".to_owned())
         } else if failing > max {
             let sev = if failing_crit > max { Severity::Critical } else { Severity::Warning };
-            (Obs::Bad(sev, Some(failing as f64)), format!("{failing} series failing, {max} allowed"))
+            (
+                Obs::Bad(sev, Some(failing as f64)),
+                format!("{failing} series failing, {max} allowed"),
+            )
         } else {
             (Obs::Good(Some(failing as f64)), format!("{failing} series failing, {max} allowed"))
         })
     } else if series.is_empty() {
-        let obs = if freshness.is_some() { Obs::Bad(rule.severity, None) } else { no_data_obs(rule) };
+        let obs =
+            if freshness.is_some() { Obs::Bad(rule.severity, None) } else { no_data_obs(rule) };
         Some((obs, "the target returned no series".to_owned()))
     } else if rule.min_series.is_some() || slot.instances.contains_key(&aggregate_labels) {
         Some((Obs::Good(None), String::new()))
@@ -806,10 +827,17 @@ fn observe(slot: &mut RuleSlot, outcome: Outcome, now: i64) -> Observations {
             .map(|(l, i)| (l.clone(), i.series.clone()))
             .collect();
         if others.is_empty() || rule.min_series.is_some() {
-            put(&mut out, aggregate_labels.clone(), String::new(), obs.clone(), Some(detail.clone()));
+            put(
+                &mut out,
+                aggregate_labels.clone(),
+                String::new(),
+                obs.clone(),
+                Some(detail.clone()),
+            );
         }
         for (l, series_name) in others {
-            let o = if freshness.is_some() { Obs::Bad(rule.severity, None) } else { no_data_obs(rule) };
+            let o =
+                if freshness.is_some() { Obs::Bad(rule.severity, None) } else { no_data_obs(rule) };
             put(&mut out, l, series_name, o, None);
         }
         return out;
@@ -879,7 +907,9 @@ fn apply(
     let gone: Vec<Labels> = slot
         .instances
         .keys()
-        .filter(|l| !observations.contains_key(*l) && **l != slot.rule_labels && !rule.is_aggregate())
+        .filter(|l| {
+            !observations.contains_key(*l) && **l != slot.rule_labels && !rule.is_aggregate()
+        })
         .filter(|l| slot.instances.get(*l).is_some_and(|i| i.missing_rounds >= rule.missing_after))
         .cloned()
         .collect();
@@ -931,10 +961,11 @@ fn apply(
     // is the rule's standing status.
     let keep_rule_level = rule.is_aggregate() || rule.min_series.is_some();
     let rl = slot.rule_labels.clone();
-    if !keep_rule_level && !matches!(rule.kind, RuleKind::Http(_) | RuleKind::Tcp(_)) {
-        if slot.instances.get(&rl).is_some_and(|i| i.status == Status::Normal) {
-            slot.instances.remove(&rl);
-        }
+    if !keep_rule_level
+        && !matches!(rule.kind, RuleKind::Http(_) | RuleKind::Tcp(_))
+        && slot.instances.get(&rl).is_some_and(|i| i.status == Status::Normal)
+    {
+        slot.instances.remove(&rl);
     }
 }
 
@@ -987,7 +1018,8 @@ fn render_annotations(rule: &Rule, inst: &mut SavedInstance) {
         severity: severity_name(inst.severity),
         status: status_name(inst.status),
     };
-    let mut out: Labels = rule.annotations.iter().map(|(k, t)| (k.clone(), t.render(&vars))).collect();
+    let mut out: Labels =
+        rule.annotations.iter().map(|(k, t)| (k.clone(), t.render(&vars))).collect();
     if let Some(d) = &inst.detail {
         out.entry("detail".into()).or_insert_with(|| d.clone());
     }

@@ -408,7 +408,11 @@ pub fn parse(text: &str, path: &Path) -> Result<RulesFile> {
         let r: RawRule = cx.typed(table, span.clone(), name.as_deref())?;
         let rule = cx.resolve_rule(r, &defaults_raw, &defaults, span.clone())?;
         if !seen.insert(rule.name.clone()) {
-            return Err(cx.err(span.start, Some(&rule.name), "a rule with this name already exists"));
+            return Err(cx.err(
+                span.start,
+                Some(&rule.name),
+                "a rule with this name already exists",
+            ));
         }
         for receiver in &rule.notify {
             if !receiver_names.contains(receiver) {
@@ -434,8 +438,7 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes().get(..end).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
-            + 1
+        self.text.as_bytes().get(..end).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count()) + 1
     }
 
     fn err(&self, offset: usize, rule: Option<&str>, message: impl Into<String>) -> Error {
@@ -498,7 +501,9 @@ impl Cx<'_> {
         for line in body.split_inclusive('\n') {
             let t = line.trim_start();
             if let Some(rest) = t.strip_prefix(key).or_else(|| {
-                t.strip_prefix('"').and_then(|r| r.strip_prefix(key)).and_then(|r| r.strip_prefix('"'))
+                t.strip_prefix('"')
+                    .and_then(|r| r.strip_prefix(key))
+                    .and_then(|r| r.strip_prefix('"'))
             }) && rest.trim_start().starts_with('=')
             {
                 return offset + (line.len() - t.len());
@@ -619,8 +624,8 @@ impl Cx<'_> {
         let lag = dur("lag", &r.lag, &None)?.unwrap_or(defaults.lag);
         let timeout = dur("timeout", &r.timeout, &None)?.unwrap_or(defaults.timeout);
         let for_ = dur("for", &r.for_, &d.for_)?.unwrap_or(0);
-        let keep_firing_for = dur("keep_firing_for", &r.keep_firing_for, &d.keep_firing_for)?
-            .unwrap_or(0);
+        let keep_firing_for =
+            dur("keep_firing_for", &r.keep_firing_for, &d.keep_firing_for)?.unwrap_or(0);
         if every <= 0 {
             return fail("every", "`every` must be longer than 0s".into());
         }
@@ -715,9 +720,13 @@ impl Cx<'_> {
             }
         };
         let allowed: &[&str] = match kind_text {
-            "graphite" => &["target", "min_series", "max_failing", "reduce", "clear", "warn", "crit"],
+            "graphite" => {
+                &["target", "min_series", "max_failing", "reduce", "clear", "warn", "crit"]
+            }
             "freshness" => &["target", "max_age"],
-            "http" => &["url", "status", "body", "tls_verify", "username", "password", "warn", "crit"],
+            "http" => {
+                &["url", "status", "body", "tls_verify", "username", "password", "warn", "crit"]
+            }
             "tcp" => &["address", "warn", "crit"],
             other => {
                 return fail(
@@ -744,7 +753,10 @@ impl Cx<'_> {
             "crit",
         ] {
             if present(key) && !allowed.contains(&key) {
-                return fail(key, format!("`{key}` does not apply to a rule of kind `{kind_text}`"));
+                return fail(
+                    key,
+                    format!("`{key}` does not apply to a rule of kind `{kind_text}`"),
+                );
             }
         }
         let need = |key: &str, v: Option<String>| -> Result<String> {
@@ -758,9 +770,9 @@ impl Cx<'_> {
             }
         };
         let check_target = |target: &str| -> Result<()> {
-            render::parse::parse(target).map(|_| ()).map_err(|e| {
-                self.err(at("target"), rn, format!("`target` does not parse: {e}"))
-            })
+            render::parse::parse(target)
+                .map(|_| ())
+                .map_err(|e| self.err(at("target"), rn, format!("`target` does not parse: {e}")))
         };
         let kind = match kind_text {
             "graphite" => {
@@ -785,7 +797,10 @@ impl Cx<'_> {
             "http" => {
                 let url = need("url", r.url)?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return fail("url", format!("`url`: `{url}` is not an http:// or https:// URL"));
+                    return fail(
+                        "url",
+                        format!("`url`: `{url}` is not an http:// or https:// URL"),
+                    );
                 }
                 let body = match r.body {
                     Some(b) => Some(regex::Regex::new(&b).map_err(|e| {
@@ -812,7 +827,10 @@ impl Cx<'_> {
             }
             _ => {
                 let address = need("address", r.address)?;
-                if !address.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+                if !address
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                {
                     return fail("address", format!("`address`: `{address}` is not host:port"));
                 }
                 RuleKind::Tcp(TcpCheck { address, timeout })
@@ -859,7 +877,9 @@ impl Cx<'_> {
             if t.uses_value() {
                 return fail(
                     "labels",
-                    format!("`labels.{k}`: a label cannot use {{value}}, {{severity}} or {{status}} (labels identify the instance)"),
+                    format!(
+                        "`labels.{k}`: a label cannot use {{value}}, {{severity}} or {{status}} (labels identify the instance)"
+                    ),
                 );
             }
             labels.insert(k, t);
@@ -1148,12 +1168,15 @@ target = "servers.*.cpu"
 max_age = "10m"
 "#)
         .unwrap();
-        assert!(matches!(&f.rules[0].kind, RuleKind::Http(h) if !h.tls_verify && h.status == [200, 204]));
+        assert!(
+            matches!(&f.rules[0].kind, RuleKind::Http(h) if !h.tls_verify && h.status == [200, 204])
+        );
         assert!(matches!(&f.rules[1].kind, RuleKind::Tcp(t) if t.timeout == 3));
         assert!(matches!(f.rules[2].kind, RuleKind::Freshness { max_age: 600, .. }));
         let e = err("[[rule]]\nname = \"t\"\nkind = \"tcp\"\naddress = \"nohost\"\n");
         assert!(e.message.contains("host:port"));
-        let e = err("[[rule]]\nname = \"t\"\nkind = \"tcp\"\naddress = \"h:1\"\nreduce = \"avg\"\n");
+        let e =
+            err("[[rule]]\nname = \"t\"\nkind = \"tcp\"\naddress = \"h:1\"\nreduce = \"avg\"\n");
         assert!(e.message.contains("does not apply"), "{e}");
     }
 

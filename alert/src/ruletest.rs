@@ -175,7 +175,9 @@ pub fn parse_values(text: &str) -> std::result::Result<Vec<Option<f64>>, String>
     for token in text.split_whitespace() {
         let (head, count) = match token.rsplit_once('x') {
             Some((h, n)) => {
-                let n: usize = n.parse().map_err(|_| format!("`{token}`: the count after `x` must be a whole number"))?;
+                let n: usize = n.parse().map_err(|_| {
+                    format!("`{token}`: the count after `x` must be a whole number")
+                })?;
                 (h, Some(n))
             }
             None => (token, None),
@@ -198,7 +200,10 @@ pub fn parse_values(text: &str) -> std::result::Result<Vec<Option<f64>>, String>
             })
             .map(|(i, _)| i);
         let number = |s: &str| -> std::result::Result<f64, String> {
-            s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("`{token}`: `{s}` is not a number"))
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("`{token}`: `{s}` is not a number"))
         };
         match (split, count) {
             (Some(i), Some(n)) => {
@@ -252,7 +257,13 @@ fn describe_actual(i: &InstanceView) -> String {
         Some(Severity::Critical) => " critical",
         None => "",
     };
-    format!("{} {}{} (value {})", labels_text(&i.labels), status_name(i.status), sev, i.value.map_or("-".into(), crate::template::format_value))
+    format!(
+        "{} {}{} (value {})",
+        labels_text(&i.labels),
+        status_name(i.status),
+        sev,
+        i.value.map_or("-".into(), crate::template::format_value)
+    )
 }
 
 fn labels_text(labels: &Labels) -> String {
@@ -304,12 +315,15 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
         let interval = match &test.interval {
             None => 60,
             Some(toml::Value::Integer(i)) if *i > 0 => *i,
-            Some(toml::Value::String(s)) => parse_duration(s).filter(|d| *d > 0).ok_or_else(|| err(format!("`interval`: `{s}` is not a duration")))?,
+            Some(toml::Value::String(s)) => parse_duration(s)
+                .filter(|d| *d > 0)
+                .ok_or_else(|| err(format!("`interval`: `{s}` is not a duration")))?,
             Some(v) => return Err(err(format!("`interval`: `{v}` is not a duration"))),
         };
         let mut data = render::MemorySource::new();
         for s in &test.series {
-            let values = parse_values(&s.values).map_err(|m| err(format!("series `{}`: {m}", s.name)))?;
+            let values =
+                parse_values(&s.values).map_err(|m| err(format!("series `{}`: {m}", s.name)))?;
             data.insert(&s.name, 0, interval, values);
         }
         let mut asserts = Vec::new();
@@ -317,19 +331,32 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
         for a in test.alert {
             let at = match &a.at {
                 toml::Value::Integer(i) if *i >= 0 => *i,
-                toml::Value::String(s) => parse_duration(s).ok_or_else(|| err(format!("`at`: `{s}` is not a duration")))?,
+                toml::Value::String(s) => parse_duration(s)
+                    .ok_or_else(|| err(format!("`at`: `{s}` is not a duration")))?,
                 v => return Err(err(format!("`at`: `{v}` is not a duration"))),
             };
-            let rule = all.rule(&a.rule).ok_or_else(|| err(format!("no rule named `{}` in the rule files", a.rule)))?;
+            let rule = all
+                .rule(&a.rule)
+                .ok_or_else(|| err(format!("no rule named `{}` in the rule files", a.rule)))?;
             if matches!(rule.kind, RuleKind::Http(_) | RuleKind::Tcp(_)) {
-                return Err(err(format!("rule `{}` is a {} check: it has no series to test", a.rule, rule.kind.name())));
+                return Err(err(format!(
+                    "rule `{}` is a {} check: it has no series to test",
+                    a.rule,
+                    rule.kind.name()
+                )));
             }
             for e in &a.alerts {
                 if e.status.as_deref().is_some_and(|s| status_of(s).is_none()) {
-                    return Err(err(format!("unknown status `{}`", e.status.as_deref().unwrap_or(""))));
+                    return Err(err(format!(
+                        "unknown status `{}`",
+                        e.status.as_deref().unwrap_or("")
+                    )));
                 }
                 if e.severity.as_deref().is_some_and(|s| severity_of(s).is_none()) {
-                    return Err(err(format!("unknown severity `{}`", e.severity.as_deref().unwrap_or(""))));
+                    return Err(err(format!(
+                        "unknown severity `{}`",
+                        e.severity.as_deref().unwrap_or("")
+                    )));
                 }
             }
             if !names.contains(&a.rule) {
@@ -345,7 +372,12 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
             return Err(err(format!("more than {MAX_TEST_ROUNDS} evaluation rounds")));
         }
         let config = EngineConfig { workers: 1, ..EngineConfig::default() };
-        let mut engine = Engine::with_config(rules, Sources::fixed(Arc::new(LocalSource::new(Arc::new(data)))), None, config)?;
+        let mut engine = Engine::with_config(
+            rules,
+            Sources::fixed(Arc::new(LocalSource::new(Arc::new(data)))),
+            None,
+            config,
+        )?;
 
         // Evaluation times: every interval from 0, plus every `at`.
         let mut times: Vec<i64> = (0..=last / interval).map(|k| k * interval).collect();
@@ -365,7 +397,10 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
                 let mut used = vec![false; actual.len()];
                 let mut missing = Vec::new();
                 for e in &expected {
-                    let hit = actual.iter().enumerate().find(|(k, i)| !used.get(*k).copied().unwrap_or(true) && matches(e, i));
+                    let hit = actual
+                        .iter()
+                        .enumerate()
+                        .find(|(k, i)| !used.get(*k).copied().unwrap_or(true) && matches(e, i));
                     match hit {
                         Some((k, _)) => {
                             if let Some(u) = used.get_mut(k) {
@@ -382,7 +417,13 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
                     .map(|(i, _)| describe_actual(i))
                     .collect();
                 if !missing.is_empty() || !unexpected.is_empty() {
-                    report.failures.push(Failure { test: test.name.clone(), rule, at, missing, unexpected });
+                    report.failures.push(Failure {
+                        test: test.name.clone(),
+                        rule,
+                        at,
+                        missing,
+                        unexpected,
+                    });
                 }
             }
         }
@@ -402,8 +443,14 @@ mod tests {
 
     #[test]
     fn expands_the_notation() {
-        assert_eq!(parse_values("1+1x3").unwrap(), vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)]);
-        assert_eq!(parse_values("5x2 _ 7").unwrap(), vec![Some(5.0), Some(5.0), Some(5.0), None, Some(7.0)]);
+        assert_eq!(
+            parse_values("1+1x3").unwrap(),
+            vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)]
+        );
+        assert_eq!(
+            parse_values("5x2 _ 7").unwrap(),
+            vec![Some(5.0), Some(5.0), Some(5.0), None, Some(7.0)]
+        );
         assert_eq!(parse_values("_x2").unwrap(), vec![None, None]);
         assert_eq!(parse_values("10-2x2").unwrap(), vec![Some(10.0), Some(8.0), Some(6.0)]);
         assert_eq!(parse_values("-1+1x1").unwrap(), vec![Some(-1.0), Some(0.0)]);

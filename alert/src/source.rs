@@ -118,11 +118,7 @@ pub struct LocalSource {
 impl LocalSource {
     /// A source over `data` with render's default limits and a 30 s deadline per query.
     pub fn new(data: Arc<dyn render::DataSource>) -> LocalSource {
-        LocalSource {
-            data,
-            limits: render::Limits::default(),
-            timeout: Duration::from_secs(30),
-        }
+        LocalSource { data, limits: render::Limits::default(), timeout: Duration::from_secs(30) }
     }
 }
 
@@ -304,7 +300,11 @@ impl Sources {
     }
 
     /// The source for a rule.
-    pub fn get(&self, spec: &SourceSpec, timeout_secs: i64) -> Result<Arc<dyn Source>, SourceError> {
+    pub fn get(
+        &self,
+        spec: &SourceSpec,
+        timeout_secs: i64,
+    ) -> Result<Arc<dyn Source>, SourceError> {
         if let Some(f) = &self.fixed {
             return Ok(f.clone());
         }
@@ -331,7 +331,8 @@ mod tests {
 
     #[test]
     fn parses_graphite_json() {
-        let body = br#"[{"target":"a.b","tags":{"name":"a.b"},"datapoints":[[1.5,60],[null,120],[3,180]]},
+        let body =
+            br#"[{"target":"a.b","tags":{"name":"a.b"},"datapoints":[[1.5,60],[null,120],[3,180]]},
                         {"target":"c;k=v","tags":{"name":"c","k":"v"},"datapoints":[]}]"#;
         let s = parse_render_json(body).unwrap();
         assert_eq!(s[0].values, vec![Some(1.5), None, Some(3.0)]);
@@ -339,7 +340,10 @@ mod tests {
         assert_eq!(s[0].newest(), Some(180));
         assert_eq!(s[1].tags.get("k").map(String::as_str), Some("v"));
         assert!(parse_render_json(b"{\"error\": 1}").is_err());
-        assert!(parse_render_json(b"[{\"target\":\"x\",\"datapoints\":[[1,0],[2,9999999999]]}]").is_ok());
+        assert!(
+            parse_render_json(b"[{\"target\":\"x\",\"datapoints\":[[1,0],[2,9999999999]]}]")
+                .is_ok()
+        );
     }
 
     #[test]

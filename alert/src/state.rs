@@ -122,7 +122,8 @@ pub fn load(path: &Path) -> Result<Option<StateFile>> {
         Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
     };
     let corrupt = |detail: String| Error::StateCorrupt { path: path.to_path_buf(), detail };
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let version = value.get("version").and_then(serde_json::Value::as_u64);
     match version {
         Some(v) if v == u64::from(STATE_VERSION) => {}

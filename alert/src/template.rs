@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn formats_values() {
         assert_eq!(format_value(3.0), "3");
-        assert_eq!(format_value(3.14159), "3.1416");
+        assert_eq!(format_value(1.23456), "1.2346");
         assert_eq!(format_value(0.5), "0.5");
     }
 }

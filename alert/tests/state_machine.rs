@@ -80,14 +80,20 @@ fn keep_firing_for_recovers_then_resolves() {
     src.set(one("servers.a.cpu", Some(10.0)));
     let ev = e.evaluate_round(60);
     assert_eq!(summary(&ev), vec![("servers.a.cpu".into(), Status::Recovering, true)]);
-    assert_eq!(summary(&e.evaluate_round(120)), vec![("servers.a.cpu".into(), Status::Recovering, true)]);
+    assert_eq!(
+        summary(&e.evaluate_round(120)),
+        vec![("servers.a.cpu".into(), Status::Recovering, true)]
+    );
     // Bad again while recovering: back to firing, same episode.
     src.set(one("servers.a.cpu", Some(90.0)));
     let ev = e.evaluate_round(180);
     assert_eq!((ev[0].status, ev[0].starts_at), (Status::Firing, 0));
     src.set(one("servers.a.cpu", Some(10.0)));
     e.evaluate_round(240);
-    assert_eq!(summary(&e.evaluate_round(300)), vec![("servers.a.cpu".into(), Status::Recovering, true)]);
+    assert_eq!(
+        summary(&e.evaluate_round(300)),
+        vec![("servers.a.cpu".into(), Status::Recovering, true)]
+    );
     let ev = e.evaluate_round(360);
     assert_eq!(summary(&ev), vec![("servers.a.cpu".into(), Status::Normal, false)]);
 }
@@ -155,7 +161,10 @@ fn no_data_policies() {
     assert_eq!(run("ok", &nulls), vec![(Firing, Normal), (Normal, Normal), (Normal, Normal)]);
     assert_eq!(run("alert", &nulls), vec![(Firing, Normal), (Firing, Normal), (Normal, Normal)]);
     assert_eq!(run("nodata", &nulls), vec![(Firing, Normal), (NoData, Normal), (Normal, Normal)]);
-    assert_eq!(run("keep_last", &nulls), vec![(Firing, Normal), (Firing, Normal), (Normal, Normal)]);
+    assert_eq!(
+        run("keep_last", &nulls),
+        vec![(Firing, Normal), (Firing, Normal), (Normal, Normal)]
+    );
     // An empty answer with no instance yet goes to the rule-level instance.
     let empty = [None, Some(Some(10.0))];
     assert_eq!(run("nodata", &empty), vec![(Normal, NoData), (Normal, Normal)]);
@@ -342,7 +351,11 @@ fn restart_in_the_middle_of_pending_continues_the_timer() {
     assert_eq!(e.notify_state(), &serde_json::json!({"sent": ["x"]}));
     assert!(e.evaluate_round(120).is_empty());
     let ev = e.evaluate_round(180);
-    assert_eq!((ev[0].status, ev[0].starts_at), (Status::Firing, 180), "fires at 0 + 3m, not restart + 3m");
+    assert_eq!(
+        (ev[0].status, ev[0].starts_at),
+        (Status::Firing, 180),
+        "fires at 0 + 3m, not restart + 3m"
+    );
 }
 
 #[test]
@@ -376,7 +389,9 @@ fn corrupt_state_is_an_error_unless_told_to_start_fresh() {
         .expect("corrupt state must not be ignored");
     assert!(err.to_string().contains("alert.state"), "{err}");
     let config = EngineConfig { start_fresh_on_bad_state: true, ..EngineConfig::default() };
-    let mut e = Engine::with_config(rules(RULE), Sources::fixed(src.clone()), Some(path.clone()), config).unwrap();
+    let mut e =
+        Engine::with_config(rules(RULE), Sources::fixed(src.clone()), Some(path.clone()), config)
+            .unwrap();
     src.set(one("servers.a.cpu", Some(90.0)));
     e.evaluate_round(0);
     assert!(alert::state::load(&path).unwrap().is_some(), "the next round rewrites it");
@@ -385,7 +400,8 @@ fn corrupt_state_is_an_error_unless_told_to_start_fresh() {
 #[test]
 fn freshness_fires_on_old_or_absent_points() {
     let src = Scripted::new();
-    let text = "[[rule]]\nname = \"fresh\"\nkind = \"freshness\"\ntarget = \"a.*\"\nmax_age = \"5m\"\n";
+    let text =
+        "[[rule]]\nname = \"fresh\"\nkind = \"freshness\"\ntarget = \"a.*\"\nmax_age = \"5m\"\n";
     let mut e = engine(text, &src, None);
     let mut s = series("a.x", &[Some(1.0), Some(1.0), None]);
     s.start = 1000;
@@ -396,7 +412,11 @@ fn freshness_fires_on_old_or_absent_points() {
     assert_eq!((ev[0].status, ev[0].value), (Status::Firing, Some(340.0)));
     src.set(vec![]);
     let ev = e.evaluate_round(1500);
-    assert_eq!(summary(&ev), vec![("a.x".into(), Status::Firing, true)], "a vanished series is stale");
+    assert_eq!(
+        summary(&ev),
+        vec![("a.x".into(), Status::Firing, true)],
+        "a vanished series is stale"
+    );
     let mut e = engine(text, &src, None);
     let ev = e.evaluate_round(1500);
     assert_eq!(summary(&ev), vec![("-".into(), Status::Firing, true)], "nothing at all is stale");

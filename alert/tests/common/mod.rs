@@ -34,7 +34,13 @@ impl Scripted {
 }
 
 impl Source for Scripted {
-    fn query(&self, _t: &str, from: i64, until: i64, now: i64) -> Result<Vec<SeriesData>, SourceError> {
+    fn query(
+        &self,
+        _t: &str,
+        from: i64,
+        until: i64,
+        now: i64,
+    ) -> Result<Vec<SeriesData>, SourceError> {
         self.queries.lock().unwrap().push((from, until, now));
         self.answer.lock().unwrap().clone().unwrap_or(Ok(Vec::new()))
     }
