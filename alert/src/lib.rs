@@ -10,7 +10,13 @@
 //! The boundary between the two halves is [`model`]: the engine hands the notifier
 //! [`model::AlertEvent`]s, the notifier never looks inside rules.
 
+pub mod ack;
+mod dispatcher;
 mod error;
 pub mod model;
+pub mod notify;
+mod route;
+pub mod silence;
 
+pub use dispatcher::{AckRequest, Dispatcher, Marks, ReceiverStatus, SentRecord};
 pub use error::{Error, Result};
