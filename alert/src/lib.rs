@@ -11,6 +11,7 @@
 //! [`model::AlertEvent`]s, the notifier never looks inside rules.
 
 pub mod ack;
+pub mod api;
 mod dispatcher;
 mod error;
 pub mod model;

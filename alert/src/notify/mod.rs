@@ -82,7 +82,9 @@ impl HumanDuration {
                 "d" => 86_400_000,
                 "w" => 604_800_000,
                 "" => {
-                    return Err(format!("{text:?}: a unit is needed after {n} (ms, s, m, h, d, w)"));
+                    return Err(format!(
+                        "{text:?}: a unit is needed after {n} (ms, s, m, h, d, w)"
+                    ));
                 }
                 other => {
                     return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m, h, d, w)"));
