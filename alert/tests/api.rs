@@ -4,7 +4,7 @@
 //! The browser test needs Debian's `chromium` and `chromium-driver`; without them it prints
 //! why and passes, unless GRAPHITE_REQUIRE_REFERENCE=1, where it fails.
 
-mod common;
+mod sinks;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use alert::Dispatcher;
 use alert::api::{self, AlertRow, ApiState, RoundRow, RuleRow, StatusSource, TransitionRow};
 use alert::model::{Severity, Status};
 use alert::notify::NotifyConfig;
-use common::*;
+use sinks::*;
 
 /// A fixed engine view: one firing instance, one pending, one normal.
 struct Fixed;

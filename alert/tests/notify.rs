@@ -3,7 +3,7 @@
 //! clock is passed in (rounds at explicit times), so only the deliveries themselves take
 //! real time, and each wait is bounded.
 
-mod common;
+mod sinks;
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use alert::model::Severity;
 use alert::notify::NotifyConfig;
 use alert::silence::{Matcher, NewSilence};
 use alert::{AckRequest, Dispatcher};
-use common::*;
+use sinks::*;
 
 fn dispatcher(text: &str) -> Dispatcher {
     let config: NotifyConfig = toml::from_str(text).unwrap();

@@ -349,6 +349,46 @@ impl NotifyConfig {
         self.receivers.iter().find(|r| r.name == name)
     }
 
+    /// The `[[receiver]]` and `[route]` sections of a loaded rules file, validated; errors
+    /// name the file and the section's line.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rules`] for a section that does not deserialise (an unknown key, a bad
+    /// duration) or does not validate.
+    pub fn from_rules(rules: &crate::rules::RulesFile) -> Result<NotifyConfig> {
+        use serde::de::Deserialize as _;
+        let at =
+            |line: usize, message: String| Error::rules(&rules.path, Some(line), None, message);
+        let mut receivers = Vec::new();
+        for section in &rules.receivers {
+            let name = section.value.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+            let r = ReceiverConfig::deserialize(section.value.clone())
+                .map_err(|e| at(section.line, format!("[[receiver]] {name:?}: {}", e.message())))?;
+            receivers.push(r);
+        }
+        let route = match &rules.route {
+            Some(section) => RouteConfig::deserialize(section.value.clone())
+                .map_err(|e| at(section.line, format!("[route]: {}", e.message())))?,
+            None => RouteConfig::default(),
+        };
+        let config = NotifyConfig { receivers, route };
+        config.validate().map_err(|e| {
+            let line = match &e {
+                Error::Receiver { receiver, .. } => rules
+                    .receivers
+                    .iter()
+                    .find(|s| {
+                        s.value.get("name").and_then(|v| v.as_str()) == Some(receiver.as_str())
+                    })
+                    .map(|s| s.line),
+                _ => rules.route.as_ref().map(|s| s.line),
+            };
+            Error::rules(&rules.path, line, None, e.to_string())
+        })?;
+        Ok(config)
+    }
+
     /// Checks what serde cannot: unique names, the fields each kind needs (and no fields of
     /// another kind), templates that parse, escalation targets that exist.
     ///
