@@ -530,15 +530,15 @@ fn render_page(state: &ApiState) -> String {
     );
 
     let alert_table = |h: &mut String, id: &str, title: &str, rows: &[&AlertOut], class: &str| {
-        let _ = write!(h, "<h2>{title} ({})</h2>\n", rows.len());
+        let _ = writeln!(h, "<h2>{title} ({})</h2>", rows.len());
         if rows.is_empty() {
             let _ = writeln!(h, "<p class=\"muted\" id=\"{id}-none\">None.</p>");
             return;
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<table id=\"{id}\"><tr><th>Rule</th><th>Labels</th><th>Status</th><th>Severity</th>\
-             <th>Value</th><th>Since</th><th>Summary</th><th>Notes</th><th>Graph</th></tr>\n"
+             <th>Value</th><th>Since</th><th>Summary</th><th>Notes</th><th>Graph</th></tr>"
         );
         for a in rows {
             let r = &a.row;
@@ -564,10 +564,10 @@ fn render_page(state: &ApiState) -> String {
             } else {
                 format!("<a href=\"{}\">png</a>", esc(&url))
             };
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<tr class=\"alert {class} {css}\" data-fingerprint=\"{}\"><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{link}</td></tr>\n",
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{link}</td></tr>",
                 esc(&r.fingerprint),
                 esc(&r.rule),
                 esc(&labels_text(&r.labels)),
@@ -586,7 +586,7 @@ fn render_page(state: &ApiState) -> String {
     alert_table(&mut h, "silenced", "Silenced", &silenced, "silenced");
 
     let silences = state.dispatcher.silences();
-    let _ = write!(h, "<h2>Silences ({})</h2>\n", silences.len());
+    let _ = writeln!(h, "<h2>Silences ({})</h2>", silences.len());
     if silences.is_empty() {
         h.push_str("<p class=\"muted\">None.</p>\n");
     } else {
@@ -601,10 +601,10 @@ fn render_page(state: &ApiState) -> String {
                 SilenceState::Active => "active",
                 SilenceState::Expired => "expired",
             };
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<tr><td><code>{}</code></td><td>{state_name}</td><td><code>{}</code></td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                 <td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&s.id),
                 esc(&matchers.join(", ")),
                 time(s.starts_at),
@@ -616,7 +616,7 @@ fn render_page(state: &ApiState) -> String {
         h.push_str("</table>\n");
     }
 
-    let _ = write!(h, "<h2>Rules ({})</h2>\n", rules.len());
+    let _ = writeln!(h, "<h2>Rules ({})</h2>", rules.len());
     h.push_str(
         "<table id=\"rules\"><tr><th>Rule</th><th>Kind</th><th>Target</th><th>Condition</th>\
          <th>Every</th><th>Last evaluation</th><th>Took</th><th>Instances</th><th>Error</th>\
@@ -630,10 +630,10 @@ fn render_page(state: &ApiState) -> String {
         } else {
             format!("<a href=\"{}\">png</a>", esc(&url))
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}s</td><td>{}</td>\
-             <td>{:.1} ms</td><td>{}</td><td>{}</td><td>{link}</td></tr>\n",
+             <td>{:.1} ms</td><td>{}</td><td>{}</td><td>{link}</td></tr>",
             esc(&r.name),
             esc(&r.kind),
             esc(&r.subject),
@@ -647,16 +647,16 @@ fn render_page(state: &ApiState) -> String {
     }
     h.push_str("</table>\n");
 
-    let _ = write!(h, "<h2>Recent transitions ({})</h2>\n", history.len());
+    let _ = writeln!(h, "<h2>Recent transitions ({})</h2>", history.len());
     if !history.is_empty() {
         h.push_str(
             "<table id=\"history\"><tr><th>At</th><th>Rule</th><th>Labels</th><th>From</th>\
              <th>To</th><th>Severity</th><th>Value</th></tr>\n",
         );
         for t in &history {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 time(t.at),
                 esc(&t.rule),
                 esc(&labels_text(&t.labels)),
@@ -677,9 +677,9 @@ fn render_page(state: &ApiState) -> String {
              <th>Last error</th></tr>\n",
         );
         for r in &receivers {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.name),
                 r.sent,
                 r.failed_attempts,

@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -293,17 +293,16 @@ impl Dispatcher {
             let Some(worker) = self.workers.iter().find(|w| w.name == n.receiver) else { continue };
             let tx = lock(&worker.tx).clone();
             let (receiver, key) = (n.receiver.clone(), n.group_key.clone());
-            match tx.map(|tx| tx.try_send(n)) {
-                Some(Ok(())) => {
-                    worker.counters.queued.fetch_add(1, Ordering::Relaxed);
-                    record.queued = true;
-                    queued += 1;
-                }
-                Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
-                    worker.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(receiver, group = key, "notification queue full: dropped");
-                    untold.push((receiver, key));
-                }
+            // A full or closed queue gives the notification back; it is dropped here.
+            let taken = tx.is_some_and(|tx| tx.try_send(n).is_ok());
+            if taken {
+                worker.counters.queued.fetch_add(1, Ordering::Relaxed);
+                record.queued = true;
+                queued += 1;
+            } else {
+                worker.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(receiver, group = key, "notification queue full: dropped");
+                untold.push((receiver, key));
             }
             records.push(record);
         }

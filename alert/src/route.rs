@@ -463,7 +463,7 @@ mod tests {
     fn resolution_is_told_once_and_the_group_ends() {
         let mut w = World::new(config());
         let a = event("disk", "a", None);
-        w.run(&[a.clone()], 0, 60);
+        w.run(std::slice::from_ref(&a), 0, 60);
         let sent = w.round(&[resolved(a.clone(), 100)], 120);
         assert!(sent.is_empty(), "waits for group_interval");
         let sent = w.tick(360);
@@ -480,7 +480,7 @@ mod tests {
         c.receivers[0].send_resolved = Some(false);
         let mut w = World::new(c);
         let a = event("disk", "a", None);
-        w.run(&[a.clone()], 0, 60);
+        w.run(std::slice::from_ref(&a), 0, 60);
         w.round(&[resolved(a, 100)], 120);
         assert!(w.tick(360).is_empty());
         assert!(w.state.groups.is_empty());
@@ -490,7 +490,7 @@ mod tests {
     fn never_told_alerts_resolve_silently() {
         let mut w = World::new(config());
         let a = event("disk", "a", None);
-        w.round(&[a.clone()], 0);
+        w.round(std::slice::from_ref(&a), 0);
         w.round(&[resolved(a, 10)], 10);
         assert!(w.tick(30).is_empty());
         assert!(w.state.groups.is_empty());
@@ -523,7 +523,7 @@ mod tests {
     fn ack_stops_repeats_but_worse_severity_notifies() {
         let mut w = World::new(config());
         let warn = event("disk", "a", Some(Severity::Warning));
-        w.run(&[warn.clone()], 0, 60);
+        w.run(std::slice::from_ref(&warn), 0, 60);
         w.acks.add(Ack {
             target: AckTarget::Fingerprint(warn.fingerprint()),
             by: "me".into(),
@@ -532,9 +532,12 @@ mod tests {
             expires_at: 100 + 5 * 3600,
             severity: Some(Severity::Warning),
         });
-        assert!(w.run(&[warn.clone()], 120, 4 * 3600).is_empty(), "no repeats while acked");
+        assert!(
+            w.run(std::slice::from_ref(&warn), 120, 4 * 3600).is_empty(),
+            "no repeats while acked"
+        );
         let crit = event("disk", "a", Some(Severity::Critical));
-        let sent = w.round(&[crit.clone()], 4 * 3600 + 60);
+        let sent = w.round(std::slice::from_ref(&crit), 4 * 3600 + 60);
         assert_eq!(sent.len(), 1, "worse severity is told at once");
         assert_eq!(sent[0].alerts[0].severity, Some(Severity::Critical));
     }
@@ -543,7 +546,7 @@ mod tests {
     fn ack_expiry_resumes_repeats() {
         let mut w = World::new(config());
         let a = event("disk", "a", None);
-        w.run(&[a.clone()], 0, 60);
+        w.run(std::slice::from_ref(&a), 0, 60);
         w.acks.add(Ack {
             target: AckTarget::GroupKey("hook:{alertname=\"disk\"}".into()),
             by: "me".into(),
@@ -584,7 +587,7 @@ mod tests {
         c.route.escalate_to = Some("phone".into());
         let mut w = World::new(c);
         let a = event("disk", "a", None);
-        w.run(&[a.clone()], 0, 60);
+        w.run(std::slice::from_ref(&a), 0, 60);
         w.acks.add(Ack {
             target: AckTarget::Fingerprint(a.fingerprint()),
             by: "me".into(),
@@ -601,7 +604,7 @@ mod tests {
     fn a_failed_delivery_is_sent_again_at_the_next_flush() {
         let mut w = World::new(config());
         let a = event("disk", "a", None);
-        assert_eq!(w.run(&[a.clone()], 0, 60).len(), 1);
+        assert_eq!(w.run(std::slice::from_ref(&a), 0, 60).len(), 1);
         w.state.delivery_failed("hook", "hook:{alertname=\"disk\"}");
         let sends = w.run(&[a], 120, 400);
         assert_eq!(sends.len(), 1);

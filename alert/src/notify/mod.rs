@@ -105,13 +105,13 @@ impl fmt::Display for HumanDuration {
             return f.write_str("0s");
         }
         for (unit, per) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000)] {
-            if ms % per == 0 {
+            if ms.is_multiple_of(per) {
                 return write!(f, "{}{unit}", ms / per);
             }
         }
-        if ms % 60_000 == 0 {
+        if ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")

@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../../alert/tests/sinks/mod.rs"]
-#[allow(dead_code)]
 mod sinks;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
