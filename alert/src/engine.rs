@@ -449,12 +449,9 @@ impl Engine {
             .slots
             .iter()
             .map(|s| {
-                let instances = s
-                    .instances
-                    .values()
-                    .filter(|i| i.status != Status::Normal || i.missing_rounds > 0)
-                    .cloned()
-                    .collect();
+                // Normal instances are saved too: they are what "missing" and "no data for
+                // every known series" are judged against after a restart.
+                let instances = s.instances.values().cloned().collect();
                 (s.rule.name.clone(), SavedRule { last_eval: s.last_eval, instances })
             })
             .collect();

@@ -447,7 +447,30 @@ impl Cx<'_> {
 
     fn toml_error(&self, e: &toml::de::Error, rule: Option<&str>) -> Error {
         let line = e.span().map(|s| self.line(s.start));
-        Error::rules(self.path, line, rule, e.message().trim().to_owned())
+        let found = match (rule, e.span()) {
+            (None, Some(s)) => self.rule_around(s.start),
+            _ => None,
+        };
+        Error::rules(self.path, line, rule.or(found.as_deref()), e.message().trim().to_owned())
+    }
+
+    /// The name of the `[[rule]]` whose body holds `offset`, read from the text (used for
+    /// syntax errors, which come before any typed rule exists).
+    fn rule_around(&self, offset: usize) -> Option<String> {
+        let before = self.text.get(..offset)?;
+        let header = before.rfind("[[rule]]")?;
+        // Only when no other table header sits between the rule's header and the error.
+        let between = before.get(header + 8..)?;
+        if between.lines().any(|l| l.trim_start().starts_with('[')) {
+            return None;
+        }
+        let body = self.body(header..header + 8, "rule");
+        let text = self.text.get(body)?;
+        text.lines().find_map(|l| {
+            let rest = l.trim_start().strip_prefix("name")?.trim_start().strip_prefix('=')?;
+            let v = rest.trim().strip_prefix('"')?;
+            Some(v.get(..v.find('"')?)?.to_owned())
+        })
     }
 
     /// The whole table whose header is at `header` (toml's span covers only `[[rule]]`): up
@@ -1073,9 +1096,13 @@ receiver = "ops-hook"
     }
 
     #[test]
-    fn syntax_errors_have_lines() {
+    fn syntax_errors_have_lines_and_rules() {
         let e = err("[[rule]]\nname = \"x\"\nwarn = = 3\n");
         assert_eq!(e.line, Some(3));
+        assert_eq!(e.rule.as_deref(), Some("x"));
+        let e = err("[[rule]]\nname = \"x\"\nwarn = 3\nwarn = 4\n");
+        assert_eq!((e.line, e.rule.as_deref()), (Some(4), Some("x")));
+        assert!(e.message.contains("duplicate"), "{}", e.message);
     }
 
     #[test]

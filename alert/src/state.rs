@@ -51,7 +51,7 @@ pub struct EngineState {
 pub struct SavedRule {
     /// The rule's last evaluation time.
     pub last_eval: Option<i64>,
-    /// Its instances that are not plainly Normal.
+    /// Its instances (Normal ones included).
     pub instances: Vec<SavedInstance>,
 }
 
