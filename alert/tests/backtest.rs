@@ -47,7 +47,8 @@ fn replays_the_state_machine_over_history() {
     let r = backtest::run(&rules(), &history(), "cpu", T0 + 600, T0 + 60_000, 60).unwrap();
     assert_eq!(r.evaluations, 991);
     // The 10-minute spike (points 100..109, judged one lag later) fires after 2m pending.
-    let fired: Vec<(i64, &str)> = r.notifications.iter().map(|n| ((n.at - T0) / 60, n.kind)).collect();
+    let fired: Vec<(i64, &str)> =
+        r.notifications.iter().map(|n| ((n.at - T0) / 60, n.kind)).collect();
     assert_eq!(fired, vec![(103, "firing"), (111, "resolved")]);
     assert!(r.notifications.iter().all(|n| n.labels["host"] == "a"));
     // The 2-minute blip only went pending.
@@ -77,10 +78,22 @@ fn a_coarser_step_still_uses_the_rules_every() {
 #[test]
 fn refuses_what_cannot_be_replayed() {
     let s = history();
-    assert!(matches!(backtest::run(&rules(), &s, "nope", T0, T0 + 60, 60), Err(Error::UnknownRule(_))));
-    assert!(matches!(backtest::run(&rules(), &s, "web", T0, T0 + 60, 60), Err(Error::NotReplayable { .. })));
-    assert!(matches!(backtest::run(&rules(), &s, "cpu", T0 + 60, T0, 60), Err(Error::InvalidRange { .. })));
-    assert!(matches!(backtest::run(&rules(), &s, "cpu", 0, i64::MAX / 2, 1), Err(Error::InvalidRange { .. })));
+    assert!(matches!(
+        backtest::run(&rules(), &s, "nope", T0, T0 + 60, 60),
+        Err(Error::UnknownRule(_))
+    ));
+    assert!(matches!(
+        backtest::run(&rules(), &s, "web", T0, T0 + 60, 60),
+        Err(Error::NotReplayable { .. })
+    ));
+    assert!(matches!(
+        backtest::run(&rules(), &s, "cpu", T0 + 60, T0, 60),
+        Err(Error::InvalidRange { .. })
+    ));
+    assert!(matches!(
+        backtest::run(&rules(), &s, "cpu", 0, i64::MAX / 2, 1),
+        Err(Error::InvalidRange { .. })
+    ));
 }
 
 #[test]

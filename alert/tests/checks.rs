@@ -43,7 +43,9 @@ fn serve(status: u16, body: &'static str, n: usize) -> (String, mpsc::Receiver<S
 
 fn http_rule(extra: &str, url: &str) -> alert::rules::HttpCheck {
     let timeout = if extra.contains("timeout") { "" } else { "timeout = \"2s\"\n" };
-    let text = format!("[[rule]]\nname = \"h\"\nkind = \"http\"\nurl = \"{url}/health\"\n{timeout}{extra}");
+    let text = format!(
+        "[[rule]]\nname = \"h\"\nkind = \"http\"\nurl = \"{url}/health\"\n{timeout}{extra}"
+    );
     match parse(&text, Path::new("c.toml")).unwrap().rules.remove(0).kind {
         RuleKind::Http(h) => h,
         _ => unreachable!(),
@@ -53,7 +55,10 @@ fn http_rule(extra: &str, url: &str) -> alert::rules::HttpCheck {
 #[test]
 fn http_status_body_and_basic_auth() {
     let (url, rx) = serve(200, "status: healthy", 4);
-    let ok = checks::http(&http_rule("body = \"healthy\"\nusername = \"ops\"\npassword = \"s3cret\"\n", &url));
+    let ok = checks::http(&http_rule(
+        "body = \"healthy\"\nusername = \"ops\"\npassword = \"s3cret\"\n",
+        &url,
+    ));
     assert!(ok.ok, "{ok:?}");
     let head = rx.recv().unwrap();
     assert!(head.starts_with("GET /health HTTP/1.1"), "{head}");
@@ -109,7 +114,10 @@ fn tcp_connect() {
     drop(listener);
     let out = checks::tcp(&check);
     assert!(!out.ok, "{out:?}");
-    let out = checks::tcp(&alert::rules::TcpCheck { address: "no-such-host.invalid:1".into(), timeout: 1 });
+    let out = checks::tcp(&alert::rules::TcpCheck {
+        address: "no-such-host.invalid:1".into(),
+        timeout: 1,
+    });
     assert!(!out.ok);
 }
 

@@ -53,7 +53,10 @@ fn remote_source_reads_render_json_and_keeps_errors_distinct() {
     let s = src.query("servers.*.cpu", 300, 600, 660).unwrap();
     assert_eq!(s[0].values, vec![Some(91.0), None]);
     let line = rx.recv().unwrap();
-    assert!(line.starts_with("GET /render?target=servers.*.cpu&format=json&from=300&until=600 "), "{line}");
+    assert!(
+        line.starts_with("GET /render?target=servers.*.cpu&format=json&from=300&until=600 "),
+        "{line}"
+    );
     assert!(src.query("x", 0, 60, 60).unwrap().is_empty(), "no data is not an error");
     assert!(matches!(src.query("x", 0, 60, 60), Err(SourceError::Status { status: 500, .. })));
     assert!(matches!(src.query("x", 0, 60, 60), Err(SourceError::BadResponse { .. })));
@@ -71,7 +74,11 @@ fn rules_with_a_remote_source_fire_through_the_engine() {
     let ev = e.evaluate_round(660);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].status, Status::Firing);
-    assert!(ev[0].generator_url.starts_with(&format!("{url}/render?target=servers.*.cpu")), "{}", ev[0].generator_url);
+    assert!(
+        ev[0].generator_url.starts_with(&format!("{url}/render?target=servers.*.cpu")),
+        "{}",
+        ev[0].generator_url
+    );
 }
 
 #[test]
@@ -111,7 +118,10 @@ labels = { team = "db" }
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0].annotations["summary"], "8% free");
     let tagged = &ev[1].labels;
-    assert_eq!((tagged["host"].as_str(), tagged["dc"].as_str(), tagged["team"].as_str()), ("db01", "ams", "db"));
+    assert_eq!(
+        (tagged["host"].as_str(), tagged["dc"].as_str(), tagged["team"].as_str()),
+        ("db01", "ams", "db")
+    );
     assert_eq!(tagged["alertname"], "cpu_tagged");
     let views = e.rules_view();
     assert_eq!(views[0].counts.get("firing"), Some(&1));

@@ -32,9 +32,14 @@ fn a_wrong_expectation_reports_a_diff() {
 fn bad_test_files_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("r.toml");
-    std::fs::write(&rules, "[[rule]]\nname = \"x\"\ntarget = \"a\"\nop = \">\"\nwarn = 1\n").unwrap();
+    std::fs::write(&rules, "[[rule]]\nname = \"x\"\ntarget = \"a\"\nop = \">\"\nwarn = 1\n")
+        .unwrap();
     let cases = [
-        ("rule_files = [\"r.toml\"]\n\n[[test]]\nname = \"t\"\nintervall = \"1m\"\n", "intervall", 5),
+        (
+            "rule_files = [\"r.toml\"]\n\n[[test]]\nname = \"t\"\nintervall = \"1m\"\n",
+            "intervall",
+            5,
+        ),
         (
             "rule_files = [\"r.toml\"]\n\n[[test]]\nname = \"t\"\n[[test.series]]\nname = \"a\"\nvalues = \"1 2 abc\"\n",
             "not a number",

@@ -244,13 +244,22 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if let Some(store) = store {
         let _ = store.shutdown(Duration::from_secs(10));
     }
-    print!("{}", report?);
+    print_block(&report?.to_string());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `text`, ending it with a newline if it has none.
+fn print_block(text: &str) {
+    if text.ends_with('\n') {
+        print!("{text}");
+    } else {
+        println!("{text}");
+    }
 }
 
 fn test(path: &Path) -> anyhow::Result<ExitCode> {
     let report = alert::ruletest::run(path)?;
-    print!("{report}");
+    print_block(&report.to_string());
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
