@@ -616,6 +616,26 @@ mod tests {
     }
 
     #[test]
+    fn starts_and_stops_repeatedly_without_leaking_threads() {
+        let config: NotifyConfig = toml::from_str(
+            "[[receiver]]\nname = 'a'\ntype = 'command'\ncommand = ['true']\n\
+             [[receiver]]\nname = 'b'\ntype = 'webhook'\nurl = 'http://127.0.0.1:9/'\n",
+        )
+        .unwrap();
+        for _ in 0..5 {
+            let d = Dispatcher::new(config.clone()).unwrap();
+            d.shutdown(Duration::from_secs(5));
+            for w in &d.workers {
+                assert!(lock(&w.handle).is_none(), "thread {} joined", w.name);
+                assert!(lock(&w.tx).is_none());
+            }
+            // After shutdown nothing is queued: the notification is dropped and counted.
+            d.ingest(&[], 0);
+            assert_eq!(d.tick(0), 0);
+        }
+    }
+
+    #[test]
     fn restore_rejects_other_versions_and_accepts_null() {
         let d = Dispatcher::new(NotifyConfig::default()).unwrap();
         assert!(d.restore(&serde_json::Value::Null).is_ok());
