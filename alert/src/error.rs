@@ -18,6 +18,35 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A `[[receiver]]` section is wrong (the notifier's validation).
+    #[error("receiver {receiver:?}: {problem}")]
+    Receiver {
+        /// The receiver's name.
+        receiver: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The `[route]` section is wrong.
+    #[error("[route]: {problem}")]
+    Route {
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A silence or acknowledgement request is wrong (a bad matcher, an end before its start).
+    #[error("{what}: {problem}")]
+    Request {
+        /// What was being made (`silence`, `matcher "x=~("`, `ack`).
+        what: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The notifier's saved state could not be read back.
+    #[error("notifier state: {source}")]
+    NotifyState {
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
     // The engine's variants (rules, state file, backtest).
     /// A rules file (or a rule test file) is invalid: the message says what, the line and the
     /// rule say where.
@@ -113,5 +142,20 @@ impl Error {
             rule: rule.map(str::to_owned),
             message: message.into(),
         }))
+    }
+
+    /// A receiver's configuration error.
+    pub(crate) fn receiver(receiver: &str, problem: impl Into<String>) -> Error {
+        Error::Receiver { receiver: receiver.to_owned(), problem: problem.into() }
+    }
+
+    /// A route configuration error.
+    pub(crate) fn route(problem: String) -> Error {
+        Error::Route { problem }
+    }
+
+    /// A bad API request.
+    pub(crate) fn request(what: impl Into<String>, problem: impl Into<String>) -> Error {
+        Error::Request { what: what.into(), problem: problem.into() }
     }
 }
