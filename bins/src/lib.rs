@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod alert_cli;
 pub mod pyfmt;
 pub mod server;
 pub mod whisper_cli;

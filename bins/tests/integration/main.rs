@@ -6,6 +6,7 @@
 mod reference;
 
 mod agent;
+mod alert;
 mod file_tools;
 mod fixtures;
 mod harness;
