@@ -231,9 +231,7 @@ impl DataSource for ClusterBackend {
                 self.ask_all("a fetch", |node| {
                     node.fetch(
                         &[target],
-                        from,
-                        until,
-                        now,
+                        (from, until, now),
                         self.config.max_fetch_retries,
                         deadline,
                         self.config.max_response_bytes,

@@ -178,9 +178,7 @@ impl RemoteNode {
     pub(crate) fn fetch(
         &self,
         targets: &[&str],
-        from: i64,
-        until: i64,
-        now: i64,
+        (from, until, now): (i64, i64, i64),
         attempts: u32,
         deadline: Instant,
         max_body: usize,

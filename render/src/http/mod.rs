@@ -105,10 +105,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// The backend a request reads: the local part alone for `local=1`.
     pub(crate) fn backend_for(&self, local_only: bool) -> &dyn Backend {
-        if local_only {
-            if let Some(local) = self.backend.local_part() {
-                return local;
-            }
+        if local_only && let Some(local) = self.backend.local_part() {
+            return local;
         }
         &*self.backend
     }
