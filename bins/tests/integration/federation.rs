@@ -364,3 +364,82 @@ fn a_dead_peer_times_out_and_is_marked_down() {
     assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     drop(silent);
 }
+
+/// A stand-in carbon-cache query port answering every `cache-query` with one point,
+/// `(ts, value)`; counts the queries it got.
+fn fake_cache(ts: i64, value: f64) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use carbon_proto::cache_query::{Timestamps, encode_datapoints_response};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(64) {
+            let Ok(mut conn) = conn else { return };
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut len = [0u8; 4];
+                for _ in 0..1000 {
+                    if conn.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if conn.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut payload = Vec::new();
+                    let point = carbon_proto::Datapoint::new(ts as f64, value);
+                    encode_datapoints_response(&mut payload, &[point], Timestamps::Int);
+                    let mut frame = Vec::new();
+                    carbon_proto::pickle::encode_frame(&mut frame, &payload).unwrap();
+                    if conn.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn reads_ask_the_cache_node_the_ring_names() {
+    use carbon_proto::ring::{ConsistentHashRingBuilder, Destination};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("whisper");
+    let now = whisper::now();
+    let start = now - now % STEP - POINTS * STEP;
+    let last = start + (POINTS - 1) * STEP;
+    // Every metric's last slot is empty on disk: only the cache node holds it.
+    let values: Vec<Option<f64>> = (0..POINTS).map(|i| (i < POINTS - 1).then_some(1.0)).collect();
+    let names: Vec<String> = (0..12).map(|i| format!("servers.web{i}.cpu")).collect();
+    for n in &names {
+        write_metric(&data, n, start, &values, now);
+    }
+    let (pa, count_a) = fake_cache(last, 1000.0);
+    let (pb, count_b) = fake_cache(last, 2000.0);
+    let hosts = format!("127.0.0.1:{pa}:a,127.0.0.1:{pb}:b");
+    let reader = Ours::start(
+        &dir.path().join("root"),
+        &data,
+        free_port(),
+        &["--carbonlink-hosts".into(), hosts.clone()],
+    );
+    let ring = ConsistentHashRingBuilder::new()
+        .build(hosts.split(',').map(|h| Destination::parse(h).unwrap()))
+        .unwrap();
+    let rendered = render(reader.port, &["servers.*.cpu"], start - STEP, now, now);
+    assert_eq!(rendered.len(), names.len(), "{}", reader.log());
+    for (name, points) in &rendered {
+        let want = if ring.get_node(name).port() == pa { 1000.0 } else { 2000.0 };
+        let got = points.iter().find(|(_, t)| *t == last).and_then(|(v, _)| *v);
+        assert_eq!(got, Some(want), "{name}");
+    }
+    let (a, b) = (
+        count_a.load(std::sync::atomic::Ordering::SeqCst),
+        count_b.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    assert_eq!(a + b, names.len());
+    assert!(a > 0 && b > 0, "the ring spread {a}/{b}");
+}

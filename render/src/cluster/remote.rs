@@ -388,4 +388,26 @@ mod tests {
         assert!(n.is_down(Duration::from_secs(60)));
         assert!(!n.is_down(Duration::ZERO));
     }
+
+    proptest::proptest! {
+        /// Whatever a peer sends, decoding ends in a value or an error, never a panic.
+        #[test]
+        fn peer_answers_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_find(&resp(&body));
+            let _ = decode_render(&resp(&body));
+        }
+
+        /// Mutated graphite-web find answers decode or fail cleanly.
+        #[test]
+        fn mutated_find_answers_never_panic(at in 0..GRAPHITE_WEB_FIND.len(), byte in proptest::num::u8::ANY) {
+            let mut body = GRAPHITE_WEB_FIND.to_vec();
+            body[at] = byte;
+            let _ = decode_find(&resp(&body));
+        }
+
+        #[test]
+        fn server_entries_never_panic(entry in "\\PC{0,40}") {
+            let _ = RemoteNode::parse(&entry);
+        }
+    }
 }
