@@ -7,6 +7,7 @@ mod reference;
 
 mod agent;
 mod alert;
+mod federation;
 mod file_tools;
 mod fixtures;
 mod harness;
