@@ -100,6 +100,9 @@
   function applyTime(from, until, redraw) {
     state.time = { from, until };
     const sel = $('range');
+    if (/^-\w+$/.test(from) && until === 'now' && ![...sel.options].some((o) => o.value === from)) {
+      sel.insertBefore(el('option', { value: from }, from.slice(1)), sel.lastElementChild);
+    }
     const known = [...sel.options].some((o) => o.value === from) && until === 'now';
     sel.value = known ? from : 'absolute';
     $('absolute').hidden = known;

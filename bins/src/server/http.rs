@@ -98,5 +98,13 @@ pub(crate) fn spawn(
         ..HttpConfig::default()
     };
     let backend = Arc::new(StoreBackend::new(store, data_dir));
-    Ok(tokio::spawn(render::http::run(listener, backend, Arc::new(events), config, shutdown)))
+    let api = render::http::router(backend, Arc::new(events), config);
+    // The web UI (`/`, `/ui/...`) answers its own paths and hands the rest to the API.
+    let dashboards_dir = data_dir.join(ui::DASHBOARDS_DIR);
+    let dashboards = ui::DashboardStore::open(&dashboards_dir)
+        .with_context(|| format!("cannot open the dashboards in {}", dashboards_dir.display()))?;
+    let app = ui::router(Arc::new(dashboards)).fallback_service(api);
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    }))
 }
