@@ -99,14 +99,12 @@ fn graph(g: &Value) -> Option<Graph> {
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).map(String::from).collect(),
         _ => Vec::new(),
     };
-    if targets.is_empty() {
-        if let Some((_, query)) = url.and_then(|u| u.split_once('?')) {
-            targets = query
-                .split('&')
-                .filter_map(|kv| kv.strip_prefix("target="))
-                .map(percent_decode)
-                .collect();
-        }
+    if let (true, Some((_, query))) = (targets.is_empty(), url.and_then(|u| u.split_once('?'))) {
+        targets = query
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("target="))
+            .map(percent_decode)
+            .collect();
     }
     if targets.is_empty() {
         return None;

@@ -347,7 +347,7 @@ async fn browser_browses_composes_saves_reloads_and_draws_the_golden_chart() {
     let mut lines = String::new();
     for (h, host) in ["web1", "web2", "db1"].iter().enumerate() {
         for i in 0..60 {
-            let v = (i % 10) as i64 + h as i64;
+            let v = (i % 10) + h as i64;
             lines.push_str(&format!("servers.{host}.cpu {v} {}\n", now - 3600 + i * 60));
         }
     }
