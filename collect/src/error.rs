@@ -28,6 +28,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The agent's configuration cannot be used (file, line and key named).
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
     /// A file's contents did not have the expected shape.
     #[error("{}: {what}", path.display())]
     Malformed {

@@ -16,6 +16,7 @@
 //! - [`sender::Sender`]: batches points to carbon (plaintext, pickle, UDP), an archive file
 //!   or stdout, one thread per destination, with a bounded on-disk spool for outages.
 
+pub mod agent;
 pub mod apps;
 mod error;
 mod options;
