@@ -16,4 +16,5 @@ mod listeners;
 mod read_tools;
 mod server;
 mod statsd;
+mod ui;
 mod write_tools;
