@@ -159,11 +159,7 @@ fn percentile(values: &mut [f64], factor: f64) -> f64 {
     let left = rank.floor();
     let right = rank.ceil();
     let at = |r: f64| values.get(r as usize).copied().unwrap_or(f64::NAN);
-    if left == right {
-        at(left)
-    } else {
-        at(left) * (right - rank) + at(right) * (rank - left)
-    }
+    if left == right { at(left) } else { at(left) * (right - rank) + at(right) * (rank - left) }
 }
 
 /// carbon's `MetricBuffer`: one output metric, configured by the first rule that made it.

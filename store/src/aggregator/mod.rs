@@ -23,4 +23,9 @@ pub use engine::{
     Aggregator, AggregatorConfig, AggregatorStats, DEFAULT_MAX_AGGREGATION_INTERVALS,
     DEFAULT_MAX_INTERVALS, DEFAULT_MAX_VALUES_PER_INTERVAL, Pushed,
 };
-pub use rules::{AggregationRule, AggregationRules, Method, RuleErrorKind, RulesError, input_regex};
+pub use rules::{
+    AggregationRule, AggregationRules, Method, RuleErrorKind, RulesError, input_regex,
+};
+
+#[cfg(test)]
+mod tests;

@@ -119,8 +119,7 @@ impl AggregationRule {
         let template = parse_template(output)
             .map_err(|message| RuleErrorKind::Template { template: output.to_string(), message })?;
         // carbon raises KeyError for every metric the rule matches; refuse the rule instead.
-        let fields: Vec<String> =
-            regex.group_names().into_iter().map(str::to_string).collect();
+        let fields: Vec<String> = regex.group_names().into_iter().map(str::to_string).collect();
         let unknown = template.iter().find_map(|part| match part {
             Part::Field(name) if !fields.contains(name) => Some(name),
             _ => None,
@@ -319,8 +318,11 @@ impl AggregationRules {
             if line.starts_with('#') || line.is_empty() {
                 continue;
             }
-            let mut rule = parse_line(line)
-                .map_err(|kind| RulesError { path: path.to_path_buf(), line: Some(number), kind })?;
+            let mut rule = parse_line(line).map_err(|kind| RulesError {
+                path: path.to_path_buf(),
+                line: Some(number),
+                kind,
+            })?;
             rule.line = number;
             rules.push(rule);
         }
@@ -333,10 +335,18 @@ impl AggregationRules {
     ///
     /// [`RuleErrorKind::NotUtf8`], or as [`AggregationRules::parse`].
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<AggregationRules, RulesError> {
-        let text = decode(bytes, path).map_err(|e| RulesError {
-            path: path.to_path_buf(),
-            line: e.line(),
-            kind: RuleErrorKind::NotUtf8,
+        let text = decode(bytes, path).map_err(|_| {
+            // The line of the first bad byte: the line ends before it, plus one.
+            let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), str::len);
+            let before = bytes.get(..valid).unwrap_or_default();
+            let ends = before.iter().filter(|&&b| b == b'\n').count()
+                + before.windows(2).filter(|w| w[0] == b'\r' && w[1] != b'\n').count()
+                + usize::from(before.last() == Some(&b'\r'));
+            RulesError {
+                path: path.to_path_buf(),
+                line: Some(ends + 1),
+                kind: RuleErrorKind::NotUtf8,
+            }
         })?;
         AggregationRules::parse(text, path)
     }
@@ -466,7 +476,9 @@ pub enum RuleErrorKind {
         text: String,
     },
     /// A method carbon does not know.
-    #[error("invalid aggregation method {name:?} (sum, avg, min, max, count, last, p50, p75, p80, p90, p95, p99, p999)")]
+    #[error(
+        "invalid aggregation method {name:?} (sum, avg, min, max, count, last, p50, p75, p80, p90, p95, p99, p999)"
+    )]
     Method {
         /// The method as written.
         name: String,
