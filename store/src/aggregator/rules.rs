@@ -127,7 +127,9 @@ impl AggregationRule {
         if let Some(name) = unknown {
             return Err(RuleErrorKind::Template {
                 template: output.to_string(),
-                message: format!("<{name}> is not a field of the input pattern"),
+                message: format!(
+                    "field {name:?} is not captured by the input pattern (an output names a field <f>, also one the input captures with <<f>>)"
+                ),
             });
         }
         Ok(AggregationRule {
