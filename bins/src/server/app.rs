@@ -122,7 +122,23 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
     #[command(flatten)]
+    aggregation: Box<AggregationArgs>,
+    #[command(flatten)]
     http: Box<super::http::HttpArgs>,
+}
+
+/// The aggregator role (carbon-aggregator's rules in front of the store).
+#[derive(Debug, Args)]
+struct AggregationArgs {
+    /// aggregation-rules.conf: also run carbon-aggregator's role, storing the aggregated
+    /// points with the received ones.
+    #[arg(long, value_name = "FILE")]
+    aggregation_rules: Option<PathBuf>,
+    /// With --aggregation-rules: also store each received point (carbon's FORWARD_ALL,
+    /// default true), unless its name is one of its own aggregates.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    aggregation_forward_all: bool,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
@@ -322,12 +338,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .on_thread_start(short_time_slice)
         .build()
         .context("cannot start the I/O runtime")?;
-    let result = runtime.block_on(run(args, options, listen));
+    let aggregator = load_aggregator(&args)?;
+    let result = runtime.block_on(run(args, options, listen, aggregator));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
-async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> anyhow::Result<()> {
+async fn run(
+    args: ServeArgs,
+    options: StoreOptions,
+    listen: ListenConfig,
+    aggregator: Option<store::aggregator::Aggregator>,
+) -> anyhow::Result<()> {
     // Sockets first, so a port in use fails before the (possibly long) log replay.
     let listeners = Listeners::bind(&listen).await?;
     let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
@@ -347,6 +369,9 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
     );
     let stopping = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(StoreSink::new(store.clone(), Arc::clone(&stopping)));
+    let aggregating = aggregator.map(|a| {
+        Arc::new(super::AggregatingSink::new(a, Arc::clone(&sink) as Arc<dyn super::Sink>))
+    });
     let stats = Arc::new(ListenerStats::default());
     let shutdown = CancellationToken::new();
 
@@ -388,7 +413,18 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         write_atomically(path, &format!("{ready}\n"))?;
     }
 
-    listeners.serve(sink.clone(), sink, Arc::clone(&stats), shutdown).await?;
+    let ticker = match &aggregating {
+        Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
+        None => None,
+    };
+    let received: Arc<dyn super::Sink> = match aggregating {
+        Some(a) => a,
+        None => sink.clone(),
+    };
+    listeners.serve(received, sink, Arc::clone(&stats), shutdown).await?;
+    if let Some(ticker) = ticker {
+        let _ = tokio::task::spawn_blocking(move || ticker.join()).await;
+    }
     if let Some(http) = http {
         // The HTTP API reads the store: its requests finish before the store stops.
         match http.await {
@@ -413,6 +449,23 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         let _ = std::fs::remove_file(pidfile);
     }
     Ok(())
+}
+
+/// The aggregator role, when `--aggregation-rules` names a file (read before anything starts,
+/// so that a bad file stops the server at once, naming its line).
+fn load_aggregator(args: &ServeArgs) -> anyhow::Result<Option<store::aggregator::Aggregator>> {
+    use store::aggregator::{AggregationRules, Aggregator, AggregatorConfig};
+    let Some(path) = &args.aggregation.aggregation_rules else { return Ok(None) };
+    if !path.exists() {
+        bail!("--aggregation-rules {}: no such file", path.display());
+    }
+    let rules = AggregationRules::open(path)?;
+    tracing::info!(file = %path.display(), rules = rules.rules().len(), "read aggregation rules");
+    let config = AggregatorConfig {
+        forward_all: args.aggregation.aggregation_forward_all,
+        ..AggregatorConfig::default()
+    };
+    Ok(Some(Aggregator::new(rules, config)))
 }
 
 /// Once a minute at most, a warning for what went wrong meanwhile: malformed input (each line

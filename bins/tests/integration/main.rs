@@ -5,6 +5,7 @@
 #[path = "../../../whisper/tests/integration/reference.rs"]
 mod reference;
 
+mod aggregator;
 mod file_tools;
 mod fixtures;
 mod harness;

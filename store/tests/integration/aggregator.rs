@@ -68,8 +68,11 @@ impl Drop for Running {
     }
 }
 
-/// The timed input: (seconds after the start, name, timestamp offset from the start, value).
-fn input() -> (Vec<(String, f64, f64)>, Vec<(String, f64, f64)>) {
+/// Points as (name, timestamp offset from the start, value).
+type Points = Vec<(String, f64, f64)>;
+
+/// The input: the points sent first and the late ones.
+fn input() -> (Points, Points) {
     let mut first = Vec::new();
     let mut late = Vec::new();
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
