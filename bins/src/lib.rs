@@ -6,6 +6,7 @@
 //! [`whisper_cli::main`]. Python-compatible formatting lives in [`pyfmt`].
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod pyfmt;
 pub mod server;
 pub mod whisper_cli;

@@ -124,6 +124,8 @@ struct ServeArgs {
     #[command(flatten)]
     aggregation: Box<AggregationArgs>,
     #[command(flatten)]
+    statsd: Box<StatsdArgs>,
+    #[command(flatten)]
     http: Box<super::http::HttpArgs>,
 }
 
@@ -139,6 +141,19 @@ struct AggregationArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     aggregation_forward_all: bool,
+}
+
+/// The statsd server inside the main server.
+#[derive(Debug, Args)]
+struct StatsdArgs {
+    /// Run a statsd server on this address, UDP and TCP (e.g. `127.0.0.1:8125`; off by
+    /// default). Its flushes go into the store like received points.
+    #[arg(long = "statsd", value_name = "ADDR")]
+    addr: Option<SocketAddr>,
+    /// The statsd flush interval (statsd's flushInterval): keep it at least the finest
+    /// retention step, or flushes overwrite each other.
+    #[arg(long = "statsd-flush-interval", value_name = "MS", default_value_t = 10_000)]
+    flush_interval: u64,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
@@ -355,6 +370,16 @@ async fn run(
     let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
     let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
     let addrs = listeners.addrs();
+    let statsd = match args.statsd.addr {
+        Some(addr) => Some(collect::statsd::StatsdServer::bind(&collect::statsd::StatsdConfig {
+            udp: Some(addr),
+            tcp: Some(addr),
+            flush_interval_ms: args.statsd.flush_interval,
+            ..collect::statsd::StatsdConfig::default()
+        })?),
+        None => None,
+    };
+    let statsd_addrs = statsd.as_ref().map(|s| s.local_addrs()).unwrap_or_default();
     let data_dir = options.data_dir.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(options))
         .await
@@ -401,12 +426,14 @@ async fn run(
         None => None,
     };
     let ready = format!(
-        "line={} udp={} pickle={} cache_query={} http={}",
+        "line={} udp={} pickle={} cache_query={} http={} statsd_udp={} statsd_tcp={}",
         show(addrs.line),
         show(addrs.udp),
         show(addrs.pickle),
         show(addrs.cache_query),
-        show(http_addr)
+        show(http_addr),
+        show(statsd_addrs.udp),
+        show(statsd_addrs.tcp)
     );
     tracing::info!("listening: {ready}");
     if let Some(path) = &args.ready_file {
@@ -417,11 +444,39 @@ async fn run(
         Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
         None => None,
     };
+    // With the aggregator role, received points (statsd's flushes too) go through it.
     let received: Arc<dyn super::Sink> = match aggregating {
         Some(a) => a,
         None => sink.clone(),
     };
+    // statsd's flushes go into the same sink as the listeners' points; its last flush (at
+    // shutdown) lands before the store stops.
+    let statsd = statsd.map(|server| {
+        let (sink, stats) = (Arc::clone(&received), Arc::clone(&stats));
+        tokio::spawn(server.run(
+            move |points| {
+                let raw: Vec<super::RawPoint<'_>> = points
+                    .iter()
+                    .map(|p| super::RawPoint {
+                        name: p.name.as_str(),
+                        timestamp: p.datapoint.timestamp,
+                        value: p.datapoint.value,
+                    })
+                    .collect();
+                ListenerStats::add(&stats.points, raw.len() as u64);
+                tokio::task::block_in_place(|| super::Sink::ingest(&*sink, &raw));
+            },
+            shutdown.clone(),
+        ))
+    });
     listeners.serve(received, sink, Arc::clone(&stats), shutdown).await?;
+    if let Some(statsd) = statsd {
+        match statsd.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the statsd server failed"),
+            Err(e) => tracing::error!(error = %e, "the statsd server panicked"),
+        }
+    }
     if let Some(ticker) = ticker {
         let _ = tokio::task::spawn_blocking(move || ticker.join()).await;
     }

@@ -5,6 +5,7 @@
 #[path = "../../../whisper/tests/integration/reference.rs"]
 mod reference;
 
+mod agent;
 mod aggregator;
 mod file_tools;
 mod fixtures;
@@ -13,4 +14,5 @@ mod http;
 mod listeners;
 mod read_tools;
 mod server;
+mod statsd;
 mod write_tools;
