@@ -122,9 +122,25 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
     #[command(flatten)]
+    aggregation: Box<AggregationArgs>,
+    #[command(flatten)]
     statsd: Box<StatsdArgs>,
     #[command(flatten)]
     http: Box<super::http::HttpArgs>,
+}
+
+/// The aggregator role (carbon-aggregator's rules in front of the store).
+#[derive(Debug, Args)]
+struct AggregationArgs {
+    /// aggregation-rules.conf: also run carbon-aggregator's role, storing the aggregated
+    /// points with the received ones.
+    #[arg(long, value_name = "FILE")]
+    aggregation_rules: Option<PathBuf>,
+    /// With --aggregation-rules: also store each received point (carbon's FORWARD_ALL,
+    /// default true), unless its name is one of its own aggregates.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    aggregation_forward_all: bool,
 }
 
 /// The statsd server inside the main server.
@@ -337,12 +353,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .on_thread_start(short_time_slice)
         .build()
         .context("cannot start the I/O runtime")?;
-    let result = runtime.block_on(run(args, options, listen));
+    let aggregator = load_aggregator(&args)?;
+    let result = runtime.block_on(run(args, options, listen, aggregator));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
-async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> anyhow::Result<()> {
+async fn run(
+    args: ServeArgs,
+    options: StoreOptions,
+    listen: ListenConfig,
+    aggregator: Option<store::aggregator::Aggregator>,
+) -> anyhow::Result<()> {
     // Sockets first, so a port in use fails before the (possibly long) log replay.
     let listeners = Listeners::bind(&listen).await?;
     let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
@@ -372,6 +394,9 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
     );
     let stopping = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(StoreSink::new(store.clone(), Arc::clone(&stopping)));
+    let aggregating = aggregator.map(|a| {
+        Arc::new(super::AggregatingSink::new(a, Arc::clone(&sink) as Arc<dyn super::Sink>))
+    });
     let stats = Arc::new(ListenerStats::default());
     let shutdown = CancellationToken::new();
 
@@ -415,10 +440,19 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         write_atomically(path, &format!("{ready}\n"))?;
     }
 
+    let ticker = match &aggregating {
+        Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
+        None => None,
+    };
+    // With the aggregator role, received points (statsd's flushes too) go through it.
+    let received: Arc<dyn super::Sink> = match aggregating {
+        Some(a) => a,
+        None => sink.clone(),
+    };
     // statsd's flushes go into the same sink as the listeners' points; its last flush (at
     // shutdown) lands before the store stops.
     let statsd = statsd.map(|server| {
-        let (sink, stats) = (sink.clone(), Arc::clone(&stats));
+        let (sink, stats) = (Arc::clone(&received), Arc::clone(&stats));
         tokio::spawn(server.run(
             move |points| {
                 let raw: Vec<super::RawPoint<'_>> = points
@@ -435,13 +469,16 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
             shutdown.clone(),
         ))
     });
-    listeners.serve(sink.clone(), sink, Arc::clone(&stats), shutdown).await?;
+    listeners.serve(received, sink, Arc::clone(&stats), shutdown).await?;
     if let Some(statsd) = statsd {
         match statsd.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "the statsd server failed"),
             Err(e) => tracing::error!(error = %e, "the statsd server panicked"),
         }
+    }
+    if let Some(ticker) = ticker {
+        let _ = tokio::task::spawn_blocking(move || ticker.join()).await;
     }
     if let Some(http) = http {
         // The HTTP API reads the store: its requests finish before the store stops.
@@ -467,6 +504,23 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         let _ = std::fs::remove_file(pidfile);
     }
     Ok(())
+}
+
+/// The aggregator role, when `--aggregation-rules` names a file (read before anything starts,
+/// so that a bad file stops the server at once, naming its line).
+fn load_aggregator(args: &ServeArgs) -> anyhow::Result<Option<store::aggregator::Aggregator>> {
+    use store::aggregator::{AggregationRules, Aggregator, AggregatorConfig};
+    let Some(path) = &args.aggregation.aggregation_rules else { return Ok(None) };
+    if !path.exists() {
+        bail!("--aggregation-rules {}: no such file", path.display());
+    }
+    let rules = AggregationRules::open(path)?;
+    tracing::info!(file = %path.display(), rules = rules.rules().len(), "read aggregation rules");
+    let config = AggregatorConfig {
+        forward_all: args.aggregation.aggregation_forward_all,
+        ..AggregatorConfig::default()
+    };
+    Ok(Some(Aggregator::new(rules, config)))
 }
 
 /// Once a minute at most, a warning for what went wrong meanwhile: malformed input (each line

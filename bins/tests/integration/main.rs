@@ -8,6 +8,7 @@ mod reference;
 mod agent;
 mod alert;
 mod federation;
+mod aggregator;
 mod file_tools;
 mod fixtures;
 mod harness;
