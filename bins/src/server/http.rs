@@ -189,8 +189,7 @@ pub(crate) fn spawn(
         None => None,
         Some(rules_path) => {
             let rules = alert::rules::load(rules_path)?;
-            let state =
-                args.alert_state.clone().unwrap_or_else(|| data_dir.join(ALERT_STATE_FILE));
+            let state = args.alert_state.clone().unwrap_or_else(|| data_dir.join(ALERT_STATE_FILE));
             let data: Arc<dyn render::DataSource> = backend.clone();
             let service = Arc::new(alert::AlertService::new(
                 rules,
@@ -223,8 +222,7 @@ pub(crate) fn spawn(
             axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
         if let Some(service) = alerter {
             // The alerter reads the store: it stops (and saves its state) before the store does.
-            match tokio::task::spawn_blocking(move || service.stop(Duration::from_secs(10))).await
-            {
+            match tokio::task::spawn_blocking(move || service.stop(Duration::from_secs(10))).await {
                 Ok(Ok(())) => tracing::info!("alerter stopped; state saved"),
                 Ok(Err(e)) => tracing::error!(error = %e, "alerter state not saved"),
                 Err(e) => tracing::error!(error = %e, "the alerter's stop panicked"),

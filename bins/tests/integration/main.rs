@@ -6,9 +6,9 @@
 mod reference;
 
 mod agent;
+mod aggregator;
 mod alert;
 mod federation;
-mod aggregator;
 mod file_tools;
 mod fixtures;
 mod harness;
