@@ -229,7 +229,20 @@ async fn stops_cleanly_and_the_port_can_be_bound_again() {
             cache_query: None,
             limits: Limits::default(),
         };
-        let listeners = Listeners::bind(&config).await.expect("bind again");
+        // Other tests run alongside and their client sockets take ephemeral ports too: one may
+        // hold this port for a moment after we free it. A port our stopped listener kept would
+        // stay taken through every retry.
+        let mut tries = 0;
+        let listeners = loop {
+            match Listeners::bind(&config).await {
+                Ok(l) => break l,
+                Err(e) if tries < 20 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("bind again: {e:?}"),
+            }
+        };
         port = listeners.addrs().line;
         let sink = Arc::new(MemorySink::new());
         let stats = Arc::new(ListenerStats::default());
