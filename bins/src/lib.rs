@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod pyfmt;
+pub mod relay;
 pub mod server;
 pub mod whisper_cli;
