@@ -282,7 +282,18 @@ impl Relay {
 
     /// Queues `points` for destination `d`, waiting while they do not fit (unless stopping:
     /// then the sender spools or counts them).
-    fn deliver(&self, d: &Dest, points: Vec<Point>) {
+    fn deliver(&self, d: &Dest, mut points: Vec<Point>) {
+        // In pieces of at most half a queue, so that a read larger than the queue still fits.
+        let piece = (self.queue.queue_points / 2).max(1);
+        while points.len() > piece {
+            let rest = points.split_off(piece);
+            self.deliver_piece(d, points);
+            points = rest;
+        }
+        self.deliver_piece(d, points);
+    }
+
+    fn deliver_piece(&self, d: &Dest, points: Vec<Point>) {
         let _gate = d.gate.lock().unwrap_or_else(PoisonError::into_inner);
         let mut waited = false;
         // Bounded by the destination draining, or by shutdown.
@@ -409,7 +420,8 @@ impl Sink for Relay {
 
     fn is_full(&self) -> bool {
         // Room for one more read's worth on every destination; `ingest` is the exact check.
-        self.dests.iter().any(|d| !self.has_room(d, 16 * 1024))
+        let margin = (self.queue.queue_points / 2).min(16 * 1024);
+        self.dests.iter().any(|d| !self.has_room(d, margin))
     }
 }
 

@@ -11,5 +11,6 @@ mod harness;
 mod http;
 mod listeners;
 mod read_tools;
+mod relay;
 mod server;
 mod write_tools;
