@@ -250,15 +250,13 @@ pub fn parse_relay_rules(
             rules.push(RelayRule { name, pattern: Some(list), destinations, continue_matching });
             continue;
         }
-        match boolean("default")? {
-            Some(true) => {
-                if default.is_some() {
-                    bail!("Only one default rule can be specified");
-                }
-                default =
-                    Some(RelayRule { name, pattern: None, destinations, continue_matching: false });
+        // `default = false` sections are ignored, as carbon does.
+        if boolean("default")? == Some(true) {
+            if default.is_some() {
+                bail!("Only one default rule can be specified");
             }
-            Some(false) | None => {}
+            default =
+                Some(RelayRule { name, pattern: None, destinations, continue_matching: false });
         }
     }
     let Some(default) = default else {

@@ -392,8 +392,8 @@ pub fn cleanse(name: &str) -> Cow<'_, str> {
     };
     let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'#');
     let bytes = metric.as_bytes();
-    let clean = !bytes.first().is_some_and(|&b| b == b'.')
-        && !bytes.last().is_some_and(|&b| b == b'.')
+    let clean = bytes.first().is_none_or(|&b| b != b'.')
+        && bytes.last().is_none_or(|&b| b != b'.')
         && !bytes.windows(2).any(|w| w == b"..")
         && bytes.iter().all(|&b| b == b'.' || ok(b));
     if clean {
