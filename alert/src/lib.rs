@@ -9,8 +9,34 @@
 //!
 //! The boundary between the two halves is [`model`]: the engine hands the notifier
 //! [`model::AlertEvent`]s, the notifier never looks inside rules.
+//!
+//! Engine side: [`rules`] (the rules file), [`source`] (local and remote queries), [`reduce`],
+//! [`engine`] (rounds and the state machine), [`state`] (the state file), [`checks`] (HTTP,
+//! TCP), [`backtest`] and [`ruletest`].
+//!
+//! Notifier side: [`notify`] (receivers, templates, the webhook body), [`silence`], [`ack`],
+//! the [`Dispatcher`] (grouping, repeats, escalation, delivery threads with retries) and
+//! [`api`] (the status page and JSON API).
 
+pub mod ack;
+pub mod api;
+pub mod backtest;
+pub mod checks;
+mod dispatcher;
+pub mod engine;
 mod error;
 pub mod model;
+pub mod notify;
+pub mod reduce;
+mod route;
+pub mod rules;
+pub mod ruletest;
+pub mod service;
+pub mod silence;
+pub mod source;
+pub mod state;
+pub mod template;
 
-pub use error::{Error, Result};
+pub use dispatcher::{AckRequest, Dispatcher, Marks, ReceiverStatus, SentRecord};
+pub use error::{Error, Result, RulesError};
+pub use service::AlertService;

@@ -7,6 +7,8 @@
 //! point `k`: the metric index is the seed, so every input is generated, none is committed.
 #![warn(missing_docs)]
 
+pub mod statsd_packets;
+
 use whisper::{AggregationMethod, Allocation, CreateOptions, Retention};
 
 /// The archive list of every benchmark file: `60s:1d,5m:7d,15m:3y`.

@@ -6,6 +6,8 @@
 //! [`whisper_cli::main`]. Python-compatible formatting lives in [`pyfmt`].
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod alert_cli;
 pub mod pyfmt;
 pub mod relay;
 pub mod server;

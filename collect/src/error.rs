@@ -28,6 +28,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The agent's configuration cannot be used (file, line and key named).
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
     /// A file's contents did not have the expected shape.
     #[error("{}: {what}", path.display())]
     Malformed {
@@ -43,6 +46,9 @@ pub enum Error {
     /// the address or script.
     #[error(transparent)]
     App(#[from] crate::apps::AppError),
+    /// The statsd server could not be configured or started.
+    #[error(transparent)]
+    Statsd(#[from] crate::statsd::Error),
 }
 
 impl Error {

@@ -16,6 +16,7 @@
 //! - [`sender::Sender`]: batches points to carbon (plaintext, pickle, UDP), an archive file
 //!   or stdout, one thread per destination, with a bounded on-disk spool for outages.
 
+pub mod agent;
 pub mod apps;
 mod error;
 mod options;
@@ -25,6 +26,8 @@ pub mod system;
 pub mod units;
 
 pub mod sender;
+
+pub mod statsd;
 
 pub use error::{Error, Result};
 pub use options::Options;

@@ -47,6 +47,38 @@ pub trait DataSource: Send + Sync {
     ///
     /// The storage failed.
     fn fetch(&self, name: &str, from: i64, until: i64, now: i64) -> Result<Option<Fetched>>;
+
+    /// Fetches every series `query` names in one go, for sources that answer a whole pattern
+    /// at once: a cluster sends the pattern to each peer's `/render`, as graphite-web's
+    /// remote finder does, and merges the answers. `None` (the default): the evaluator finds
+    /// the names, then fetches each.
+    ///
+    /// # Errors
+    ///
+    /// As [`DataSource::find_leaves`] and [`DataSource::fetch`].
+    fn fetch_query(
+        &self,
+        _query: Query<'_>,
+        _from: i64,
+        _until: i64,
+        _now: i64,
+    ) -> Result<Option<Vec<(String, Fetched)>>> {
+        Ok(None)
+    }
+}
+
+/// What a target fetches: a glob, or a `seriesByTag()` call.
+#[derive(Clone, Copy, Debug)]
+pub enum Query<'a> {
+    /// A path pattern.
+    Glob(&'a str),
+    /// `seriesByTag(...)`: the call as written and its tag expressions.
+    Tagged {
+        /// The call's text (what a peer is sent as the target).
+        expression: &'a str,
+        /// The tag expressions.
+        exprs: &'a [String],
+    },
 }
 
 /// Limits on what one request may cost (graphite-reference: not in graphite-web; ours).
@@ -245,6 +277,10 @@ impl<'a> Context<'a> {
     /// Fetches every metric matching `pattern`, named after the metric, with `pattern` as the
     /// path expression, sorted by name.
     fn fetch_path(&self, pattern: &str) -> Result<Vec<Series>> {
+        let query = Query::Glob(pattern);
+        if let Some(found) = self.source.fetch_query(query, self.from, self.until, self.now)? {
+            return self.collect_fetched(found, pattern);
+        }
         let names = self.source.find_leaves(pattern)?;
         self.fetch_names(&names, pattern)
     }
@@ -264,13 +300,33 @@ impl<'a> Context<'a> {
         if exprs.is_empty() {
             return Err(Error::arg("seriesByTag(): at least one tag expression is required"));
         }
+        let query = Query::Tagged { expression: &call.raw, exprs: &exprs };
+        if let Some(found) = self.source.fetch_query(query, self.from, self.until, self.now)? {
+            return self.collect_fetched(found, &call.raw);
+        }
         let names = self.source.find_tagged(&exprs)?;
         self.fetch_names(&names, &call.raw)
     }
 
-    fn fetch_names(&self, names: &[String], path_expression: &str) -> Result<Vec<Series>> {
+    /// Series from a [`DataSource::fetch_query`] answer, counted against the limits.
+    fn collect_fetched(
+        &self,
+        found: Vec<(String, Fetched)>,
+        path_expression: &str,
+    ) -> Result<Vec<Series>> {
+        self.count_series(found.len())?;
+        let mut out: Vec<Series> = Vec::with_capacity(found.len());
+        for (name, f) in found {
+            out.push(self.series_from(name, f, path_expression)?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        Ok(out)
+    }
+
+    fn count_series(&self, n: usize) -> Result<()> {
         let usage = &self.usage.0;
-        let total = usage.series.get() + names.len();
+        let total = usage.series.get() + n;
         if total > self.limits.max_series {
             return Err(Error::Limit(format!(
                 "the request matches more than {} series (limit max_series)",
@@ -278,24 +334,34 @@ impl<'a> Context<'a> {
             )));
         }
         usage.series.set(total);
+        Ok(())
+    }
+
+    fn series_from(&self, name: String, f: Fetched, path_expression: &str) -> Result<Series> {
+        let usage = &self.usage.0;
+        let points = usage.points.get() + f.values.len();
+        if points > self.limits.max_points {
+            return Err(Error::Limit(format!(
+                "the request reads more than {} points (limit max_points)",
+                self.limits.max_points
+            )));
+        }
+        usage.points.set(points);
+        let mut s = Series::new(name, f.start, f.end, f.step, f.values);
+        s.path_expression = path_expression.to_string();
+        s.x_files_factor = self.effective_x_files_factor();
+        Ok(s)
+    }
+
+    fn fetch_names(&self, names: &[String], path_expression: &str) -> Result<Vec<Series>> {
+        self.count_series(names.len())?;
         let mut out: Vec<Series> = Vec::with_capacity(names.len());
         for name in names {
             self.check_deadline()?;
             let Some(f) = self.source.fetch(name, self.from, self.until, self.now)? else {
                 continue;
             };
-            let points = usage.points.get() + f.values.len();
-            if points > self.limits.max_points {
-                return Err(Error::Limit(format!(
-                    "the request reads more than {} points (limit max_points)",
-                    self.limits.max_points
-                )));
-            }
-            usage.points.set(points);
-            let mut s = Series::new(name.clone(), f.start, f.end, f.step, f.values);
-            s.path_expression = path_expression.to_string();
-            s.x_files_factor = self.effective_x_files_factor();
-            out.push(s);
+            out.push(self.series_from(name.clone(), f, path_expression)?);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out.dedup_by(|a, b| a.name == b.name);

@@ -7,6 +7,7 @@
 //! Where graphite-web has a quirk, the module that reproduces it says so.
 
 pub mod aggfunc;
+pub mod cluster;
 pub mod error;
 pub mod eval;
 pub mod events;
@@ -25,7 +26,7 @@ pub(crate) mod testutil;
 pub mod time;
 
 pub use error::{Error, Result};
-pub use eval::{Context, DataSource, Fetched, Limits, UsageCell, Value};
+pub use eval::{Context, DataSource, Fetched, Limits, Query, UsageCell, Value};
 pub use expr::{Arg, Call, Expr, Literal};
 pub use functions::pie::{PieMode, pie_value};
 pub use series::{Consolidation, Series};

@@ -9,6 +9,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | carbon's own config files: `carbon.conf`, `storage-schemas.conf`, `storage-aggregation.conf`, white/blacklists, rewrite rules |
+//! | [`aggregator`] | carbon-aggregator: `aggregation-rules.conf` and the aggregation buffers |
 //! | [`wal`] | the write-ahead log: segments, group commit, replay, trimming |
 //! | [`index`] | the metric index (glob `find` as graphite-web does) and the tag index |
 //! | [`audit`] | files whose archives, method or xFilesFactor differ from the config; their migration |
@@ -23,6 +24,7 @@ mod ratelimit;
 mod selfmetrics;
 mod store;
 
+pub mod aggregator;
 pub mod audit;
 pub mod config;
 pub mod index;

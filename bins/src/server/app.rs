@@ -122,7 +122,38 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
     #[command(flatten)]
+    aggregation: Box<AggregationArgs>,
+    #[command(flatten)]
+    statsd: Box<StatsdArgs>,
+    #[command(flatten)]
     http: Box<super::http::HttpArgs>,
+}
+
+/// The aggregator role (carbon-aggregator's rules in front of the store).
+#[derive(Debug, Args)]
+struct AggregationArgs {
+    /// aggregation-rules.conf: also run carbon-aggregator's role, storing the aggregated
+    /// points with the received ones.
+    #[arg(long, value_name = "FILE")]
+    aggregation_rules: Option<PathBuf>,
+    /// With --aggregation-rules: also store each received point (carbon's FORWARD_ALL,
+    /// default true), unless its name is one of its own aggregates.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    aggregation_forward_all: bool,
+}
+
+/// The statsd server inside the main server.
+#[derive(Debug, Args)]
+struct StatsdArgs {
+    /// Run a statsd server on this address, UDP and TCP (e.g. `127.0.0.1:8125`; off by
+    /// default). Its flushes go into the store like received points.
+    #[arg(long = "statsd", value_name = "ADDR")]
+    addr: Option<SocketAddr>,
+    /// The statsd flush interval (statsd's flushInterval): keep it at least the finest
+    /// retention step, or flushes overwrite each other.
+    #[arg(long = "statsd-flush-interval", value_name = "MS", default_value_t = 10_000)]
+    flush_interval: u64,
 }
 
 /// A listener's port from the command line. (In carbon.conf a port of 0 disables the
@@ -322,17 +353,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .on_thread_start(short_time_slice)
         .build()
         .context("cannot start the I/O runtime")?;
-    let result = runtime.block_on(run(args, options, listen));
+    let aggregator = load_aggregator(&args)?;
+    let result = runtime.block_on(run(args, options, listen, aggregator));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
-async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> anyhow::Result<()> {
+async fn run(
+    args: ServeArgs,
+    options: StoreOptions,
+    listen: ListenConfig,
+    aggregator: Option<store::aggregator::Aggregator>,
+) -> anyhow::Result<()> {
     // Sockets first, so a port in use fails before the (possibly long) log replay.
     let listeners = Listeners::bind(&listen).await?;
     let http_listener = super::http::bind(&args.http, args.bind.as_deref()).await?;
     let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
     let addrs = listeners.addrs();
+    let statsd = match args.statsd.addr {
+        Some(addr) => Some(collect::statsd::StatsdServer::bind(&collect::statsd::StatsdConfig {
+            udp: Some(addr),
+            tcp: Some(addr),
+            flush_interval_ms: args.statsd.flush_interval,
+            ..collect::statsd::StatsdConfig::default()
+        })?),
+        None => None,
+    };
+    let statsd_addrs = statsd.as_ref().map(|s| s.local_addrs()).unwrap_or_default();
     let data_dir = options.data_dir.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(options))
         .await
@@ -347,6 +394,9 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
     );
     let stopping = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(StoreSink::new(store.clone(), Arc::clone(&stopping)));
+    let aggregating = aggregator.map(|a| {
+        Arc::new(super::AggregatingSink::new(a, Arc::clone(&sink) as Arc<dyn super::Sink>))
+    });
     let stats = Arc::new(ListenerStats::default());
     let shutdown = CancellationToken::new();
 
@@ -376,19 +426,60 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         None => None,
     };
     let ready = format!(
-        "line={} udp={} pickle={} cache_query={} http={}",
+        "line={} udp={} pickle={} cache_query={} http={} statsd_udp={} statsd_tcp={}",
         show(addrs.line),
         show(addrs.udp),
         show(addrs.pickle),
         show(addrs.cache_query),
-        show(http_addr)
+        show(http_addr),
+        show(statsd_addrs.udp),
+        show(statsd_addrs.tcp)
     );
     tracing::info!("listening: {ready}");
     if let Some(path) = &args.ready_file {
         write_atomically(path, &format!("{ready}\n"))?;
     }
 
-    listeners.serve(sink.clone(), sink, Arc::clone(&stats), shutdown).await?;
+    let ticker = match &aggregating {
+        Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
+        None => None,
+    };
+    // With the aggregator role, received points (statsd's flushes too) go through it.
+    let received: Arc<dyn super::Sink> = match aggregating {
+        Some(a) => a,
+        None => sink.clone(),
+    };
+    // statsd's flushes go into the same sink as the listeners' points; its last flush (at
+    // shutdown) lands before the store stops.
+    let statsd = statsd.map(|server| {
+        let (sink, stats) = (Arc::clone(&received), Arc::clone(&stats));
+        tokio::spawn(server.run(
+            move |points| {
+                let raw: Vec<super::RawPoint<'_>> = points
+                    .iter()
+                    .map(|p| super::RawPoint {
+                        name: p.name.as_str(),
+                        timestamp: p.datapoint.timestamp,
+                        value: p.datapoint.value,
+                    })
+                    .collect();
+                ListenerStats::add(&stats.points, raw.len() as u64);
+                tokio::task::block_in_place(|| super::Sink::ingest(&*sink, &raw));
+            },
+            shutdown.clone(),
+        ))
+    });
+    listeners.serve(received, sink, Arc::clone(&stats), shutdown).await?;
+    if let Some(statsd) = statsd {
+        match statsd.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the statsd server failed"),
+            Err(e) => tracing::error!(error = %e, "the statsd server panicked"),
+        }
+    }
+    if let Some(ticker) = ticker {
+        let _ = tokio::task::spawn_blocking(move || ticker.join()).await;
+    }
     if let Some(http) = http {
         // The HTTP API reads the store: its requests finish before the store stops.
         match http.await {
@@ -413,6 +504,23 @@ async fn run(args: ServeArgs, options: StoreOptions, listen: ListenConfig) -> an
         let _ = std::fs::remove_file(pidfile);
     }
     Ok(())
+}
+
+/// The aggregator role, when `--aggregation-rules` names a file (read before anything starts,
+/// so that a bad file stops the server at once, naming its line).
+fn load_aggregator(args: &ServeArgs) -> anyhow::Result<Option<store::aggregator::Aggregator>> {
+    use store::aggregator::{AggregationRules, Aggregator, AggregatorConfig};
+    let Some(path) = &args.aggregation.aggregation_rules else { return Ok(None) };
+    if !path.exists() {
+        bail!("--aggregation-rules {}: no such file", path.display());
+    }
+    let rules = AggregationRules::open(path)?;
+    tracing::info!(file = %path.display(), rules = rules.rules().len(), "read aggregation rules");
+    let config = AggregatorConfig {
+        forward_all: args.aggregation.aggregation_forward_all,
+        ..AggregatorConfig::default()
+    };
+    Ok(Some(Aggregator::new(rules, config)))
 }
 
 /// Once a minute at most, a warning for what went wrong meanwhile: malformed input (each line

@@ -5,6 +5,11 @@
 //! with the other sockets (so a port in use fails the start before the store opens), the
 //! server runs on the same runtime and stops on the same shutdown token, and the caller waits
 //! for it to finish its requests before the store shuts down.
+//!
+//! With `--alert-rules FILE` the alerter runs in the same process: its engine evaluates the
+//! rules through render over the same store (no HTTP hop), on its own threads, and its
+//! status page and API are served under `/alerts/` on this port. It stops (writing its state
+//! file) after the HTTP server, before the store.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -12,9 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use carbon_proto::ring::HashType;
 use clap::Args;
+use render::cluster::{
+    CarbonLinkBackend, CarbonLinkConfig, CarbonLinkPool, ClusterBackend, ClusterConfig,
+};
 use render::events::EventStore;
-use render::http::{HttpConfig, StoreBackend};
+use render::http::{Backend, HttpConfig, StoreBackend};
 use store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -39,7 +48,51 @@ pub(crate) struct HttpArgs {
     /// Seconds one HTTP request may take before it is answered 503.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_timeout: u64,
+    /// An alert rules file: run the alerter over the store, with its status page and API
+    /// under /alerts/ on the HTTP port.
+    #[arg(long, value_name = "FILE")]
+    alert_rules: Option<PathBuf>,
+    /// The alerter's state file (default: `.alert-state.json` in the data directory).
+    #[arg(long, value_name = "FILE", requires = "alert_rules")]
+    alert_state: Option<PathBuf>,
+    /// Peers to federate reads with (graphite-web's CLUSTER_SERVERS), comma-separated
+    /// `host:port[/prefix]`: graphite-web nodes or ours. Requests with `local=1` (what peers
+    /// send) read this node only.
+    #[arg(long, value_name = "HOST:PORT", value_delimiter = ',')]
+    cluster_servers: Vec<String>,
+    /// Seconds a find on the peers may take (FIND_TIMEOUT).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    remote_find_timeout: f64,
+    /// Seconds a fetch from the peers may take, retries included (FETCH_TIMEOUT).
+    #[arg(long, value_name = "SECONDS", default_value_t = 6.0)]
+    remote_fetch_timeout: f64,
+    /// Attempts per peer fetch (MAX_FETCH_RETRIES).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    max_fetch_retries: u32,
+    /// Seconds a failed peer is left out (REMOTE_RETRY_DELAY).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    remote_retry_delay: f64,
+    /// Cache nodes whose unwritten points reads merge in (graphite-web's CARBONLINK_HOSTS),
+    /// comma-separated `host:port:instance`; each metric is asked of the node the ring names.
+    /// Default: none (the store's own cache only).
+    #[arg(long, value_name = "HOST:PORT:INSTANCE")]
+    carbonlink_hosts: Option<String>,
+    /// The ring of --carbonlink-hosts: carbon_ch or fnv1a_ch (CARBONLINK_HASHING_TYPE).
+    #[arg(long, value_name = "TYPE", default_value = "carbon_ch")]
+    carbonlink_hashing_type: String,
+    /// Seconds a CarbonLink query may take (CARBONLINK_TIMEOUT).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    carbonlink_timeout: f64,
 }
+
+/// Seconds from a flag, as a duration (a negative or non-finite value gives `min`).
+fn seconds(value: f64, min: Duration) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or(min).max(min)
+}
+
+/// The alerter's state file, in the data directory (hidden, so no finder takes it for a
+/// metric).
+pub(crate) const ALERT_STATE_FILE: &str = ".alert-state.json";
 
 /// `--http-port`: a port or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +117,12 @@ pub(crate) async fn bind(
     args: &HttpArgs,
     bind: Option<&str>,
 ) -> anyhow::Result<Option<TcpListener>> {
-    let HttpPort::At(port) = args.http_port else { return Ok(None) };
+    let HttpPort::At(port) = args.http_port else {
+        if args.alert_rules.is_some() {
+            anyhow::bail!("--alert-rules serves its page on the HTTP port: it needs --http-port");
+        }
+        return Ok(None);
+    };
     let interface = args.http_bind.as_deref().or(bind).unwrap_or("0.0.0.0");
     let addr: SocketAddr = (interface, port)
         .to_socket_addrs()
@@ -77,11 +135,13 @@ pub(crate) async fn bind(
 }
 
 /// Starts serving the API over `store` on `listener` until `shutdown`; the events file is
-/// opened in `data_dir`.
+/// opened in `data_dir`. With `--alert-rules`, the alerter starts too, and the returned task
+/// ends only once it has stopped and saved its state.
 ///
 /// # Errors
 ///
-/// The events file cannot be read.
+/// The events file cannot be read; the alert rules file is invalid (naming its line and
+/// rule) or the alerter's state file is corrupt.
 pub(crate) fn spawn(
     listener: TcpListener,
     store: Store,
@@ -97,6 +157,77 @@ pub(crate) fn spawn(
         request_timeout: Duration::from_secs(args.http_timeout.max(1)),
         ..HttpConfig::default()
     };
-    let backend = Arc::new(StoreBackend::new(store, data_dir));
-    Ok(tokio::spawn(render::http::run(listener, backend, Arc::new(events), config, shutdown)))
+    let mut backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store, data_dir));
+    if let Some(hosts) = args.carbonlink_hosts.as_deref().filter(|h| !h.trim().is_empty()) {
+        let hash_type: HashType = args
+            .carbonlink_hashing_type
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--carbonlink-hashing-type: {e}"))?;
+        let mut cl = CarbonLinkConfig::parse(hosts, hash_type)
+            .map_err(|e| anyhow::anyhow!("--carbonlink-hosts: {e}"))?;
+        cl.timeout = seconds(args.carbonlink_timeout, Duration::from_millis(1));
+        let pool =
+            CarbonLinkPool::new(cl).map_err(|e| anyhow::anyhow!("--carbonlink-hosts: {e}"))?;
+        backend = Arc::new(CarbonLinkBackend::new(backend, data_dir, pool));
+    }
+    if !args.cluster_servers.is_empty() {
+        let config = ClusterConfig {
+            servers: args.cluster_servers.clone(),
+            find_timeout: seconds(args.remote_find_timeout, Duration::from_millis(1)),
+            fetch_timeout: seconds(args.remote_fetch_timeout, Duration::from_millis(1)),
+            max_fetch_retries: args.max_fetch_retries.max(1),
+            retry_delay: seconds(args.remote_retry_delay, Duration::ZERO),
+            ..ClusterConfig::default()
+        };
+        let cluster = ClusterBackend::new(backend, config)
+            .map_err(|e| anyhow::anyhow!("--cluster-servers: {e}"))?;
+        backend = Arc::new(cluster);
+    }
+    // The alerter (with --alert-rules) reads the same backend: the store, its cache peers and
+    // the cluster, as /render does.
+    let alerter = match &args.alert_rules {
+        None => None,
+        Some(rules_path) => {
+            let rules = alert::rules::load(rules_path)?;
+            let state = args.alert_state.clone().unwrap_or_else(|| data_dir.join(ALERT_STATE_FILE));
+            let data: Arc<dyn render::DataSource> = backend.clone();
+            let service = Arc::new(alert::AlertService::new(
+                rules,
+                alert::source::Sources::local(data),
+                Some(state),
+                alert::engine::EngineConfig::default(),
+            )?);
+            service.start().context("cannot start the alerter's threads")?;
+            tracing::info!(rules = %rules_path.display(), "alerter running; page at /alerts/");
+            Some(service)
+        }
+    };
+    let mut api = render::http::router(backend, Arc::new(events), config);
+    if let Some(service) = &alerter {
+        api = axum::Router::new()
+            .route(
+                "/alerts",
+                axum::routing::get(|| async { axum::response::Redirect::permanent("/alerts/") }),
+            )
+            .nest_service("/alerts/", alert::api::router(service.api_state()))
+            .merge(api);
+    }
+    // The web UI (`/`, `/ui/...`) answers its own paths and hands the rest to the API.
+    let dashboards_dir = data_dir.join(ui::DASHBOARDS_DIR);
+    let dashboards = ui::DashboardStore::open(&dashboards_dir)
+        .with_context(|| format!("cannot open the dashboards in {}", dashboards_dir.display()))?;
+    let app = ui::router(Arc::new(dashboards)).fallback_service(api);
+    Ok(tokio::spawn(async move {
+        let served =
+            axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Some(service) = alerter {
+            // The alerter reads the store: it stops (and saves its state) before the store does.
+            match tokio::task::spawn_blocking(move || service.stop(Duration::from_secs(10))).await {
+                Ok(Ok(())) => tracing::info!("alerter stopped; state saved"),
+                Ok(Err(e)) => tracing::error!(error = %e, "alerter state not saved"),
+                Err(e) => tracing::error!(error = %e, "the alerter's stop panicked"),
+            }
+        }
+        served
+    }))
 }

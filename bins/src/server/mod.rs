@@ -12,6 +12,7 @@
 //! connection stops reading until it has room: the senders' TCP windows close and they wait,
 //! instead of points being dropped.
 
+mod aggregate_sink;
 pub mod app;
 mod cache_query;
 mod http;
@@ -32,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use aggregate_sink::AggregatingSink;
 pub use sink::{CacheService, MemorySink, RawPoint, Sink};
 pub use stats::ListenerStats;
 pub use store_sink::{StatsBridge, StoreSink};

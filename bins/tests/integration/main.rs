@@ -5,6 +5,10 @@
 #[path = "../../../whisper/tests/integration/reference.rs"]
 mod reference;
 
+mod agent;
+mod aggregator;
+mod alert;
+mod federation;
 mod file_tools;
 mod fixtures;
 mod harness;
@@ -13,4 +17,6 @@ mod listeners;
 mod read_tools;
 mod relay;
 mod server;
+mod statsd;
+mod ui;
 mod write_tools;

@@ -95,6 +95,7 @@ pub struct UnpicklerBuilder {
     max_depth: usize,
     max_memo: usize,
     max_values: usize,
+    classes: Vec<(String, String)>,
 }
 
 impl Default for UnpicklerBuilder {
@@ -110,7 +111,22 @@ impl UnpicklerBuilder {
             max_depth: DEFAULT_MAX_DEPTH,
             max_memo: DEFAULT_MAX_MEMO,
             max_values: DEFAULT_MAX_VALUES,
+            classes: Vec::new(),
         }
+    }
+
+    /// Classes whose instances may appear, read as the dict of their state: `GLOBAL` or
+    /// `STACK_GLOBAL` naming one of these `(module, name)` pairs, then `NEWOBJ` and `BUILD`,
+    /// give a dict of the attributes `BUILD` sets (nothing is called or constructed). This is
+    /// what graphite-web's cluster answers need: `/metrics/find?format=pickle` pickles
+    /// `graphite.intervals.IntervalSet` objects, which graphite-web's own safe unpickler
+    /// allows by the same kind of list. Any other class stays an error. Default: none.
+    pub fn allow_classes<'s>(
+        &mut self,
+        classes: impl IntoIterator<Item = (&'s str, &'s str)>,
+    ) -> &mut UnpicklerBuilder {
+        self.classes.extend(classes.into_iter().map(|(m, n)| (m.to_string(), n.to_string())));
+        self
     }
 
     /// How deeply containers may nest in a [`Value`] built by [`ValueRef::to_value`]. Default
@@ -145,6 +161,8 @@ impl UnpicklerBuilder {
             max_depth: self.max_depth,
             max_memo: self.max_memo,
             max_values: self.max_values,
+            classes: self.classes.clone(),
+            class_dicts: std::collections::HashSet::new(),
             stack: Vec::new(),
             marks: Vec::new(),
             memo: Vec::new(),
@@ -168,6 +186,10 @@ pub struct Unpickler {
     max_depth: usize,
     max_memo: usize,
     max_values: usize,
+    /// Classes allowed as objects (see [`UnpicklerBuilder::allow_classes`]).
+    classes: Vec<(String, String)>,
+    /// Dicts that stand for an allowed class (pushed by `GLOBAL`/`STACK_GLOBAL`).
+    class_dicts: std::collections::HashSet<u32>,
     /// The value stack.
     stack: Vec<Item>,
     /// Stack lengths at each open `MARK`; the last one is the fence nothing may pop below.
@@ -348,6 +370,7 @@ impl Unpickler {
         clear(&mut self.tuple_items);
         clear(&mut self.bigs);
         clear(&mut self.scratch);
+        self.class_dicts.clear();
         self.values = 0;
     }
 
@@ -565,6 +588,89 @@ impl Unpickler {
         self.int_item(arg)
     }
 
+    /// `GLOBAL`, `STACK_GLOBAL`, `NEWOBJ` and `BUILD` for allowed classes: a class is a
+    /// marked empty dict, `NEWOBJ` replaces it with a fresh dict (the instance) and `BUILD`
+    /// adds the state's items to it.
+    fn object_op(&mut self, r: &mut Reader<'_>, at: At) -> Result<(), PickleError> {
+        let unsupported = || PickleError::UnsupportedOpcode {
+            opcode: at.op,
+            name: display_name(at.op),
+            offset: at.offset,
+        };
+        match at.op {
+            op::GLOBAL | op::STACK_GLOBAL => {
+                let (module, name) = if at.op == op::GLOBAL {
+                    let module = r.line().ok_or_else(|| at.short(r))?;
+                    let name = r.line().ok_or_else(|| at.short(r))?;
+                    (
+                        String::from_utf8_lossy(module).into_owned(),
+                        String::from_utf8_lossy(name).into_owned(),
+                    )
+                } else {
+                    let name = self.pop(at)?;
+                    let module = self.pop(at)?;
+                    let doc = Doc { u: self, input: r.data };
+                    match (module, name) {
+                        (Item::Str(m), Item::Str(n)) => {
+                            (doc.str(m).to_string(), doc.str(n).to_string())
+                        }
+                        _ => return Err(at.bad("module and name must be strings")),
+                    }
+                };
+                if !self.classes.iter().any(|(m, n)| *m == module && *n == name) {
+                    return Err(unsupported());
+                }
+                let id = Self::index(self.dicts.len())?;
+                self.dicts.push(Vec::new());
+                self.class_dicts.insert(id);
+                self.push(Item::Dict(id))
+            }
+            op::NEWOBJ => {
+                let args = self.pop(at)?;
+                let class = self.pop(at)?;
+                match (class, args) {
+                    (Item::Dict(c), Item::Tuple(_)) if self.class_dicts.contains(&c) => {
+                        let id = Self::index(self.dicts.len())?;
+                        self.dicts.push(Vec::new());
+                        self.push(Item::Dict(id))
+                    }
+                    _ => Err(unsupported()),
+                }
+            }
+            _ => {
+                // BUILD: the state is a dict, or a (dict or None, slots dict) pair.
+                let state = self.pop(at)?;
+                let target = self.top(at)?;
+                let Item::Dict(id) = target else { return Err(unsupported()) };
+                if self.class_dicts.contains(&id) {
+                    return Err(unsupported());
+                }
+                let mut parts = Vec::new();
+                match state {
+                    Item::Dict(s) => parts.push(s),
+                    Item::Tuple(t) => {
+                        let doc = Doc { u: self, input: r.data };
+                        for item in doc.items(Item::Tuple(t)).unwrap_or_default() {
+                            match *item {
+                                Item::Dict(s) => parts.push(s),
+                                Item::None => {}
+                                _ => return Err(at.bad("object state must be dicts")),
+                            }
+                        }
+                    }
+                    _ => return Err(at.bad("object state must be a dict")),
+                }
+                for s in parts {
+                    let pairs = self.dicts.get(s as usize).cloned().unwrap_or_default();
+                    if let Some(dict) = self.dicts.get_mut(id as usize) {
+                        dict.extend(pairs);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Runs the machine to `STOP` and returns the top of the stack.
     fn run(&mut self, input: &[u8]) -> Result<Item, PickleError> {
         self.reset();
@@ -773,6 +879,11 @@ impl Unpickler {
                     };
                     let item = self.memo_get(key, at)?;
                     self.push(item)?;
+                }
+                op::GLOBAL | op::STACK_GLOBAL | op::NEWOBJ | op::BUILD
+                    if !self.classes.is_empty() =>
+                {
+                    self.object_op(&mut r, at)?;
                 }
                 _ => {
                     return Err(match op::name(code) {

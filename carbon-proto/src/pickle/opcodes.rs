@@ -49,6 +49,10 @@ pub(crate) const BINUNICODE8: u8 = 0x8d;
 pub(crate) const BINBYTES8: u8 = 0x8e;
 pub(crate) const MEMOIZE: u8 = 0x94;
 pub(crate) const FRAME: u8 = 0x95;
+pub(crate) const GLOBAL: u8 = b'c';
+pub(crate) const STACK_GLOBAL: u8 = 0x93;
+pub(crate) const NEWOBJ: u8 = 0x81;
+pub(crate) const BUILD: u8 = b'b';
 
 /// The highest protocol Python writes (3.8 and later).
 pub(crate) const HIGHEST_PROTOCOL: u8 = 5;

@@ -33,6 +33,13 @@ pub trait Backend: DataSource {
         Vec::new()
     }
 
+    /// This backend without its cluster peers, for requests with `local=1` (what a peer
+    /// federating to us sends, so that two nodes listing each other never loop). `None`: the
+    /// backend has no peers and is its own local part.
+    fn local_part(&self) -> Option<&dyn Backend> {
+        None
+    }
+
     /// carbon's `get-metadata` (the aggregation method).
     ///
     /// # Errors

@@ -47,7 +47,7 @@ fn find_inner(shared: &Shared, req: &Req) -> Result<Response, String> {
     let p = &req.params;
     let format = p.get("format").unwrap_or("treejson");
     let leaves_only = param_int(req, "leavesOnly", 0)? != 0;
-    let _local = param_int(req, "local", 0)?;
+    let local = param_int(req, "local", 0)? != 0;
     let wildcards = param_int(req, "wildcards", 0)? != 0;
     let tz = request_zone(p.get("tz"));
     let current = now_epoch();
@@ -97,7 +97,7 @@ fn find_inner(shared: &Shared, req: &Req) -> Result<Response, String> {
                 .join(".");
         }
     }
-    let found = shared.backend.find_nodes(&query).map_err(|e| e.to_string())?;
+    let found = shared.backend_for(local).find_nodes(&query).map_err(|e| e.to_string())?;
     let mut matches: Vec<FoundNode> = Vec::with_capacity(found.len());
     for node in found {
         if node.is_branch && !leaves_only {

@@ -102,6 +102,16 @@ pub(crate) struct Shared {
     pub(crate) renders: Arc<Semaphore>,
 }
 
+impl Shared {
+    /// The backend a request reads: the local part alone for `local=1`.
+    pub(crate) fn backend_for(&self, local_only: bool) -> &dyn Backend {
+        if local_only && let Some(local) = self.backend.local_part() {
+            return local;
+        }
+        &*self.backend
+    }
+}
+
 /// One request as the handlers see it: method, decoded path, merged parameters, headers and
 /// the raw body.
 pub(crate) struct Req {

@@ -24,6 +24,8 @@ const DEFAULT_CACHE_SECONDS: i64 = 60;
 #[derive(Debug)]
 pub(crate) struct RenderOptions {
     pub(crate) targets: Vec<String>,
+    /// `local=1`: read this node only, not its cluster peers (graphite-web's `localOnly`).
+    pub(crate) local_only: bool,
     pub(crate) templates: BTreeMap<String, String>,
     pub(crate) graph_type_pie: bool,
     pub(crate) format: Format,
@@ -127,6 +129,7 @@ pub(crate) fn parse_options(req: &Req, current: i64) -> Result<RenderOptions, St
     };
     Ok(RenderOptions {
         targets,
+        local_only: p.get("local") == Some("1"),
         templates,
         graph_type_pie: graph_type == "pie",
         format,
@@ -209,7 +212,7 @@ fn evaluate_each(
         deadline: Some(deadline),
     };
     let usage = UsageCell::default();
-    let source: &dyn crate::eval::DataSource = &*shared.backend;
+    let source: &dyn crate::eval::DataSource = shared.backend_for(options.local_only);
     let mut ctx = Context::new(source, &limits, &usage, options.from, options.until, options.now);
     ctx.x_files_factor = options.x_files_factor;
     ctx.tz = options.tz.clone();

@@ -30,6 +30,9 @@ import warnings
 
 
 def write_settings(whisper_dir, work_dir, carbonlink_port):
+    # GWDIFF_CLUSTER_SERVERS (comma-separated host:port) federates this node with others
+    # (the federation test of bins/tests/integration/federation.rs); empty by default.
+    cluster = [s for s in os.environ.get('GWDIFF_CLUSTER_SERVERS', '').split(',') if s]
     os.makedirs(os.path.join(work_dir, 'log'), exist_ok=True)
     with open(os.path.join(work_dir, 'gwdiff_settings.py'), 'w') as f:
         f.write(f"""
@@ -52,7 +55,7 @@ DATABASES = {{'default': {{'NAME': {os.path.join(work_dir, 'graphite.db')!r},
 MEMCACHE_HOSTS = []
 CARBONLINK_HOSTS = ['127.0.0.1:{carbonlink_port}:a']
 CARBONLINK_TIMEOUT = 5.0
-CLUSTER_SERVERS = []
+CLUSTER_SERVERS = {cluster!r}
 FUNCTION_PLUGINS = []
 TAGDB = 'graphite.tags.localdatabase.LocalDatabaseTagDB'
 """)

@@ -69,12 +69,12 @@ mod carbon_conf;
 mod error;
 mod ini;
 mod lists;
-mod pyre;
+pub(crate) mod pyre;
 mod reload;
 mod retention;
 mod rewrite;
 mod schemas;
-mod text;
+pub(crate) mod text;
 
 use std::path::Path;
 

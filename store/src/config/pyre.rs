@@ -74,6 +74,29 @@ impl PyRegex {
         self.regex.is_match(text)
     }
 
+    /// The names of the pattern's named groups.
+    pub(crate) fn group_names(&self) -> Vec<&str> {
+        self.names.keys().map(String::as_str).collect()
+    }
+
+    /// Python's `regex.match(text)` (anchored at the start, not the end) and its
+    /// `groupdict()`: each named group with its text, `None` for a group that took no part.
+    pub(crate) fn match_groups<'t>(&self, text: &'t str) -> Option<Vec<(&str, Option<&'t str>)>> {
+        // The leftmost match starts at 0 whenever any match does, and among the matches that
+        // start there the engine picks the one Python's backtracking would.
+        let caps = self.regex.captures(text)?;
+        if caps.get(0)?.start() != 0 {
+            return None;
+        }
+        let mut groups: Vec<(&str, Option<&'t str>)> = self
+            .names
+            .iter()
+            .map(|(name, &index)| (name.as_str(), caps.get(index).map(|m| m.as_str())))
+            .collect();
+        groups.sort_unstable_by_key(|(name, _)| *name);
+        Some(groups)
+    }
+
     /// Translates a Python `re.sub` replacement for this pattern into the `regex` crate's
     /// replacement syntax (`${1}`, `$$`).
     pub(crate) fn template(&self, replacement: &str) -> Result<String, String> {

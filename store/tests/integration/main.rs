@@ -1,5 +1,6 @@
 //! Integration tests of the store.
 
+mod aggregator;
 mod config;
 mod engine;
 mod index;

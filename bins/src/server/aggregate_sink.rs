@@ -1,0 +1,142 @@
+//! The aggregator role: a [`Sink`] in front of another that runs received points through a
+//! [`store::aggregator::Aggregator`] (carbon-aggregator's rules and buffers) and hands the
+//! inner sink the points passed on (`FORWARD_ALL`) and, from a ticker thread, the aggregated
+//! points when their buffers are due: carbon-aggregator-cache's `aggregate -> write` pipeline.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use store::aggregator::Aggregator;
+use tokio_util::sync::CancellationToken;
+
+use super::{RawPoint, Sink};
+
+/// How often the ticker asks the aggregator for due buffers (carbon's timers have a
+/// resolution of their frequency, at least one second).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Seconds since the epoch, as `time.time()`.
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Aggregates what it receives, then passes it on to `inner`.
+pub struct AggregatingSink {
+    inner: Arc<dyn Sink>,
+    aggregator: Mutex<Aggregator>,
+}
+
+impl AggregatingSink {
+    /// A sink that aggregates with `aggregator` in front of `inner`.
+    pub fn new(aggregator: Aggregator, inner: Arc<dyn Sink>) -> AggregatingSink {
+        AggregatingSink { inner, aggregator: Mutex::new(aggregator) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Aggregator> {
+        self.aggregator.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Emits what is due at `now` into the inner sink; returns how many points.
+    pub fn tick(&self, now: f64) -> usize {
+        let due = self.lock().tick(now);
+        if due.is_empty() {
+            return 0;
+        }
+        let points: Vec<RawPoint<'_>> = due
+            .iter()
+            .map(|p| RawPoint {
+                name: p.name.as_str(),
+                timestamp: p.datapoint.timestamp,
+                value: p.datapoint.value,
+            })
+            .collect();
+        self.inner.ingest(&points)
+    }
+
+    /// What the aggregator counted.
+    pub fn stats(&self) -> store::aggregator::AggregatorStats {
+        self.lock().stats()
+    }
+
+    /// Starts the thread that calls [`AggregatingSink::tick`] every second until `shutdown`.
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be started.
+    pub fn spawn_ticker(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let sink = Arc::clone(self);
+        std::thread::Builder::new().name("aggregator".into()).spawn(move || {
+            while !shutdown.is_cancelled() {
+                // Wake often enough to notice the shutdown promptly.
+                for _ in 0..10 {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    std::thread::sleep(TICK / 10);
+                }
+                sink.tick(now());
+            }
+        })
+    }
+}
+
+impl Sink for AggregatingSink {
+    fn ingest(&self, points: &[RawPoint<'_>]) -> usize {
+        let now = now();
+        let mut passed: Vec<(Cow<'_, str>, f64, f64)> = Vec::with_capacity(points.len());
+        {
+            let mut aggregator = self.lock();
+            for p in points {
+                if let Some(name) = aggregator.push(p.name, p.timestamp, p.value, now).forward {
+                    passed.push((name, p.timestamp, p.value));
+                }
+            }
+        }
+        let kept = points.len() - passed.len();
+        if passed.is_empty() {
+            return kept;
+        }
+        let raw: Vec<RawPoint<'_>> =
+            passed.iter().map(|(n, t, v)| RawPoint { name: n, timestamp: *t, value: *v }).collect();
+        kept + self.inner.ingest(&raw)
+    }
+
+    fn is_full(&self) -> bool {
+        self.inner.is_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use store::aggregator::{AggregationRules, AggregatorConfig};
+
+    use super::super::MemorySink;
+    use super::*;
+
+    #[test]
+    fn aggregates_and_forwards_into_the_inner_sink() {
+        let rules =
+            AggregationRules::parse("total (10) = sum <h>.cpu\n", Path::new("rules")).unwrap();
+        let inner = Arc::new(MemorySink::new());
+        let sink = AggregatingSink::new(
+            Aggregator::new(rules, AggregatorConfig::default()),
+            Arc::clone(&inner) as Arc<dyn Sink>,
+        );
+        let points = [
+            RawPoint { name: "a.cpu", timestamp: 100.0, value: 1.0 },
+            RawPoint { name: "b.cpu", timestamp: 105.0, value: 2.0 },
+            RawPoint { name: "other", timestamp: 105.0, value: 3.0 },
+        ];
+        assert_eq!(sink.ingest(&points), 3);
+        assert_eq!(inner.drain().len(), 3);
+        assert_eq!(sink.tick(now() + 20.0), 1);
+        assert_eq!(inner.drain(), [("total".to_string(), 100.0, 3.0)]);
+    }
+}

@@ -1,0 +1,154 @@
+//! The aggregator role of `graphite-rs`: with `--aggregation-rules`, points received over
+//! plaintext are aggregated as carbon-aggregator would and the aggregated series lands in
+//! Whisper next to the received ones.
+
+use std::fs;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+
+/// Kills the server if the test fails before it stops it.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn points(path: &Path) -> Vec<(i64, f64)> {
+    let now = whisper::now();
+    let s = whisper::fetch(path, now - 86_400, Some(now), now).unwrap().unwrap();
+    s.points().filter_map(|(t, v)| v.map(|v| (t, v))).collect()
+}
+
+fn start(root: &Path, extra: &[&str]) -> (Running, SocketAddr) {
+    let ready = root.join("ready");
+    let log = fs::File::create(root.join("server.log")).unwrap();
+    let child = Command::new(BIN)
+        .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1", "--line-port", "0"])
+        .args(["--udp-port", "off", "--pickle-port", "off", "--query-port", "off"])
+        .args(["--http-port", "off"])
+        .arg("--ready-file")
+        .arg(&ready)
+        .args(extra)
+        .env_remove("GRAPHITE_ROOT")
+        .env_remove("GRAPHITE_CONF_DIR")
+        .env_remove("GRAPHITE_STORAGE_DIR")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut running = Running(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Ok(t) = fs::read_to_string(&ready) {
+            break t;
+        }
+        if let Some(status) = running.0.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "exited with {status}: {}",
+                fs::read_to_string(root.join("server.log")).unwrap()
+            );
+        }
+        assert!(Instant::now() < deadline, "graphite-rs not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let line = text
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("line="))
+        .and_then(|a| a.parse().ok())
+        .unwrap();
+    (running, line)
+}
+
+fn stop(mut running: Running, root: &Path) {
+    let mut child = running.0.take().unwrap();
+    // SAFETY: a plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = fs::read_to_string(root.join("server.log")).unwrap_or_default();
+            assert!(status.success(), "exit status {status}:\n{log}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "graphite-rs did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn aggregated_series_reach_whisper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let rules = root.join("aggregation-rules.conf");
+    fs::write(&rules, "# per app\n<app>.all.requests (2) = sum <app>.*.requests\n").unwrap();
+    let (running, line) = start(root, &["--aggregation-rules", rules.to_str().unwrap()]);
+    let now = whisper::now();
+    let t = now - now % 60 - 300;
+    let text = format!(
+        "shop.web1.requests 1 {t}\nshop.web2.requests 2.5 {t}\nshop.web1.requests 4 {}\n\
+         blog.web1.requests 7 {t}\nunrelated.metric 9 {t}\n",
+        t + 60
+    );
+    TcpStream::connect(line).unwrap().write_all(text.as_bytes()).unwrap();
+    // The buffers' timers fire 2 s after their first point; the ticker runs every second.
+    std::thread::sleep(Duration::from_secs(5));
+    stop(running, root);
+    let dir = root.join("storage/whisper");
+    assert_eq!(points(&dir.join("shop/all/requests.wsp")), [(t, 3.5), (t + 60, 4.0)]);
+    assert_eq!(points(&dir.join("blog/all/requests.wsp")), [(t, 7.0)]);
+    // FORWARD_ALL: the received points are stored too.
+    assert_eq!(points(&dir.join("shop/web1/requests.wsp")), [(t, 1.0), (t + 60, 4.0)]);
+    assert_eq!(points(&dir.join("unrelated/metric.wsp")), [(t, 9.0)]);
+}
+
+#[test]
+fn without_forward_all_only_aggregates_are_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let rules = root.join("aggregation-rules.conf");
+    fs::write(&rules, "total (1) = max <<any>>\n").unwrap();
+    let (running, line) = start(
+        root,
+        &["--aggregation-rules", rules.to_str().unwrap(), "--aggregation-forward-all", "false"],
+    );
+    let now = whisper::now();
+    let t = now - now % 60 - 120;
+    let text = format!("a.b 1 {t}\nc 5 {t}\n");
+    TcpStream::connect(line).unwrap().write_all(text.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    stop(running, root);
+    let dir = root.join("storage/whisper");
+    assert_eq!(points(&dir.join("total.wsp")), [(t, 5.0)]);
+    assert!(!dir.join("a").exists() && !dir.join("c.wsp").exists());
+}
+
+#[test]
+fn a_bad_rules_file_stops_the_server_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("aggregation-rules.conf");
+    fs::write(&rules, "ok (60) = sum a.*\nbad (60) = median a.*\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--root", tmp.path().to_str().unwrap(), "--line-port", "0", "--udp-port", "off"])
+        .args(["--pickle-port", "off", "--query-port", "off", "--http-port", "off"])
+        .arg("--aggregation-rules")
+        .arg(&rules)
+        .env_remove("GRAPHITE_ROOT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("aggregation-rules.conf:2: invalid aggregation method \"median\""),
+        "{stderr}"
+    );
+}

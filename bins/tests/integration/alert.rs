@@ -1,0 +1,272 @@
+//! The alerter end to end: `graphite-rs --alert-rules` evaluates a rule over its own store
+//! (points sent over plaintext), the rule fires and a webhook receiver started here gets
+//! Alertmanager's JSON; the page and API answer under /alerts/; SIGTERM saves the state.
+//! Then the standalone `graphite-alert run --source URL` does the same against the server's
+//! HTTP API.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../../../alert/tests/sinks/mod.rs"]
+mod sinks;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
+const ALERT: &str = env!("CARGO_BIN_EXE_graphite-alert");
+
+fn rules(hook: &str, source: &str) -> String {
+    format!(
+        r#"
+[defaults]
+source = "{source}"
+every = "1s"
+window = "2m"
+lag = "0s"
+
+[[rule]]
+name = "cpu_high"
+target = "test.alert.*.cpu"
+reduce = "max"
+op = ">"
+warn = 80
+crit = 90
+no_data = "ok"
+labels = {{ host = "{{node:2}}" }}
+annotations = {{ summary = "{{host}} cpu at {{value}}" }}
+notify = ["hook"]
+
+[[receiver]]
+name = "hook"
+type = "webhook"
+url = "{hook}"
+
+[route]
+group_by = ["alertname"]
+group_wait = "0s"
+"#
+    )
+}
+
+/// A child process killed on drop unless it was stopped.
+struct Proc {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; the exit status must be 0.
+    fn stop(mut self) {
+        // SAFETY: a plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit {status}: {}", self.log());
+                return;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(root: &Path, rules_file: &Path) -> (Proc, SocketAddr, SocketAddr) {
+    let ready = root.join("ready");
+    let log = root.join("server.log");
+    let child = Command::new(SERVER)
+        .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+        .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
+        .args(["--query-port", "off", "--http-port", "0", "--no-wal"])
+        .arg("--alert-rules")
+        .arg(rules_file)
+        .arg("--ready-file")
+        .arg(&ready)
+        .env_remove("GRAPHITE_ROOT")
+        .env_remove("GRAPHITE_CONF_DIR")
+        .env_remove("GRAPHITE_STORAGE_DIR")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start graphite-rs");
+    let mut proc = Proc { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Ok(t) = fs::read_to_string(&ready) {
+            break t;
+        }
+        if let Some(status) = proc.child.try_wait().unwrap() {
+            panic!("graphite-rs exited with {status}: {}", proc.log());
+        }
+        assert!(Instant::now() < deadline, "graphite-rs not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let field = |key: &str| -> SocketAddr {
+        text.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+    };
+    (proc, field("line"), field("http"))
+}
+
+fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+fn send_points(line: SocketAddr) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut s = TcpStream::connect(line).unwrap();
+    for (host, value) in [("web01", 95.0), ("web02", 10.0)] {
+        for back in [90, 30] {
+            writeln!(s, "test.alert.{host}.cpu {value} {}", now - back).unwrap();
+        }
+    }
+}
+
+fn firing_hook(sink: &sinks::WebhookSink) -> serde_json::Value {
+    assert!(
+        sinks::wait_until(|| sink.hooks().iter().any(|h| h.body["status"] == "firing")),
+        "no firing notification"
+    );
+    sink.hooks().into_iter().find(|h| h.body["status"] == "firing").unwrap().body
+}
+
+#[test]
+fn the_server_runs_rules_over_its_store_and_notifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = sinks::WebhookSink::start();
+    let rules_file = dir.path().join("rules.toml");
+    fs::write(&rules_file, rules(&sink.url("/hook"), "local")).unwrap();
+    let (server, line, http) = start_server(dir.path(), &rules_file);
+    send_points(line);
+
+    let body = firing_hook(&sink);
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["receiver"], "hook");
+    assert_eq!(body["groupKey"], "hook:{alertname=\"cpu_high\"}");
+    let alerts = body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{body}");
+    assert_eq!(alerts[0]["labels"]["host"], "web01", "{body}");
+    assert_eq!(alerts[0]["labels"]["severity"], "critical");
+    assert_eq!(alerts[0]["annotations"]["summary"], "web01 cpu at 95");
+    assert!(alerts[0]["generatorURL"].as_str().unwrap().contains("/render?"), "{body}");
+
+    let (status, page) = get(http, "/alerts/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>Firing (1)</h2>"), "{page}");
+    assert!(page.contains("host=web01"));
+    let (status, _) = get(http, "/alerts");
+    assert_eq!(status, 308, "redirected to /alerts/");
+    let (status, api) = get(http, "/alerts/api/alerts");
+    assert_eq!(status, 200);
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert!(
+        api.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["status"] == "firing" && a["labels"]["host"] == "web01")
+    );
+    assert_eq!(get(http, "/alerts/healthz"), (200, "ok\n".into()));
+    // render's API is still there.
+    assert_eq!(get(http, "/version").0, 200);
+
+    server.stop();
+    let state: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.path().join("storage/whisper/.alert-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        state["notify"]["route"]["groups"].as_object().is_some_and(|g| !g.is_empty()),
+        "{state}"
+    );
+}
+
+#[test]
+fn the_standalone_alerter_reads_a_remote_api_and_saves_its_state_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = sinks::WebhookSink::start();
+    // The server, with a rule file that notifies nobody: it is only the data source here.
+    let quiet = dir.path().join("quiet.toml");
+    fs::write(&quiet, "[[rule]]\nname = \"noop\"\ntarget = \"nothing\"\nop = \">\"\ncrit = 1\n")
+        .unwrap();
+    let (server, line, http) = start_server(dir.path(), &quiet);
+    send_points(line);
+
+    let rules_file = dir.path().join("rules.toml");
+    fs::write(&rules_file, rules(&sink.url("/hook"), "local")).unwrap();
+    let check = Command::new(ALERT).arg("check").arg(&rules_file).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("name = \"cpu_high\""));
+
+    let state = dir.path().join("alert-state.json");
+    let log = dir.path().join("alert.log");
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let child = Command::new(ALERT)
+        .arg("run")
+        .arg("--rules")
+        .arg(&rules_file)
+        .arg("--state")
+        .arg(&state)
+        .arg("--listen")
+        .arg(listen.to_string())
+        .arg("--source")
+        .arg(format!("http://{http}"))
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let alerter = Proc { child, log };
+    let body = firing_hook(&sink);
+    assert_eq!(body["alerts"][0]["labels"]["host"], "web01");
+    assert!(body["externalURL"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(sinks::wait_until(|| TcpStream::connect(listen).is_ok()));
+    let (status, page) = get(listen, "/");
+    assert_eq!(status, 200);
+    assert!(page.contains("cpu_high"));
+    alerter.stop();
+    let saved: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert!(
+        saved["notify"]["route"]["groups"].as_object().is_some_and(|g| !g.is_empty()),
+        "{saved}"
+    );
+    server.stop();
+}
+
+#[test]
+fn a_rules_file_with_a_typo_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_file = dir.path().join("rules.toml");
+    fs::write(
+        &rules_file,
+        rules("http://127.0.0.1:9/", "local").replace("group_wait", "group_wiat"),
+    )
+    .unwrap();
+    let out = Command::new(ALERT).arg("check").arg(&rules_file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules.toml:25") && err.contains("group_wiat"), "{err}");
+}
