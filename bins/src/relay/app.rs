@@ -42,6 +42,10 @@ pub struct Cli {
     /// relay-rules.conf (default: RELAY_RULES in carbon.conf's directory).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
+    /// aggregation-rules.conf for `aggregated-consistent-hashing` (default: AGGREGATION_RULES
+    /// in carbon.conf's directory).
+    #[arg(long, value_name = "FILE")]
+    aggregation_rules: Option<PathBuf>,
     /// A carbon-c-relay configuration file (carbon-c-relay mode).
     #[arg(long, value_name = "FILE")]
     crelay_config: Option<PathBuf>,
@@ -111,7 +115,7 @@ fn settings(cli: &Cli) -> anyhow::Result<RelaySettings> {
     } else {
         CarbonRelayConf::parse("", std::path::Path::new("conf"))?
     };
-    conf.settings(cli.rules.as_deref())
+    conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())
 }
 
 fn addr(iface: &str, port: u16, bind: Option<&str>) -> anyhow::Result<SocketAddr> {

@@ -5,14 +5,16 @@
 //! wins unless `continue = true`, exactly one `default = true` section, always tried last,
 //! patterns searched case-insensitively, destinations not in `DESTINATIONS` ignored) or
 //! `consistent-hashing` (carbon's ring, `REPLICATION_FACTOR`, `DIVERSE_REPLICAS`,
-//! `ROUTER_HASH_TYPE`). `aggregated-consistent-hashing` and the `fast-*` methods are refused
-//! with a message (see the README's "Relay" section).
+//! `ROUTER_HASH_TYPE`) or `aggregated-consistent-hashing` (the same ring, keyed by the
+//! aggregate names aggregation-rules.conf makes of each metric). The `fast-*` methods are
+//! refused with a message (see the README's "Relay" section).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use carbon_proto::ring::{ConsistentHashRingBuilder, Destination, HashType, parse_destinations};
 use collect::sender::Protocol;
+use store::aggregator::AggregationRules;
 use store::config::{Ini, PatternList};
 
 use super::router::{RelayRule, Router};
@@ -97,7 +99,11 @@ impl CarbonRelayConf {
     /// # Errors
     ///
     /// A value carbon would refuse or that this relay does not support, a bad rules file.
-    pub fn settings(&self, rules_override: Option<&Path>) -> anyhow::Result<RelaySettings> {
+    pub fn settings(
+        &self,
+        rules_override: Option<&Path>,
+        aggregation_rules: Option<&Path>,
+    ) -> anyhow::Result<RelaySettings> {
         let iface = |k: &str| self.get(k).unwrap_or("0.0.0.0").to_string();
         let line_port: u16 = self.number("LINE_RECEIVER_PORT", 2013)?;
         let pickle_port: u16 = self.number("PICKLE_RECEIVER_PORT", 2014)?;
@@ -138,7 +144,7 @@ impl CarbonRelayConf {
                     .with_context(|| format!("Could not read rules file {}", path.display()))?;
                 Router::Rules(parse_relay_rules(&text, &path, &nodes)?)
             }
-            "consistent-hashing" => {
+            "consistent-hashing" | "aggregated-consistent-hashing" => {
                 let hash: HashType = match self.get("ROUTER_HASH_TYPE") {
                     None | Some("") => HashType::CarbonCh,
                     Some(h) => h.parse().with_context(|| format!("ROUTER_HASH_TYPE = {h:?}"))?,
@@ -149,9 +155,27 @@ impl CarbonRelayConf {
                     .diverse_replicas(self.bool("DIVERSE_REPLICAS", true)?)
                     .build(nodes.clone())
                     .context("the consistent-hashing ring")?;
-                Router::Hash { members: (0..nodes.len()).collect(), ring }
+                let members = (0..nodes.len()).collect();
+                if method == "consistent-hashing" {
+                    Router::Hash { members, ring }
+                } else {
+                    let path = match aggregation_rules {
+                        Some(p) => p.to_path_buf(),
+                        None => self.conf_dir.join(
+                            self.get("AGGREGATION_RULES").unwrap_or("aggregation-rules.conf"),
+                        ),
+                    };
+                    // carbon reads the file only if it is there; no file means no rules.
+                    let rules = if path.exists() {
+                        AggregationRules::open(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                    } else {
+                        AggregationRules::default()
+                    };
+                    Router::AggregatedHash { members, ring, rules }
+                }
             }
-            "aggregated-consistent-hashing" | "fast-hashing" | "fast-aggregated-hashing" => bail!(
+            "fast-hashing" | "fast-aggregated-hashing" => bail!(
                 "RELAY_METHOD = {method}: not supported by graphite-relay (use rules or \
                  consistent-hashing)"
             ),
@@ -320,7 +344,7 @@ mod tests {
             Path::new("/nonexistent"),
         )
         .unwrap();
-        let s = conf.settings(None).unwrap();
+        let s = conf.settings(None, None).unwrap();
         assert_eq!(s.destinations.len(), 3);
         assert_eq!(s.destinations[0].protocol, Protocol::Plaintext);
         assert_eq!(s.listen.line, Some(("0.0.0.0".to_string(), 2013)));
@@ -329,6 +353,34 @@ mod tests {
         // DIVERSE_REPLICAS (carbon's default): the two copies are on different servers.
         let hosts: Vec<&str> = to.iter().map(|&d| s.destinations[d].dest.host()).collect();
         assert_ne!(hosts[0], hosts[1]);
+    }
+
+    #[test]
+    fn aggregated_consistent_hashing_keys_on_the_aggregate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("aggregation-rules.conf"),
+            "app.<env>.all.requests (60) = sum app.<env>.*.requests\n",
+        )
+        .unwrap();
+        let conf = CarbonRelayConf::parse(
+            "[relay]\nRELAY_METHOD = aggregated-consistent-hashing\n\
+             DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.1:2204:c\n",
+            dir.path(),
+        )
+        .unwrap();
+        let s = conf.settings(None, None).unwrap();
+        let Router::AggregatedHash { ring, .. } = &s.router else { panic!("wrong router") };
+        let owner = ring.get_node("app.prod.all.requests").clone();
+        // Every input of the aggregate goes where the aggregate is owned.
+        for host in ["web1", "web2", "db7", "x"] {
+            let to = route(&s.router, &format!("app.prod.{host}.requests"));
+            assert_eq!(to.len(), 1);
+            assert_eq!(s.destinations[to[0]].dest, owner);
+        }
+        // Others hash on their own name.
+        let to = route(&s.router, "other.metric");
+        assert_eq!(s.destinations[to[0]].dest, *ring.get_node("other.metric"));
     }
 
     proptest::proptest! {

@@ -145,6 +145,18 @@ pub enum Router {
         /// Destination index of each ring node.
         members: Vec<usize>,
     },
+    /// carbon's `RELAY_METHOD = aggregated-consistent-hashing`: the ring keys are the
+    /// aggregate names the aggregation rules make of the metric (the union of their
+    /// destinations), or the metric itself when no rule matches, so every input of an
+    /// aggregate reaches the aggregator that owns it.
+    AggregatedHash {
+        /// carbon's ring.
+        ring: ConsistentHashRing,
+        /// Destination index of each ring node.
+        members: Vec<usize>,
+        /// aggregation-rules.conf.
+        rules: store::aggregator::AggregationRules,
+    },
     /// A carbon-c-relay route list.
     CRelay {
         /// The clusters, referenced by index from the statements.
@@ -196,6 +208,29 @@ impl Router {
                     }
                 }
             }
+            Router::AggregatedHash { ring, members, rules } => {
+                let mut seen: Vec<usize> = Vec::new();
+                let mut add = |key: &str, emit: &mut dyn FnMut(&str, usize)| {
+                    for node in ring.destinations(key).indices() {
+                        if let Some(&d) = members.get(node)
+                            && !seen.contains(&d)
+                        {
+                            seen.push(d);
+                            emit(metric, d);
+                        }
+                    }
+                };
+                let mut any = false;
+                for rule in rules.rules() {
+                    if let Some(aggregate) = rule.output_for(metric) {
+                        any = true;
+                        add(&aggregate, emit);
+                    }
+                }
+                if !any {
+                    add(metric, emit);
+                }
+            }
             Router::CRelay { clusters, stmts } => {
                 let mut name: Cow<'_, str> = Cow::Borrowed(metric);
                 for stmt in stmts {
@@ -233,7 +268,9 @@ impl Router {
                     all.extend(&r.destinations);
                 }
             }
-            Router::Hash { members, .. } => all.extend(members),
+            Router::Hash { members, .. } | Router::AggregatedHash { members, .. } => {
+                all.extend(members);
+            }
             Router::CRelay { clusters, .. } => {
                 for c in clusters {
                     match c {
