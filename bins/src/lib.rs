@@ -9,5 +9,6 @@
 pub mod agent;
 pub mod alert_cli;
 pub mod pyfmt;
+pub mod relay;
 pub mod server;
 pub mod whisper_cli;

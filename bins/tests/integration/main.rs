@@ -15,6 +15,7 @@ mod harness;
 mod http;
 mod listeners;
 mod read_tools;
+mod relay;
 mod server;
 mod statsd;
 mod ui;

@@ -1,0 +1,268 @@
+//! `graphite-relay`: the command line.
+//!
+//! ```text
+//! graphite-relay [--config carbon.conf] [--instance a] [--rules relay-rules.conf]   carbon-relay
+//! graphite-relay --crelay-config relay.conf                                       carbon-c-relay
+//!   [--bind ADDR] [--line-port P] [--pickle-port P] [--udp-port P]   (0: any free port)
+//!   [--spool-dir DIR] [--spool-max-bytes N] [--queue-points N] [--batch-size N]
+//!   [--ready-file FILE] [--metric-interval SECS]
+//! ```
+//!
+//! SIGTERM or SIGINT: the listeners stop accepting and finish what they read, then every
+//! destination gets `--shutdown-timeout` seconds to write its queue; what is left goes to its
+//! spool (replayed at the next start).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use super::config_carbon::CarbonRelayConf;
+use super::config_crelay::parse_crelay;
+use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
+use crate::server::{Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
+
+/// graphite-relay: carbon-relay's and carbon-c-relay's routing, with a spool that loses
+/// nothing.
+#[derive(Debug, Parser)]
+#[command(name = "graphite-relay", version)]
+pub struct Cli {
+    /// carbon.conf whose `[relay]` section to read (carbon-relay mode).
+    #[arg(long, value_name = "FILE", conflicts_with = "crelay_config")]
+    config: Option<PathBuf>,
+    /// The instance: `[relay:<instance>]` overrides `[relay]`; also names the relay in its
+    /// self-metrics (`carbon.relays.<host>-<instance>`).
+    #[arg(long, default_value = "a")]
+    instance: String,
+    /// relay-rules.conf (default: RELAY_RULES in carbon.conf's directory).
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// aggregation-rules.conf for `aggregated-consistent-hashing` (default: AGGREGATION_RULES
+    /// in carbon.conf's directory).
+    #[arg(long, value_name = "FILE")]
+    aggregation_rules: Option<PathBuf>,
+    /// A carbon-c-relay configuration file (carbon-c-relay mode).
+    #[arg(long, value_name = "FILE")]
+    crelay_config: Option<PathBuf>,
+    /// Listen on this address instead of the configured interfaces.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Plaintext TCP port (0: any free port).
+    #[arg(long)]
+    line_port: Option<u16>,
+    /// Pickle port (0: any free port).
+    #[arg(long)]
+    pickle_port: Option<u16>,
+    /// Plaintext UDP port (0: any free port).
+    #[arg(long)]
+    udp_port: Option<u16>,
+    /// Spool directory; each destination spools to a subdirectory. Without it, a full
+    /// memory queue makes the relay stop reading its inputs.
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Spool cap per destination, bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    spool_max_bytes: u64,
+    /// Points in memory per destination (default: MAX_QUEUE_SIZE, else 100000).
+    #[arg(long)]
+    queue_points: Option<usize>,
+    /// Points per write (default: MAX_DATAPOINTS_PER_MESSAGE, else 2500).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Self-metrics interval in seconds (default: CARBON_METRIC_INTERVAL, else 60; 0: off).
+    #[arg(long)]
+    metric_interval: Option<u64>,
+    /// Seconds the destinations get to flush at shutdown.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout: u64,
+    /// Write the bound addresses here once listening (`line=ADDR pickle=ADDR udp=ADDR`).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// I/O threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+/// Runs the relay.
+pub fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("graphite-relay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<RelaySettings> {
+    if let Some(path) = &cli.crelay_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return parse_crelay(&text).with_context(|| format!("in {}", path.display()));
+    }
+    let path = cli.config.clone().unwrap_or_else(|| PathBuf::from("conf/carbon.conf"));
+    let conf = if path.exists() || cli.config.is_some() {
+        CarbonRelayConf::open(&path, Some(&cli.instance))?
+    } else {
+        CarbonRelayConf::parse("", std::path::Path::new("conf"))?
+    };
+    conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())
+}
+
+fn addr(iface: &str, port: u16, bind: Option<&str>) -> anyhow::Result<SocketAddr> {
+    let host = bind.unwrap_or(iface);
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    format!("{host}:{port}")
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("{host} resolves to nothing"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let s = settings(&cli)?;
+    if s.destinations.is_empty() {
+        bail!("no destinations configured");
+    }
+    let bind = cli.bind.as_deref();
+    let pick =
+        |spec: &Option<(String, u16)>, over: Option<u16>| -> anyhow::Result<Option<SocketAddr>> {
+            match (spec, over) {
+                (Some((i, _)), Some(p)) => Ok(Some(addr(i, p, bind)?)),
+                (None, Some(p)) => Ok(Some(addr("0.0.0.0", p, bind)?)),
+                (Some((i, p)), None) => Ok(Some(addr(i, *p, bind)?)),
+                (None, None) => Ok(None),
+            }
+        };
+    let listen = ListenConfig {
+        line: pick(&s.listen.line, cli.line_port)?,
+        udp: pick(&s.listen.udp, cli.udp_port)?,
+        pickle: pick(&s.listen.pickle, cli.pickle_port)?,
+        cache_query: None,
+        limits: Limits::default(),
+    };
+    let queue = QueueOptions {
+        queue_points: cli.queue_points.or(s.queue_points).unwrap_or(100_000).max(1),
+        batch_size: cli.batch_size.or(s.batch_size).unwrap_or(2500).max(1),
+        spool_dir: cli.spool_dir.clone(),
+        spool_max_bytes: cli.spool_max_bytes,
+        ..QueueOptions::default()
+    };
+    let interval = cli.metric_interval.unwrap_or(s.metric_interval);
+    let prefix = s.metric_prefix.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(cli.threads.max(1))
+        .thread_name("graphite-relay-io")
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let relay = Arc::new(Relay::start(s.destinations, s.router, s.cleanse, queue)?);
+    for (i, d) in relay.destinations().enumerate() {
+        tracing::info!(index = i, destination = %d.address(), protocol = ?d.protocol, "destination");
+    }
+    let host = carbon_host(Some(&cli.instance));
+    let result = runtime.block_on(serve(Arc::clone(&relay), listen, cli, interval, prefix, host));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn serve(
+    relay: Arc<Relay>,
+    listen: ListenConfig,
+    cli: Cli,
+    interval: u64,
+    prefix: String,
+    host: String,
+) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&listen).await?;
+    let addrs = listeners.addrs();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    {
+        let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        tokio::spawn(async move {
+            let mut health = tokio::time::interval(Duration::from_millis(200));
+            let period = Duration::from_secs(interval.max(1));
+            let mut metrics =
+                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let mut state = SelfMetricsState::default();
+            loop {
+                tokio::select! {
+                    _ = health.tick() => relay.refresh_health(),
+                    _ = metrics.tick(), if interval > 0 => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs()) as f64;
+                        let points: Vec<(String, f64, f64)> = relay
+                            .self_metrics(&prefix, &host, &mut state)
+                            .into_iter()
+                            .map(|(n, v)| (n, now, v))
+                            .collect();
+                        let r = Arc::clone(&relay);
+                        // Queuing may wait for room: off the I/O threads.
+                        let _ = tokio::task::spawn_blocking(move || r.push(&points)).await;
+                    }
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        });
+    }
+    let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+    let ready =
+        format!("line={} udp={} pickle={}", show(addrs.line), show(addrs.udp), show(addrs.pickle));
+    tracing::info!("listening: {ready}");
+    if let Some(path) = &cli.ready_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, format!("{ready}\n"))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let stats = Arc::new(ListenerStats::default());
+    let sink: Arc<dyn crate::server::Sink> = relay.clone();
+    listeners.serve(sink, Arc::new(MemorySink::new()), stats, shutdown).await?;
+    tracing::info!("listeners closed; flushing the destinations");
+    let timeout = Duration::from_secs(cli.shutdown_timeout);
+    let r = Arc::clone(&relay);
+    tokio::task::spawn_blocking(move || r.shutdown(timeout)).await.context("shutdown panicked")?;
+    for s in relay.stats() {
+        tracing::info!(
+            destination = %s.name, sent = s.sent, spooled = s.spooled, dropped = s.dropped,
+            "stopped"
+        );
+    }
+    Ok(())
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop the relay with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: exiting now; queued points not yet spooled are lost");
+    std::process::exit(130);
+}

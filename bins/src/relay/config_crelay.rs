@@ -1,0 +1,454 @@
+//! carbon-c-relay's configuration syntax (3.7): `cluster`, `match`, `rewrite`, `listen`.
+//!
+//! ```text
+//! cluster <name> <forward|any_of|failover> [useall] <host[:port][=instance] [proto udp|tcp]>... ;
+//! cluster <name> <carbon_ch|fnv1a_ch|jump_fnv1a_ch> [replication N] [dynamic] <host...>... ;
+//! match <*|regex>... send to <cluster|blackhole>... [stop] ;
+//! rewrite <regex> into <replacement> ;
+//! listen type linemode <[iface:]port proto tcp|udp>... ;
+//! ```
+//!
+//! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
+//! A server is one destination whatever clusters list it (carbon-c-relay's identity is
+//! `host:port`). Not supported, refused with a message: `aggregate`, `statistics`,
+//! `send statistics`, `include`, `file` clusters, `validate`, `route using`, transports
+//! other than plain, `type` other than linemode.
+
+use anyhow::{Context, bail};
+use carbon_proto::ring::{CRelayHash, CRelayRingBuilder, Destination};
+use collect::sender::Protocol;
+use regex::Regex;
+
+use super::router::{Cluster, Expr, Router, Stmt, parse_replacement};
+use super::{DestSpec, ListenSpec, RelaySettings};
+
+/// Default port of a server without one (carbon-c-relay's).
+const DEFAULT_PORT: u16 = 2003;
+
+/// Splits the file into statements of tokens. `"..."` quotes a token (keeping `#`, `;` and
+/// spaces); an unterminated quote runs to the end of the file.
+fn statements(text: &str) -> Vec<Vec<String>> {
+    let mut stmts = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut tok = String::new();
+    let mut chars = text.chars().peekable();
+    let flush = |tok: &mut String, cur: &mut Vec<String>| {
+        if !tok.is_empty() {
+            cur.push(std::mem::take(tok));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                flush(&mut tok, &mut cur);
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                    tok.push(c);
+                }
+                // An empty quoted token still counts.
+                cur.push(std::mem::take(&mut tok));
+            }
+            ';' => {
+                flush(&mut tok, &mut cur);
+                if !cur.is_empty() {
+                    stmts.push(std::mem::take(&mut cur));
+                }
+            }
+            c if c.is_whitespace() => flush(&mut tok, &mut cur),
+            c => tok.push(c),
+        }
+    }
+    flush(&mut tok, &mut cur);
+    if !cur.is_empty() {
+        stmts.push(cur);
+    }
+    stmts
+}
+
+/// A server as written in a cluster: `host[:port][=instance]`, IPv6 in brackets.
+fn parse_server(text: &str) -> anyhow::Result<Destination> {
+    let (addr, instance) = match text.split_once('=') {
+        Some((a, i)) => (a, Some(i.to_string())),
+        None => (text, None),
+    };
+    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').context("unterminated [ in server address")?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, p),
+            None => (h, ""),
+        }
+    } else {
+        match addr.rsplit_once(':') {
+            // A bare IPv6 address without brackets has several colons and no port.
+            Some((h, p)) if !h.contains(':') => (h, p),
+            _ => (addr, ""),
+        }
+    };
+    if host.is_empty() {
+        bail!("server {text:?}: empty host");
+    }
+    let port = if port.is_empty() {
+        DEFAULT_PORT
+    } else {
+        port.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .with_context(|| format!("server {text:?}: bad port"))?
+    };
+    Ok(Destination::new(host, port, instance))
+}
+
+/// POSIX extended regex as carbon-c-relay compiles it (`REG_EXTENDED`), for the `regex`
+/// crate: the syntaxes agree on what metric rules use; POSIX bracket classes
+/// (`[[:digit:]]`) are accepted by both.
+fn compile(expr: &str) -> anyhow::Result<Regex> {
+    Regex::new(expr).with_context(|| format!("bad regular expression {expr:?}"))
+}
+
+/// Reads a carbon-c-relay config.
+///
+/// # Errors
+///
+/// Unknown or unsupported statements, an unknown cluster, a bad server or regex; each names
+/// the statement's first words.
+pub fn parse_crelay(text: &str) -> anyhow::Result<RelaySettings> {
+    let mut destinations: Vec<DestSpec> = Vec::new();
+    let mut cluster_names: Vec<String> = Vec::new();
+    let mut clusters: Vec<Cluster> = Vec::new();
+    let mut stmts: Vec<Stmt> = Vec::new();
+    let mut listen = ListenSpec { line: None, pickle: None, udp: None };
+    let mut listened = false;
+    for words in statements(text) {
+        let head = words.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
+        let ctx = || format!("in statement `{head} ...`");
+        match words[0].as_str() {
+            "cluster" => {
+                let (name, cluster) = parse_cluster(&words, &mut destinations).with_context(ctx)?;
+                if cluster_names.contains(&name) || name == "blackhole" {
+                    bail!("cluster {name} defined twice");
+                }
+                cluster_names.push(name);
+                clusters.push(cluster);
+            }
+            "match" => {
+                let stmt = parse_match(&words, &cluster_names, &mut clusters).with_context(ctx)?;
+                stmts.push(stmt);
+            }
+            "rewrite" => {
+                let [_, expr, into, repl] = words.as_slice() else {
+                    bail!("{}: expected `rewrite <regex> into <replacement>`", ctx());
+                };
+                if into != "into" {
+                    bail!("{}: expected `into`", ctx());
+                }
+                stmts.push(Stmt::Rewrite {
+                    regex: compile(expr).with_context(ctx)?,
+                    replacement: parse_replacement(repl),
+                });
+            }
+            "listen" => {
+                listened = true;
+                parse_listen(&words, &mut listen).with_context(ctx)?;
+            }
+            "aggregate" | "statistics" | "send" | "include" => {
+                bail!("{}: `{}` is not supported by graphite-relay", ctx(), words[0])
+            }
+            other => bail!("{}: unknown statement `{other}`", ctx()),
+        }
+    }
+    if !listened {
+        // carbon-c-relay's default: -p 2003 on all interfaces, TCP and UDP.
+        listen.line = Some(("0.0.0.0".into(), DEFAULT_PORT));
+        listen.udp = Some(("0.0.0.0".into(), DEFAULT_PORT));
+    }
+    Ok(RelaySettings {
+        listen,
+        destinations,
+        router: Router::CRelay { clusters, stmts },
+        cleanse: true,
+        queue_points: None,
+        batch_size: None,
+        metric_prefix: "carbon".into(),
+        metric_interval: 60,
+    })
+}
+
+fn parse_cluster(
+    words: &[String],
+    destinations: &mut Vec<DestSpec>,
+) -> anyhow::Result<(String, Cluster)> {
+    let name = words.get(1).context("cluster without a name")?.clone();
+    let kind = words.get(2).context("cluster without a type")?.as_str();
+    let mut i = 3;
+    let mut replication = 1usize;
+    let hash = match kind {
+        "forward" | "any_of" | "failover" => {
+            if words.get(i).is_some_and(|w| w == "useall") {
+                i += 1;
+            }
+            None
+        }
+        "carbon_ch" | "fnv1a_ch" | "jump_fnv1a_ch" => {
+            let h: CRelayHash = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            if words.get(i).is_some_and(|w| w == "replication") {
+                replication = words
+                    .get(i + 1)
+                    .and_then(|w| w.parse().ok())
+                    .context("replication needs a count")?;
+                i += 2;
+            }
+            if words.get(i).is_some_and(|w| w == "dynamic") {
+                i += 1;
+            }
+            Some(h)
+        }
+        "file" => bail!("file clusters are not supported"),
+        other => bail!("unknown cluster type {other}"),
+    };
+    let mut members = Vec::new();
+    let mut nodes = Vec::new();
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let node = parse_server(w)?;
+        let mut protocol = Protocol::Plaintext;
+        // Options after a server.
+        loop {
+            match words.get(i).map(String::as_str) {
+                Some("proto") => {
+                    protocol = match words.get(i + 1).map(String::as_str) {
+                        Some("tcp") => Protocol::Plaintext,
+                        Some("udp") => Protocol::Udp,
+                        _ => bail!("proto must be tcp or udp"),
+                    };
+                    i += 2;
+                }
+                Some("type") => {
+                    if words.get(i + 1).map(String::as_str) != Some("linemode") {
+                        bail!("only `type linemode` is supported");
+                    }
+                    i += 2;
+                }
+                Some("transport") => {
+                    if words.get(i + 1).map(String::as_str) != Some("plain") {
+                        bail!("only `transport plain` is supported");
+                    }
+                    i += 2;
+                }
+                _ => break,
+            }
+        }
+        // One destination per host:port, whichever clusters list it.
+        let d = match destinations
+            .iter()
+            .position(|d| d.dest.host() == node.host() && d.dest.port() == node.port())
+        {
+            Some(d) => {
+                if destinations[d].dest.instance() != node.instance() {
+                    bail!(
+                        "server {}:{} is listed with two different instances",
+                        node.host(),
+                        node.port()
+                    );
+                }
+                d
+            }
+            None => {
+                destinations.push(DestSpec { dest: node.clone(), protocol });
+                destinations.len() - 1
+            }
+        };
+        members.push(d);
+        nodes.push(node);
+    }
+    if members.is_empty() {
+        bail!("cluster {name} has no servers");
+    }
+    let cluster = match (kind, hash) {
+        ("forward", _) => Cluster::Forward(members),
+        ("any_of", _) => Cluster::AnyOf(members),
+        ("failover", _) => Cluster::Failover(members),
+        (_, Some(h)) => {
+            let ring = CRelayRingBuilder::new(h).replication(replication).build(nodes)?;
+            Cluster::Hash { ring, members }
+        }
+        _ => bail!("unknown cluster type {kind}"),
+    };
+    Ok((name, cluster))
+}
+
+fn parse_match(
+    words: &[String],
+    names: &[String],
+    clusters: &mut Vec<Cluster>,
+) -> anyhow::Result<Stmt> {
+    let mut exprs = Vec::new();
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        if w == "send" || w == "validate" || w == "route" {
+            break;
+        }
+        exprs.push(if w == "*" { Expr::Any } else { Expr::Regex(compile(w)?) });
+        i += 1;
+    }
+    if exprs.is_empty() {
+        bail!("match without an expression");
+    }
+    match words.get(i).map(String::as_str) {
+        Some("send") if words.get(i + 1).is_some_and(|w| w == "to") => i += 2,
+        Some("validate") => bail!("`validate` is not supported"),
+        Some("route") => bail!("`route using` is not supported"),
+        _ => bail!("expected `send to`"),
+    }
+    let mut to = Vec::new();
+    let mut stop = false;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        if w == "stop" {
+            stop = true;
+            break;
+        }
+        if w == "blackhole" {
+            // A match that sends to the blackhole stops, as in carbon-c-relay.
+            stop = true;
+            clusters.push(Cluster::Blackhole);
+            to.push(clusters.len() - 1);
+            continue;
+        }
+        let c =
+            names.iter().position(|n| n == w).with_context(|| format!("unknown cluster {w}"))?;
+        to.push(c);
+    }
+    if let Some(extra) = words.get(i) {
+        bail!("unexpected `{extra}` after stop");
+    }
+    if to.is_empty() {
+        bail!("match sends nowhere");
+    }
+    Ok(Stmt::Match { exprs, clusters: to, stop })
+}
+
+fn parse_listen(words: &[String], listen: &mut ListenSpec) -> anyhow::Result<()> {
+    let mut i = 1;
+    if words.get(i).is_some_and(|w| w == "type") {
+        if words.get(i + 1).map(String::as_str) != Some("linemode") {
+            bail!("only `type linemode` listeners are supported");
+        }
+        i += 2;
+    }
+    if words.get(i).is_some_and(|w| w == "transport") {
+        if words.get(i + 1).map(String::as_str) != Some("plain") {
+            bail!("only plain listeners are supported");
+        }
+        i += 2;
+    }
+    while let Some(w) = words.get(i) {
+        let (iface, port) = match w.rsplit_once(':') {
+            Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']').to_string(), p),
+            None => ("0.0.0.0".to_string(), w.as_str()),
+        };
+        if w.starts_with('/') {
+            bail!("unix socket listeners are not supported");
+        }
+        let port: u16 = port.parse().with_context(|| format!("bad listen port in {w:?}"))?;
+        let proto = match (words.get(i + 1).map(String::as_str), words.get(i + 2)) {
+            (Some("proto"), Some(p)) => {
+                i += 3;
+                p.as_str()
+            }
+            _ => {
+                i += 1;
+                "tcp"
+            }
+        };
+        match proto {
+            "tcp" => listen.line = Some((iface, port)),
+            "udp" => listen.udp = Some((iface, port)),
+            other => bail!("unknown listen proto {other}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::router::Health;
+
+    fn route(s: &RelaySettings, name: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        s.router.route(name, &Health::new(s.destinations.len()), &mut |n, d| {
+            out.push((n.to_string(), s.destinations[d].dest.to_string()));
+        });
+        out
+    }
+
+    #[test]
+    fn reads_the_man_page_shapes() {
+        let s = parse_crelay(
+            "# comment\nlisten type linemode 127.0.0.1:12013 proto tcp 127.0.0.1:12013 proto udp ;\n\
+             cluster ch fnv1a_ch replication 1\n  127.0.0.1:2101 127.0.0.1:2102;\n\
+             cluster all forward 127.0.0.1:2103 127.0.0.1:2101 ;\n\
+             cluster one failover 127.0.0.1:2104 127.0.0.1:2105;\n\
+             match ^sys\\. send to all stop;\n\
+             rewrite ^foo\\.(.+)$ into bar.\\_1 ;\n\
+             match ^bar\\. send to one;\n\
+             match junk send to blackhole;\n\
+             match * send to ch stop;\n",
+        )
+        .unwrap();
+        assert_eq!(s.listen.line, Some(("127.0.0.1".into(), 12013)));
+        assert_eq!(s.listen.udp, Some(("127.0.0.1".into(), 12013)));
+        assert_eq!(s.destinations.len(), 5, "127.0.0.1:2101 is one server in two clusters");
+        let r = route(&s, "sys.cpu");
+        assert_eq!(r.len(), 2);
+        let r = route(&s, "foo.ABC");
+        assert_eq!(r[0], ("bar.abc".into(), "127.0.0.1:2104".into()));
+        assert_eq!(r.len(), 2);
+        assert!(route(&s, "a.junk").is_empty());
+        assert_eq!(route(&s, "x.y").len(), 1);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        assert!(parse_crelay("aggregate ^a every 10 seconds;").is_err());
+        assert!(parse_crelay("match * send to nowhere;").is_err());
+        assert!(parse_crelay("cluster c carbon_ch replication 3 a:1 b:2;").is_err());
+        assert!(parse_crelay("cluster c forward ;").is_err());
+        assert!(parse_crelay("frobnicate;").is_err());
+        assert!(
+            parse_crelay("cluster c forward a:1; match * validate x else drop send to c;").is_err()
+        );
+    }
+
+    #[test]
+    fn servers() {
+        let d = parse_server("[::1]:2004=a").unwrap();
+        assert_eq!((d.host(), d.port(), d.instance()), ("::1", 2004, Some("a")));
+        let d = parse_server("host").unwrap();
+        assert_eq!((d.host(), d.port()), ("host", 2003));
+        assert!(parse_server("h:0").is_err());
+        assert!(parse_server(":1").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(text in "[a-z_:0-9.=*;#\" \n\\[\\]^$\\\\]{0,120}") {
+            let _ = parse_crelay(&text);
+        }
+
+        #[test]
+        fn parser_never_panics_on_keywords(words in proptest::collection::vec(
+            "(cluster|match|send|to|stop|rewrite|into|listen|proto|tcp|udp|forward|any_of|carbon_ch|jump_fnv1a_ch|replication|2|c|127.0.0.1:1|;|\\*|type|linemode)", 0..20)) {
+            let _ = parse_crelay(&words.join(" "));
+        }
+    }
+}

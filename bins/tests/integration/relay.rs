@@ -1,0 +1,703 @@
+//! graphite-relay in a cluster with the reference implementations, on loopback:
+//!
+//! - carbon-c-relay's own routing (`-t` test mode) against ours for 10k names, for each of its
+//!   consistent-hash cluster types;
+//! - Debian's carbon-c-relay in front of two `graphite-rs` servers: every name lands on the
+//!   server carbon-c-relay chose, which is the server our ring names;
+//! - our relay (carbon.conf, `consistent-hashing`, pickle) in front of two Debian
+//!   carbon-caches: every name's whisper file is on the node carbon's own `ConsistentHashRing`
+//!   (asked in Python) names;
+//! - a destination stopped and restarted mid-stream: nothing lost, with a spool and without
+//!   one (backpressure), and the self-metrics arrive.
+//!
+//! Tests that need a reference tool print SKIP when it is missing, and fail instead under
+//! `GRAPHITE_REQUIRE_REFERENCE=1`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bins::relay::config_crelay::parse_crelay;
+use bins::relay::router::Health;
+
+const RELAY: &str = env!("CARGO_BIN_EXE_graphite-relay");
+const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
+const CRELAY: &str = "/usr/bin/carbon-c-relay";
+const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Whether `path` exists; otherwise SKIP (or fail under GRAPHITE_REQUIRE_REFERENCE=1).
+fn have(path: &str, test: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var("GRAPHITE_REQUIRE_REFERENCE").is_ok_and(|v| v == "1") {
+        panic!("{test}: {path} is missing and GRAPHITE_REQUIRE_REFERENCE=1");
+    }
+    eprintln!("SKIP {test}: {path} is not installed");
+    false
+}
+
+/// A free loopback port (bound then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+fn wait_port(port: u16, limit: Duration) -> bool {
+    wait_until(limit, || TcpStream::connect(("127.0.0.1", port)).is_ok())
+}
+
+/// A child process, stopped with SIGTERM (then SIGKILL) when dropped.
+struct Proc {
+    child: Option<Child>,
+    name: &'static str,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Proc {
+        let out = fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc { child: Some(child), name, log }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait (bounded); SIGKILL if it does not stop.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} ignored SIGTERM; killing", self.name);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(c) = self.child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            panic!("{} exited with {status}:\n{}", self.name, self.log());
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads `key=addr` pairs of a ready file.
+fn ready_addrs(path: &Path, proc: &mut Proc) -> HashMap<String, SocketAddr> {
+    let ok = wait_until(Duration::from_secs(60), || {
+        proc.assert_running();
+        path.exists()
+    });
+    assert!(ok, "{} not ready:\n{}", proc.name, proc.log());
+    let text = fs::read_to_string(path).unwrap();
+    text.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+/// Our `graphite-rs` on free ports with small whisper files.
+fn start_server(root: &Path) -> (Proc, SocketAddr) {
+    fs::create_dir_all(root.join("conf")).unwrap();
+    fs::write(
+        root.join("conf/storage-schemas.conf"),
+        "[default]\npattern = .*\nretentions = 60s:30\n",
+    )
+    .unwrap();
+    let ready = root.join("ready");
+    let mut p = Proc::spawn(
+        "graphite-rs",
+        Command::new(SERVER)
+            .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+            .args(["--line-port", "0", "--udp-port", "0", "--pickle-port", "0"])
+            .args(["--query-port", "0", "--http-port", "0"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .env_remove("GRAPHITE_ROOT")
+            .env_remove("GRAPHITE_CONF_DIR")
+            .env_remove("GRAPHITE_STORAGE_DIR"),
+        root.join("server.log"),
+    );
+    let addrs = ready_addrs(&ready, &mut p);
+    (p, addrs["line"])
+}
+
+/// Our relay with `args`; returns it and its plaintext address.
+fn start_relay(dir: &Path, args: &[&str]) -> (Proc, SocketAddr) {
+    let ready = dir.join("relay.ready");
+    let _ = fs::remove_file(&ready);
+    let mut p = Proc::spawn(
+        "graphite-relay",
+        Command::new(RELAY)
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--line-port", "0", "--ready-file"])
+            .arg(&ready),
+        dir.join("relay.log"),
+    );
+    let addrs = ready_addrs(&ready, &mut p);
+    (p, addrs["line"])
+}
+
+/// Every `.wsp` under `dir`, as metric names.
+fn wsp_names(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "wsp") {
+                let rel = p.strip_prefix(dir).unwrap().with_extension("");
+                out.insert(rel.to_string_lossy().replace('/', "."));
+            }
+        }
+    }
+    out
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}.host{}.metric_{i}", i % 97)).collect()
+}
+
+fn now_minute() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    (now as i64 / 60) * 60 - 60
+}
+
+fn send_lines(addr: SocketAddr, lines: &[String]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut buf = String::new();
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    s.write_all(buf.as_bytes()).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    // Wait for the peer to close (bounded by the read timeout).
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read(&mut [0u8; 16]);
+}
+
+/// Runs `carbon-c-relay -t` on `config` with `names` and returns, per name, the servers it
+/// would send to.
+fn crelay_test_mode(dir: &Path, config: &str, names: &[String]) -> BTreeMap<String, Vec<String>> {
+    let path = dir.join("test-mode.conf");
+    fs::write(&path, config).unwrap();
+    let mut child = Command::new(CRELAY)
+        .args(["-t", "-f"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = names.iter().map(|n| format!("{n} 1 1700000000\n")).collect();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Blocks: "    * -> NAME" then "    <type>(<cluster>)" then "        host:port" lines.
+    let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("    * -> ") {
+            current = Some(name.trim().to_string());
+            routes.entry(name.trim().to_string()).or_default();
+        } else if let Some(server) = line.strip_prefix("        ")
+            && let Some(name) = &current
+            && !server.starts_with(' ')
+        {
+            routes.entry(name.clone()).or_default().push(server.trim().to_string());
+        } else if line.trim() == "stop" {
+            current = None;
+        }
+    }
+    routes
+}
+
+/// Our routing for the same config: per name, `host:port` of each destination.
+fn our_routes(config: &str, names: &[String]) -> BTreeMap<String, Vec<String>> {
+    let s = parse_crelay(config).unwrap();
+    let health = Health::new(s.destinations.len());
+    names
+        .iter()
+        .map(|n| {
+            let mut to = Vec::new();
+            s.router.route(n, &health, &mut |_, d| to.push(s.destinations[d].address()));
+            (n.clone(), to)
+        })
+        .collect()
+}
+
+#[test]
+fn routing_matches_carbon_c_relay_test_mode_for_10k_names() {
+    if !have(CRELAY, "routing_matches_carbon_c_relay_test_mode_for_10k_names") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let names = names("crelay.route", 10_000);
+    for (kind, servers) in [
+        ("carbon_ch", "127.0.0.1:2101=a 127.0.0.1:2102=b"),
+        ("carbon_ch replication 2", "10.0.0.1:2003 10.0.0.2:2003 10.0.0.3:2003"),
+        ("fnv1a_ch", "127.0.0.1:2101 127.0.0.1:2102"),
+        ("fnv1a_ch replication 2", "127.0.0.1:2101 127.0.0.1:2102 127.0.0.1:2103=x"),
+        ("jump_fnv1a_ch", "127.0.0.1:2101=1 127.0.0.1:2102=0 127.0.0.1:2103=2"),
+        ("jump_fnv1a_ch replication 2", "10.0.0.1:1 10.0.0.2:1 10.0.0.3:1 10.0.0.4:1"),
+    ] {
+        let config = format!("cluster c {kind} {servers} ;\nmatch * send to c stop ;\n");
+        let theirs = crelay_test_mode(dir.path(), &config, &names);
+        let ours = our_routes(&config, &names);
+        assert_eq!(
+            theirs.len(),
+            names.len(),
+            "{kind}: carbon-c-relay -t printed {} routes",
+            theirs.len()
+        );
+        let differ: Vec<_> =
+            names.iter().filter(|n| theirs.get(*n) != ours.get(*n)).take(5).collect();
+        assert!(
+            differ.is_empty(),
+            "{kind}: routes differ, e.g. {:?}",
+            differ.iter().map(|n| (n, &theirs[*n], &ours[*n])).collect::<Vec<_>>()
+        );
+        let used: BTreeSet<&String> = ours.values().flatten().collect();
+        assert!(used.len() >= 2, "{kind}: everything went to one server");
+        eprintln!("{kind}: {} names routed identically over {} servers", names.len(), used.len());
+    }
+}
+
+#[test]
+fn carbon_c_relay_in_front_of_two_graphite_rs_servers() {
+    if !have(CRELAY, "carbon_c_relay_in_front_of_two_graphite_rs_servers") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s1, a1) = start_server(&dir.path().join("s1"));
+    let (mut s2, a2) = start_server(&dir.path().join("s2"));
+    let port = free_port();
+    let config = format!(
+        "listen type linemode 127.0.0.1:{port} proto tcp ;\n\
+         cluster nodes carbon_ch 127.0.0.1:{}=a 127.0.0.1:{}=b ;\n\
+         match * send to nodes stop ;\n",
+        a1.port(),
+        a2.port()
+    );
+    fs::write(dir.path().join("crelay.conf"), &config).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY)
+            .arg("-f")
+            .arg(dir.path().join("crelay.conf"))
+            .args(["-s", "-w", "2", "-q", "100000"]),
+        dir.path().join("crelay.log"),
+    );
+    assert!(wait_port(port, Duration::from_secs(15)), "carbon-c-relay:\n{}", crelay.log());
+    let names = names("cr.front", 10_000);
+    let t = now_minute();
+    let lines: Vec<String> = names.iter().map(|n| format!("{n} 1 {t}")).collect();
+    send_lines(SocketAddr::from(([127, 0, 0, 1], port)), &lines);
+    let (d1, d2) = (dir.path().join("s1/storage/whisper"), dir.path().join("s2/storage/whisper"));
+    let done = wait_until(Duration::from_secs(180), || {
+        wsp_names(&d1).len() + wsp_names(&d2).len() >= names.len()
+    });
+    crelay.stop();
+    s1.stop();
+    s2.stop();
+    let (on1, on2) = (wsp_names(&d1), wsp_names(&d2));
+    assert!(done, "only {} + {} of {} names arrived", on1.len(), on2.len(), names.len());
+    // Where our ring puts each name, for the same cluster.
+    let ours = our_routes(&config, &names);
+    let mut wrong = Vec::new();
+    for n in &names {
+        let want = &ours[n];
+        let got: Vec<String> = [(&on1, a1), (&on2, a2)]
+            .iter()
+            .filter(|(set, _)| set.contains(n))
+            .map(|(_, a)| a.to_string())
+            .collect();
+        if &got != want {
+            wrong.push((n.clone(), got, want.clone()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} names not where our ring puts them, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(on1.len() > 3000 && on2.len() > 3000, "split {} / {}", on1.len(), on2.len());
+    eprintln!(
+        "carbon-c-relay -> graphite-rs: {} + {} names, each on the node our ring names",
+        on1.len(),
+        on2.len()
+    );
+}
+
+/// A Debian carbon-cache on free ports; returns it, its pickle port and its whisper dir.
+fn start_carbon_cache(dir: &Path) -> (Proc, u16, PathBuf) {
+    let (line, pickle, query) = (free_port(), free_port(), free_port());
+    for sub in ["conf", "storage/whisper", "log", "lists"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let d = dir.display();
+    fs::write(
+        dir.join("conf/carbon.conf"),
+        format!(
+            "[cache]\nSTORAGE_DIR = {d}/storage/\nLOCAL_DATA_DIR = {d}/storage/whisper/\n\
+             WHITELISTS_DIR = {d}/lists/\nCONF_DIR = {d}/conf/\nLOG_DIR = {d}/log/\nPID_DIR = {d}/\n\
+             ENABLE_LOGROTATION = False\nUSER =\nMAX_CACHE_SIZE = inf\nMAX_UPDATES_PER_SECOND = inf\n\
+             MAX_CREATES_PER_MINUTE = inf\nLINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = {line}\n\
+             ENABLE_UDP_LISTENER = False\nPICKLE_RECEIVER_INTERFACE = 127.0.0.1\nPICKLE_RECEIVER_PORT = {pickle}\n\
+             CACHE_QUERY_INTERFACE = 127.0.0.1\nCACHE_QUERY_PORT = {query}\nLOG_UPDATES = False\n\
+             LOG_CREATES = False\nCARBON_METRIC_INTERVAL = 0\nENABLE_TAGS = False\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("conf/storage-schemas.conf"),
+        "[default]\npattern = .*\nretentions = 60s:30\n",
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        "carbon-cache",
+        Command::new(PYTHON)
+            .arg(CARBON_CACHE)
+            .arg(format!("--config={d}/conf/carbon.conf"))
+            .arg(format!("--pidfile={d}/carbon-cache.pid"))
+            .arg(format!("--logdir={d}/log"))
+            .args(["--nodaemon", "start"]),
+        dir.join("stdout.log"),
+    );
+    let up = wait_until(Duration::from_secs(60), || {
+        p.assert_running();
+        TcpStream::connect(("127.0.0.1", pickle)).is_ok()
+    });
+    assert!(up, "carbon-cache did not open {pickle}:\n{}", p.log());
+    (p, pickle, dir.join("storage/whisper"))
+}
+
+/// carbon's own ConsistentHashRing (Python) for `names`: the instance of each name's node.
+fn carbon_ring_instances(nodes: &[(u16, &str)], names: &[String]) -> Vec<String> {
+    // carbon's ring identity is (host, instance): the port does not matter.
+    let ring: Vec<String> = nodes.iter().map(|(_, i)| format!("('127.0.0.1', '{i}')")).collect();
+    let script = format!(
+        "import sys\nfrom carbon.hashing import ConsistentHashRing\n\
+         r = ConsistentHashRing([{}])\n\
+         for l in sys.stdin:\n    print(r.get_node(l.strip())[1])\n",
+        ring.join(", ")
+    );
+    let mut child = Command::new(PYTHON)
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = names.iter().map(|n| format!("{n}\n")).collect();
+    let w = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    w.join().unwrap();
+    assert!(out.status.success(), "python carbon.hashing failed");
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn our_relay_in_front_of_two_carbon_caches() {
+    if !have(CARBON_CACHE, "our_relay_in_front_of_two_carbon_caches") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c1, p1, w1) = start_carbon_cache(&dir.path().join("a"));
+    let (mut c2, p2, w2) = start_carbon_cache(&dir.path().join("b"));
+    fs::create_dir_all(dir.path().join("relay")).unwrap();
+    let conf = dir.path().join("relay/carbon.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[relay]\nRELAY_METHOD = consistent-hashing\nREPLICATION_FACTOR = 1\n\
+             DESTINATIONS = 127.0.0.1:{p1}:a, 127.0.0.1:{p2}:b\nDESTINATION_PROTOCOL = pickle\n"
+        ),
+    )
+    .unwrap();
+    let (mut relay, addr) = start_relay(
+        dir.path(),
+        &["--config", conf.to_str().unwrap(), "--pickle-port", "0", "--metric-interval", "0"],
+    );
+    let names = names("relay.carbon", 2000);
+    let t = now_minute();
+    let lines: Vec<String> = names.iter().map(|n| format!("{n} 2.5 {t}")).collect();
+    send_lines(addr, &lines);
+    let done = wait_until(Duration::from_secs(120), || {
+        wsp_names(&w1).len() + wsp_names(&w2).len() >= names.len()
+    });
+    relay.stop();
+    c1.stop();
+    c2.stop();
+    let (on_a, on_b) = (wsp_names(&w1), wsp_names(&w2));
+    assert!(
+        done,
+        "only {} + {} of {} whisper files:\n{}",
+        on_a.len(),
+        on_b.len(),
+        names.len(),
+        relay.log()
+    );
+    let want = carbon_ring_instances(&[(p1, "a"), (p2, "b")], &names);
+    let mut wrong = Vec::new();
+    for (n, inst) in names.iter().zip(&want) {
+        let (here, there) = if inst == "a" { (&on_a, &on_b) } else { (&on_b, &on_a) };
+        if !here.contains(n) || there.contains(n) {
+            wrong.push((n, inst));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} names not on carbon's node, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    eprintln!(
+        "graphite-relay -> carbon-cache: {} on a, {} on b, each where carbon_ch says",
+        on_a.len(),
+        on_b.len()
+    );
+}
+
+/// A carbon plaintext receiver that keeps every line across restarts. `stop` is carbon's
+/// orderly stop: the listener closes at once, open connections get a FIN and are read until
+/// the sender closes them.
+struct Sink {
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sink {
+    fn start_on(addr: SocketAddr, lines: Arc<Mutex<Vec<String>>>) -> Sink {
+        let listener = TcpListener::bind(addr).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
+            std::thread::spawn(move || sink_loop(listener, &lines, &stop))
+        };
+        Sink { addr, lines, stop, thread: Some(thread) }
+    }
+
+    fn count(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn sink_loop(listener: TcpListener, lines: &Mutex<Vec<String>>, stop: &AtomicBool) {
+    listener.set_nonblocking(true).unwrap();
+    let mut conns: Vec<(TcpStream, Vec<u8>)> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut listener = Some(listener);
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if stop.load(Ordering::SeqCst) && drain_until.is_none() {
+            listener = None;
+            for (c, _) in &conns {
+                let _ = c.shutdown(Shutdown::Write);
+            }
+            drain_until = Some(Instant::now() + Duration::from_secs(20));
+        }
+        if drain_until.is_some_and(|d| Instant::now() > d || conns.is_empty()) {
+            return;
+        }
+        if let Some(l) = &listener {
+            match l.accept() {
+                Ok((c, _)) => {
+                    c.set_nonblocking(true).unwrap();
+                    conns.push((c, Vec::new()));
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        let mut idle = true;
+        conns.retain_mut(|(c, pending)| {
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        idle = false;
+                        pending.extend_from_slice(&buf[..n]);
+                        let mut out = lines.lock().unwrap();
+                        let mut start = 0;
+                        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+                            out.push(
+                                String::from_utf8_lossy(&pending[start..start + end]).into_owned(),
+                            );
+                            start += end + 1;
+                        }
+                        pending.drain(..start);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(_) => return false,
+                }
+            }
+        });
+        if idle {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Sends `total` points over `conns` connections at about `rate` points/s per connection,
+/// stopping the destination `sink` (given back by `outage`) midway and restarting it.
+fn restart_mid_stream(spool: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&lines));
+    let sink_addr = sink.addr;
+    let config = format!(
+        "cluster out forward 127.0.0.1:{} ;\nmatch * send to out stop ;\n",
+        sink_addr.port()
+    );
+    let cfg = dir.path().join("relay.conf");
+    fs::write(&cfg, config).unwrap();
+    let spool_dir = dir.path().join("spool");
+    // Without a `listen` block carbon-c-relay (and we) take TCP and UDP 2003: free ports here.
+    let mut args =
+        vec!["--crelay-config", cfg.to_str().unwrap(), "--metric-interval", "1", "--udp-port", "0"];
+    if spool {
+        args.extend(["--spool-dir", spool_dir.to_str().unwrap()]);
+    } else {
+        // A small queue: the outage must be carried by backpressure alone.
+        args.extend(["--queue-points", "2000"]);
+    }
+    let (mut relay, addr) = start_relay(dir.path(), &args);
+    let total = 40_000usize;
+    let conns = 4usize;
+    let t0 = 1_700_000_000usize;
+    let senders: Vec<JoinHandle<()>> = (0..conns)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                let mut i = c;
+                while i < total {
+                    let mut chunk = String::new();
+                    for _ in 0..100 {
+                        if i >= total {
+                            break;
+                        }
+                        chunk.push_str(&format!("restart.c{c}.m{} {i} {}\n", i % 50, t0 + i));
+                        i += conns;
+                    }
+                    s.write_all(chunk.as_bytes()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                s.shutdown(Shutdown::Write).unwrap();
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(30), || sink.count() > total / 4),
+        "no data before the outage"
+    );
+    sink.stop();
+    let at_stop = lines.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sink = Sink::start_on(sink_addr, Arc::clone(&lines));
+    for s in senders {
+        s.join().unwrap();
+    }
+    let want: BTreeSet<usize> = (0..total).collect();
+    let got_all = || {
+        let l = lines.lock().unwrap();
+        let got: BTreeSet<usize> = l
+            .iter()
+            .filter(|x| x.starts_with("restart."))
+            .filter_map(|x| x.split(' ').nth(1)?.parse::<f64>().ok().map(|v| v as usize))
+            .collect();
+        got == want
+    };
+    let complete = wait_until(Duration::from_secs(60), got_all);
+    // The self-metrics of the destination arrive through the relay itself.
+    let label = format!("destinations.127_0_0_1:{}:None.sent", sink_addr.port());
+    let metrics = wait_until(Duration::from_secs(10), || {
+        lines.lock().unwrap().iter().any(|l| l.starts_with("carbon.relays.") && l.contains(&label))
+    });
+    relay.stop();
+    let log = relay.log();
+    sink.stop();
+    let l = lines.lock().unwrap();
+    let got: BTreeSet<usize> = l
+        .iter()
+        .filter(|x| x.starts_with("restart."))
+        .filter_map(|x| x.split(' ').nth(1)?.parse::<f64>().ok().map(|v| v as usize))
+        .collect();
+    let missing = want.difference(&got).count();
+    assert!(
+        complete && missing == 0,
+        "{missing} of {total} points lost (spool: {spool}); {at_stop} before the outage\n{log}"
+    );
+    assert!(metrics, "no self-metric {label}");
+    eprintln!(
+        "restart (spool {spool}): all {total} points delivered, {} lines in all ({at_stop} before the outage)",
+        l.len()
+    );
+}
+
+#[test]
+fn a_destination_restarted_mid_stream_loses_nothing_with_a_spool() {
+    restart_mid_stream(true);
+}
+
+#[test]
+fn a_destination_restarted_mid_stream_loses_nothing_by_backpressure() {
+    restart_mid_stream(false);
+}
