@@ -2,7 +2,8 @@
 //! restart, to show dashboards are durable), and end-to-end runs in headless Chromium through
 //! chromedriver (Debian's `chromium` and `chromium-driver`): browse the tree to a metric,
 //! apply a function, save a dashboard, reload it, compare a chart with a golden PNG, and time
-//! a 12-graph dashboard over 1,008 series.
+//! a 12-graph dashboard over 1,008 series; and, with `--alert-rules`, see a firing alert in the
+//! Alerts tab, silence and acknowledge it there and expire the silence, checked over the API.
 //!
 //! Without chromium or chromedriver the browser test prints SKIP and passes, unless
 //! `GRAPHITE_REQUIRE_REFERENCE=1`, when it fails. Regenerate the golden PNG with
