@@ -228,6 +228,7 @@
   function redrawAll() {
     if (!$('view-graph').hidden) drawComposer();
     if (!$('view-dashboards').hidden && state.dash) renderGrid();
+    if (!$('view-alerts').hidden) loadAlerts();
   }
 
   // ---- metric tree
@@ -573,30 +574,319 @@
     } catch (e) { $('dash-status').textContent = 'Import failed: ' + e.message; }
   });
 
-  // ---- alerts: shown only when the alert engine answers on this port
-  function table(rows) {
-    if (!rows.length) return el('p', { class: 'status' }, 'none');
-    const cols = [...new Set(rows.flatMap((r) => (r && typeof r === 'object' ? Object.keys(r) : ['value'])))];
-    const cell = (v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-    return el('table', {}, el('thead', {}, el('tr', {}, ...cols.map((c) => el('th', {}, c)))),
-      el('tbody', {}, ...rows.map((r) => el('tr', {}, ...cols.map((c) =>
-        el('td', {}, cell(r && typeof r === 'object' ? r[c] : r)))))));
+  // ---- alerts: shown only when the alert engine answers on this port. Shapes: alert/src/api.rs.
+  const ALERT_ORDER = { firing: 0, error: 1, nodata: 2, recovering: 3, pending: 4, normal: 5 };
+  const ACTIVE = new Set(['firing', 'recovering', 'nodata', 'error']);
+  const SILENCE_ORDER = { active: 0, pending: 1, expired: 2 };
+  const AUTHOR_KEY = 'graphite-rs.author';
+  const alertsData = { alerts: [], silences: [], rules: [], history: [], loads: 0 };
+  let silenceFor = null; // the instance a silence dialog was opened from
+
+  const fmtTime = (t) => (t == null ? '' : new Date(t * 1000).toLocaleString());
+  function span(sec) {
+    sec = Math.round(Math.abs(sec));
+    if (sec < 60) return sec + 's';
+    if (sec < 3600) return Math.floor(sec / 60) + 'm' + (sec % 60 ? ' ' + (sec % 60) + 's' : '');
+    if (sec < 86400) return Math.floor(sec / 3600) + 'h' + (sec % 3600 >= 60 ? ' ' + Math.floor((sec % 3600) / 60) + 'm' : '');
+    return Math.floor(sec / 86400) + 'd' + (sec % 86400 >= 3600 ? ' ' + Math.floor((sec % 86400) / 3600) + 'h' : '');
   }
-  const rowsOf = (x) => (Array.isArray(x) ? x : (x && Object.values(x).find(Array.isArray)) || (x ? [x] : []));
+  function relTime(t) {
+    const d = t - Date.now() / 1000;
+    return d >= 0 ? 'in ' + span(d) : span(-d) + ' ago';
+  }
+  /// A time cell: relative text, the local date and time on hover.
+  const timeCell = (t) => (t == null ? el('td', {}, 'never')
+    : el('td', { title: fmtTime(t), 'data-t': String(t) }, relTime(t)));
+  const fmtValue = (v) => (v == null ? '' : String(Number.isInteger(v) ? v : Number(v.toPrecision(6))));
+  const labelText = (labels) => Object.entries(labels || {}).filter(([k]) => k !== 'alertname')
+    .map(([k, v]) => k + '=' + v).join(', ');
+  const labelChips = (labels) => el('span', { class: 'labels' }, ...Object.entries(labels || {})
+    .filter(([k]) => k !== 'alertname').map(([k, v]) => el('code', { class: 'label' }, k + '=' + v)));
+  function badge(status, severity) {
+    const sev = severity && (status === 'firing' || status === 'recovering') ? ' sev-' + severity : '';
+    return el('span', { class: 'badge st-' + status + sev }, status);
+  }
+  function dataTable(id, headers, rows, empty) {
+    if (!rows.length) return el('p', { class: 'status', id: id + '-none' }, empty || 'None.');
+    return el('table', { id, class: 'alerts' },
+      el('thead', {}, el('tr', {}, ...headers.map((h) => el('th', {}, h)))), el('tbody', {}, ...rows));
+  }
+  const present = (...nodes) => nodes.filter((n) => n != null); // replaceChildren writes null as text
+  const button = (cls, text, onclick, title) => el('button', { type: 'button', class: cls, onclick, title: title || '' }, text);
+
   async function loadAlerts() {
-    const view = $('view-alerts');
-    view.replaceChildren();
-    for (const [title, path] of [['Alerts', 'alerts/api/alerts'], ['Rules', 'alerts/api/rules'], ['Silences', 'alerts/api/silences']]) {
-      const section = el('div', {}, el('h3', {}, title));
-      view.append(section);
-      try { section.append(table(rowsOf(await getJSON(path)))); } catch (e) { section.append(el('p', { class: 'status' }, e.message)); }
+    const status = $('alerts-status');
+    let got;
+    try {
+      got = await Promise.all(['alerts', 'rules', 'silences', 'history?limit=50']
+        .map((p) => getJSON('alerts/api/' + p)));
+    } catch (e) {
+      status.textContent = e.status === 404
+        ? 'The alert engine is not running here: start graphite-rs with --alert-rules FILE.'
+        : 'Error: ' + e.message;
+      return;
     }
+    [alertsData.alerts, alertsData.rules, alertsData.silences, alertsData.history] = got;
+    renderAlerts();
+    status.textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
+    // Read by the end-to-end test: how many loads have been drawn.
+    $('view-alerts').dataset.loads = String(++alertsData.loads);
   }
+  function renderAlerts() {
+    const { alerts, silences } = alertsData;
+    const count = (s) => alerts.filter((a) => a.status === s).length;
+    const silenced = alerts.filter((a) => ACTIVE.has(a.status) && a.silenced_by.length).length;
+    $('alerts-summary').textContent = count('firing') + ' firing, ' + count('pending') + ' pending, ' +
+      silenced + ' silenced, ' + silences.filter((s) => s.state === 'active').length + ' active silences; ' +
+      alertsData.rules.length + (alertsData.rules.length === 1 ? ' rule.' : ' rules.');
+    renderInstances();
+    renderAcks();
+    renderSilences();
+    renderRules();
+    renderHistory();
+  }
+
+  function renderInstances() {
+    const showNormal = $('alerts-show-normal').checked;
+    const all = alertsData.alerts.slice().sort((a, b) =>
+      (ALERT_ORDER[a.status] ?? 9) - (ALERT_ORDER[b.status] ?? 9) ||
+      (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
+      a.rule.localeCompare(b.rule) || labelText(a.labels).localeCompare(labelText(b.labels)));
+    const shown = showNormal ? all : all.filter((a) => a.status !== 'normal');
+    const rows = shown.map((a) => {
+      const notes = [];
+      const summary = a.annotations && a.annotations.summary;
+      if (summary) notes.push(el('div', {}, summary));
+      if (a.silenced_by.length) notes.push(el('div', { class: 'note' }, 'silenced by ' + a.silenced_by.join(', ')));
+      if (a.ack) notes.push(el('div', { class: 'note' }, 'acknowledged by ' + a.ack.by + ', ' + relTime(a.ack.expires_at).replace(/^in /, 'for ')));
+      if (a.detail) notes.push(el('div', { class: 'note' }, a.detail));
+      const actions = [button('silence', 'Silence', () => openSilence(a), 'Silence this instance')];
+      // Only an active alert routed to some receiver can be acknowledged.
+      if (ACTIVE.has(a.status) && a.groups.length) {
+        actions.push(button('ack', a.ack ? 'Re-ack' : 'Ack', () => openAck(a), 'Acknowledge'));
+      }
+      const cls = 'alert st-' + a.status + (a.severity ? ' sev-' + a.severity : '') +
+        (a.silenced_by.length ? ' silenced' : '') + (a.ack ? ' acked' : '');
+      return el('tr', { class: cls, 'data-fingerprint': a.fingerprint, 'data-status': a.status },
+        el('td', { class: 'rule' }, a.rule), el('td', {}, labelChips(a.labels)),
+        el('td', {}, badge(a.status, a.severity)), el('td', { class: 'severity' }, a.severity || ''),
+        el('td', { class: 'num value' }, fmtValue(a.value)), timeCell(a.since),
+        el('td', {}, ...notes), el('td', { class: 'actions' }, ...actions));
+    });
+    const hidden = all.length - shown.length;
+    $('alerts-instances').replaceChildren(...present(
+      dataTable('instances', ['Rule', 'Labels', 'State', 'Severity', 'Value', 'Since', 'Notes', ''], rows,
+        hidden ? 'No instance outside normal.' : 'No instances.'),
+      hidden ? el('p', { class: 'status' }, hidden + ' normal instance' + (hidden > 1 ? 's' : '') + ' hidden.') : null));
+  }
+
+  function renderAcks() {
+    // The API has no list of acks: each alert carries the one covering it (its own or its group's).
+    const acks = new Map();
+    for (const a of alertsData.alerts) {
+      if (!a.ack) continue;
+      const key = JSON.stringify(a.ack.target);
+      if (!acks.has(key)) acks.set(key, { ack: a.ack, covers: [] });
+      acks.get(key).covers.push(a);
+    }
+    const rows = [...acks.values()].map(({ ack, covers }) => {
+      const what = ack.target.fingerprint
+        ? covers[0].rule + (labelText(covers[0].labels) ? ' {' + labelText(covers[0].labels) + '}' : '')
+        : 'group ' + ack.target.group_key + ' (' + covers.length + ' alerts)';
+      return el('tr', { class: 'ack-row', 'data-target': ack.target.fingerprint || ack.target.group_key },
+        el('td', {}, what), el('td', { class: 'by' }, ack.by), el('td', {}, ack.comment),
+        timeCell(ack.at), timeCell(ack.expires_at), el('td', {}, ack.severity || ''));
+    });
+    $('alerts-acks').replaceChildren(dataTable('acks',
+      ['Covers', 'By', 'Comment', 'At', 'Expires', 'Up to severity'], rows));
+  }
+
+  function matcherText(m) { return m.name + m.op + JSON.stringify(m.value); }
+  function renderSilences() {
+    const showExpired = $('alerts-show-expired').checked;
+    const all = alertsData.silences.slice().sort((a, b) =>
+      (SILENCE_ORDER[a.state] ?? 9) - (SILENCE_ORDER[b.state] ?? 9) || b.ends_at - a.ends_at);
+    const shown = showExpired ? all : all.filter((s) => s.state !== 'expired');
+    const rows = shown.map((s) => {
+      const silencing = alertsData.alerts.filter((a) => a.silenced_by.includes(s.id)).length;
+      const actions = [];
+      if (s.state !== 'expired') {
+        // Two clicks: the first arms the button for 4 s.
+        const b = button('expire', 'Expire', async () => {
+          if (b.dataset.armed !== '1') {
+            b.dataset.armed = '1';
+            b.textContent = 'Expire now?';
+            setTimeout(() => { b.dataset.armed = '0'; b.textContent = 'Expire'; }, 4000);
+            return;
+          }
+          try {
+            await getJSON('alerts/api/silences/' + encodeURIComponent(s.id), { method: 'DELETE' });
+            $('alerts-status').textContent = 'Silence ' + s.id + ' expired.';
+          } catch (e) { $('alerts-status').textContent = 'Error: ' + e.message; }
+          loadAlerts();
+        }, 'End this silence now');
+        actions.push(b);
+      }
+      return el('tr', { class: 'silence-row st-' + s.state, 'data-id': s.id, 'data-state': s.state },
+        el('td', {}, el('code', {}, s.id)), el('td', {}, el('span', { class: 'badge si-' + s.state }, s.state)),
+        el('td', {}, ...s.matchers.map((m) => el('code', { class: 'label' }, matcherText(m)))),
+        timeCell(s.starts_at), timeCell(s.ends_at), el('td', { class: 'by' }, s.created_by),
+        el('td', {}, s.comment), el('td', { class: 'num' }, String(silencing)), el('td', { class: 'actions' }, ...actions));
+    });
+    const hidden = all.length - shown.length;
+    $('alerts-silences').replaceChildren(...present(dataTable('silences',
+      ['ID', 'State', 'Matchers', 'Starts', 'Ends', 'By', 'Comment', 'Silencing', ''], rows),
+    hidden ? el('p', { class: 'status' }, hidden + ' expired hidden.') : null));
+  }
+
+  /// A composer link (relative: a hash) for a rule's generator URL, when it has a target.
+  function composerLink(rule) {
+    if (!['graphite', 'freshness'].includes(rule.kind) || !rule.generator_url.includes('?')) return null;
+    const q = new URLSearchParams(rule.generator_url.split('?')[1]);
+    const target = q.get('target');
+    if (!target) return null;
+    return el('a', { href: '#/graph?' + qs([['target', target], ['from', q.get('from') || '-1h']]) }, 'graph');
+  }
+  function renderRules() {
+    const rows = alertsData.rules.map((r) => el('tr', { 'data-rule': r.name, class: r.last_error ? 'rule-error' : '' },
+      el('td', {}, r.name), el('td', {}, r.kind), el('td', {}, el('code', {}, r.subject), ' ', composerLink(r)),
+      el('td', {}, r.condition), el('td', {}, r.every + 's' + (r.for_seconds ? ', for ' + span(r.for_seconds) : '')),
+      timeCell(r.last_eval), el('td', { class: 'num' }, r.last_duration_ms.toFixed(1) + ' ms'),
+      el('td', {}, ...Object.entries(r.counts).map(([s, n]) => el('span', { class: 'badge st-' + s }, s + ' ' + n))),
+      el('td', { class: 'error' }, r.last_error || ''), el('td', {}, r.notify.join(', '))));
+    $('alerts-rules').replaceChildren(dataTable('rules',
+      ['Rule', 'Kind', 'Target', 'Condition', 'Every', 'Last evaluation', 'Took', 'Instances', 'Error', 'Notify'], rows));
+  }
+  function renderHistory() {
+    const rows = alertsData.history.map((t) => el('tr', {},
+      timeCell(t.at), el('td', {}, t.rule), el('td', {}, labelChips(t.labels)),
+      el('td', {}, badge(t.from), ' → ', badge(t.to, t.severity)), el('td', { class: 'num' }, fmtValue(t.value))));
+    $('alerts-history').replaceChildren(dataTable('history', ['At', 'Rule', 'Labels', 'Change', 'Value'], rows));
+  }
+  $('alerts-show-normal').addEventListener('change', renderInstances);
+  $('alerts-show-expired').addEventListener('change', renderSilences);
+  $('alerts-reload').addEventListener('click', loadAlerts);
+
+  // The silence form: matchers prefilled from an instance's labels (all but `severity`, which
+  // changes while the alert does, are checked), a duration, an author and a comment.
+  const OPS = ['=', '!=', '=~', '!~'];
+  function addMatcher(name, op, value, on) {
+    const row = el('tr', { class: 'matcher' },
+      el('td', {}, el('input', { type: 'checkbox', class: 'm-on', 'aria-label': 'use this matcher' })),
+      el('td', {}, el('input', { class: 'm-name', value: name, 'aria-label': 'label', required: '' })),
+      el('td', {}, el('select', { class: 'm-op', 'aria-label': 'operator' }, ...OPS.map((o) => el('option', { value: o }, o)))),
+      el('td', {}, el('input', { class: 'm-value', value, 'aria-label': 'value' })),
+      el('td', {}, button('rm', '×', () => { row.remove(); silencePreview(); }, 'Remove')));
+    row.querySelector('.m-on').checked = on;
+    row.querySelector('.m-op').value = op;
+    $('silence-matchers').tBodies[0].append(row);
+  }
+  function formMatchers() {
+    return [...$('silence-matchers').tBodies[0].rows].filter((r) => r.querySelector('.m-on').checked)
+      .map((r) => ({ name: r.querySelector('.m-name').value.trim(), op: r.querySelector('.m-op').value,
+        value: r.querySelector('.m-value').value }));
+  }
+  /// How many known instances the checked matchers select (regexes are anchored, as the engine's;
+  /// JavaScript's regex dialect is close to Rust's for the usual patterns).
+  function silencePreview() {
+    const ms = formMatchers();
+    let n = 0;
+    try {
+      const tests = ms.map((m) => {
+        const re = m.op.includes('~') ? new RegExp('^(?:' + m.value + ')$') : null;
+        return (labels) => {
+          const v = labels[m.name] ?? '';
+          const hit = re ? re.test(v) : v === m.value;
+          return m.op.startsWith('!') ? !hit : hit;
+        };
+      });
+      n = ms.length ? alertsData.alerts.filter((a) => tests.every((t) => t(a.labels))).length : 0;
+    } catch (e) {
+      $('silence-preview').textContent = 'Bad regex: ' + e.message;
+      return;
+    }
+    $('silence-preview').textContent = ms.length
+      ? 'Matches ' + n + ' of the ' + alertsData.alerts.length + ' known instances.'
+      : 'Check at least one matcher.';
+  }
+  function openSilence(a) {
+    silenceFor = a || null;
+    $('silence-matchers').tBodies[0].replaceChildren();
+    if (a) for (const [k, v] of Object.entries(a.labels)) addMatcher(k, '=', v, k !== 'severity');
+    else addMatcher('alertname', '=', '', true);
+    $('silence-duration').value = '2h';
+    $('silence-author').value = localStorage.getItem(AUTHOR_KEY) || '';
+    $('silence-comment').value = '';
+    $('silence-error').textContent = '';
+    silencePreview();
+    $('silence-dialog').showModal();
+  }
+  $('silence-new').addEventListener('click', () => openSilence(null));
+  $('silence-add-matcher').addEventListener('click', () => { addMatcher('', '=', '', true); silencePreview(); });
+  $('silence-matchers').addEventListener('input', silencePreview);
+  $('silence-matchers').addEventListener('change', silencePreview);
+  $('silence-form').addEventListener('submit', async (ev) => {
+    if (!ev.submitter || ev.submitter.value !== 'create') return;
+    ev.preventDefault();
+    const matchers = formMatchers();
+    if (!matchers.length) { $('silence-error').textContent = 'Check at least one matcher.'; return; }
+    const author = $('silence-author').value.trim();
+    const body = { matchers, duration: $('silence-duration').value.trim(), created_by: author,
+      comment: $('silence-comment').value.trim() };
+    try {
+      const s = await getJSON('alerts/api/silences', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      localStorage.setItem(AUTHOR_KEY, author);
+      $('silence-dialog').close();
+      $('alerts-status').textContent = 'Silence ' + s.id + ' created' +
+        (silenceFor ? ' for ' + silenceFor.rule : '') + ', until ' + fmtTime(s.ends_at) + '.';
+      loadAlerts();
+    } catch (e) { $('silence-error').textContent = e.message; }
+  });
+
+  // The ack form: the instance itself, or one of its notification groups.
+  function openAck(a) {
+    $('ack-target').replaceChildren(
+      el('option', { value: 'fp:' + a.fingerprint }, 'this instance: ' + a.rule + ' {' + labelText(a.labels) + '}'),
+      ...a.groups.map((g) => el('option', { value: 'group:' + g }, 'its group ' + g)));
+    $('ack-by').value = localStorage.getItem(AUTHOR_KEY) || '';
+    $('ack-comment').value = '';
+    $('ack-expires').value = '';
+    $('ack-error').textContent = '';
+    $('ack-dialog').showModal();
+  }
+  $('ack-form').addEventListener('submit', async (ev) => {
+    if (!ev.submitter || ev.submitter.value !== 'ack') return;
+    ev.preventDefault();
+    const target = $('ack-target').value;
+    const by = $('ack-by').value.trim();
+    const body = target.startsWith('fp:') ? { fingerprint: target.slice(3) } : { group_key: target.slice(6) };
+    body.by = by;
+    body.comment = $('ack-comment').value.trim();
+    const expires = $('ack-expires').value.trim();
+    if (expires) body.expires_in = expires;
+    try {
+      const ack = await getJSON('alerts/api/ack', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      localStorage.setItem(AUTHOR_KEY, by);
+      $('ack-dialog').close();
+      $('alerts-status').textContent = 'Acknowledged until ' + fmtTime(ack.expires_at) + '.';
+      loadAlerts();
+    } catch (e) { $('ack-error').textContent = e.message; }
+  });
+
+  // Reloaded every 30 s while shown, unless a form is open.
+  setInterval(() => {
+    if (!$('view-alerts').hidden && !$('silence-dialog').open && !$('ack-dialog').open) loadAlerts();
+  }, 30000);
   async function probeAlerts() {
     try {
       const r = await fetch('alerts/api/rules', { method: 'GET' });
       $('nav-alerts').hidden = !r.ok;
     } catch (_) { $('nav-alerts').hidden = true; }
+    document.body.dataset.alertsProbe = 'done';
   }
 
   // ---- start

@@ -2,7 +2,8 @@
 //! restart, to show dashboards are durable), and end-to-end runs in headless Chromium through
 //! chromedriver (Debian's `chromium` and `chromium-driver`): browse the tree to a metric,
 //! apply a function, save a dashboard, reload it, compare a chart with a golden PNG, and time
-//! a 12-graph dashboard over 1,008 series.
+//! a 12-graph dashboard over 1,008 series; and, with `--alert-rules`, see a firing alert in the
+//! Alerts tab, silence and acknowledge it there and expire the silence, checked over the API.
 //!
 //! Without chromium or chromedriver the browser test prints SKIP and passes, unless
 //! `GRAPHITE_REQUIRE_REFERENCE=1`, when it fails. Regenerate the golden PNG with
@@ -35,6 +36,11 @@ struct Server {
 
 impl Server {
     fn start(root: &Path) -> Server {
+        Server::start_with(root, &[])
+    }
+
+    /// Starts it with `extra` arguments (such as `--alert-rules FILE`).
+    fn start_with(root: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let ready = root.join("ready");
         let _ = fs::remove_file(&ready);
         let log = fs::File::create(root.join("server.log")).unwrap();
@@ -44,6 +50,7 @@ impl Server {
             .args(["--query-port", "off", "--http-port", "0", "--no-wal"])
             .arg("--ready-file")
             .arg(&ready)
+            .args(extra)
             .env_remove("GRAPHITE_ROOT")
             .env_remove("GRAPHITE_CONF_DIR")
             .env_remove("GRAPHITE_STORAGE_DIR")
@@ -173,6 +180,10 @@ fn dashboard_api_saves_renames_deletes_imports_and_survives_a_restart() {
     assert_eq!(server.request("GET", "/ui/assets/nope.js", "").0, 404);
     // The API still answers under the UI.
     assert_eq!(server.request("GET", "/version", "").0, 200);
+    // Without --alert-rules the page's probe of the alert engine gets 404, so the Alerts tab
+    // stays hidden (it starts hidden in the page).
+    assert_eq!(server.request("GET", "/alerts/api/rules", "").0, 404);
+    assert!(page.contains(r#"id="nav-alerts" hidden"#), "{page}");
 
     let (status, list) = server.json("GET", "/ui/api/dashboards", "");
     assert_eq!((status, list), (200, json!({"dashboards": []})));
@@ -388,6 +399,11 @@ async fn browser_browses_composes_saves_reloads_and_draws_the_golden_chart() {
         .unwrap();
     println!("ui first-contentful-paint: {paint} ms (responseEnd, DOMContentLoaded, load: {nav})");
 
+    // No alert engine here: the probe has run and the Alerts tab stays hidden.
+    wait_js(&c, "document.body.dataset.alertsProbe === 'done'").await;
+    let tab = c.execute("return document.getElementById('nav-alerts').hidden;", vec![]).await;
+    assert_eq!(tab.unwrap(), json!(true), "the Alerts tab shows without an alert engine");
+
     // Browse the tree to servers.web1.cpu and pick it.
     click(&c, "li[data-path='servers'] > .node").await;
     click(&c, "li[data-path='servers.web1'] > .node").await;
@@ -492,6 +508,179 @@ async fn browser_browses_composes_saves_reloads_and_draws_the_golden_chart() {
         figures[0]["ms"].as_f64().unwrap_or(f64::NAN),
         wall.as_millis()
     );
+
+    c.close().await.unwrap();
+}
+
+/// A rule that fires (critical) on `test.alert.web01.cpu` at 95 and stays normal on web02 at
+/// 10, evaluated every second over the server's own store. Its receiver runs `/bin/true`: an
+/// alert can be acknowledged only when some receiver hears of it.
+const ALERT_RULES: &str = r#"
+[defaults]
+source = "local"
+every = "1s"
+window = "2m"
+lag = "0s"
+
+[[rule]]
+name = "cpu_high"
+target = "test.alert.*.cpu"
+reduce = "max"
+op = ">"
+warn = 80
+crit = 90
+no_data = "ok"
+labels = { host = "{node:2}" }
+annotations = { summary = "{host} cpu at {value}" }
+notify = ["null"]
+
+[[receiver]]
+name = "null"
+type = "command"
+command = ["/bin/true"]
+
+[route]
+group_by = ["alertname"]
+group_wait = "0s"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_shows_alerts_and_silences_acknowledges_and_expires_through_the_ui() {
+    let Some((chromium, driver_bin)) = browser_tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    fs::write(&rules, ALERT_RULES).unwrap();
+    let server = Server::start_with(dir.path(), &["--alert-rules".as_ref(), rules.as_os_str()]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut lines = String::new();
+    for (host, value) in [("web01", 95), ("web02", 10)] {
+        for back in [90, 30] {
+            lines.push_str(&format!("test.alert.{host}.cpu {value} {}\n", now - back));
+        }
+    }
+    server.send(&lines);
+
+    // The engine fires within a few rounds of a second.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let firing = loop {
+        let (_, alerts) = server.json("GET", "/alerts/api/alerts", "");
+        let hit = alerts.as_array().and_then(|a| {
+            a.iter().find(|a| a["status"] == "firing" && a["labels"]["host"] == "web01").cloned()
+        });
+        if let Some(a) = hit.filter(|a| a["groups"].as_array().is_some_and(|g| !g.is_empty())) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no firing alert: {alerts}\n{}", log_of(dir.path()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let fp = firing["fingerprint"].as_str().unwrap().to_owned();
+    let row = format!("#instances tr[data-fingerprint='{fp}']");
+
+    let driver = start_driver(&driver_bin);
+    let c = connect(&driver, &chromium).await;
+    c.goto(&server.url("/#/alerts")).await.expect("open the alerts view");
+    wait_js(&c, "!document.getElementById('nav-alerts').hidden").await;
+    wait_js(&c, &format!("document.querySelector(\"{row}[data-status='firing']\")")).await;
+    let shown = c
+        .execute(
+            &format!(
+                "const r = document.querySelector(\"{row}\"); \
+                 return [r.querySelector('.rule').textContent, r.querySelector('.labels').textContent, \
+                 r.querySelector('.badge').textContent, getComputedStyle(r.querySelector('.badge')).backgroundColor, \
+                 r.querySelector('.severity').textContent, r.querySelector('.value').textContent, \
+                 document.querySelector(\"#rules tr[data-rule='cpu_high']\")?.textContent, \
+                 document.querySelectorAll('#instances tbody tr').length];"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown[0], "cpu_high", "{shown}");
+    assert!(shown[1].as_str().unwrap().contains("host=web01"), "{shown}");
+    assert_eq!(shown[2], "firing");
+    assert_eq!(shown[3], "rgb(217, 60, 60)", "critical firing is red");
+    assert_eq!((&shown[4], &shown[5]), (&json!("critical"), &json!("95")), "{shown}");
+    let rule = shown[6].as_str().unwrap();
+    assert!(rule.contains("test.alert.*.cpu") && rule.contains("ago"), "rule row: {rule}");
+    assert_eq!(shown[7], 1, "the normal web02 instance is hidden: {shown}");
+
+    // Silence it: the form comes prefilled from its labels.
+    click(&c, &format!("{row} button.silence")).await;
+    wait_js(&c, "document.getElementById('silence-dialog').open").await;
+    let matchers = c
+        .execute(
+            "return [...document.querySelectorAll('#silence-matchers tbody tr')].map(r => \
+             [r.querySelector('.m-on').checked, r.querySelector('.m-name').value, \
+              r.querySelector('.m-op').value, r.querySelector('.m-value').value]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matchers.as_array().unwrap().contains(&json!([true, "host", "=", "web01"])),
+        "{matchers}"
+    );
+    assert!(
+        matchers.as_array().unwrap().contains(&json!([true, "alertname", "=", "cpu_high"])),
+        "{matchers}"
+    );
+    let duration = c.find(Locator::Id("silence-duration")).await.unwrap();
+    duration.clear().await.unwrap();
+    duration.send_keys("1h").await.unwrap();
+    c.find(Locator::Id("silence-author")).await.unwrap().send_keys("alice").await.unwrap();
+    c.find(Locator::Id("silence-comment")).await.unwrap().send_keys("deploy").await.unwrap();
+    click(&c, "#silence-submit").await;
+    wait_js(&c, "!document.getElementById('silence-dialog').open").await;
+    let (status, silences) = server.json("GET", "/alerts/api/silences", "");
+    assert_eq!(status, 200);
+    let silence = silences.as_array().unwrap().first().cloned().unwrap_or_default();
+    assert_eq!(silences.as_array().unwrap().len(), 1, "{silences}");
+    assert_eq!((&silence["created_by"], &silence["comment"]), (&json!("alice"), &json!("deploy")));
+    assert_eq!(silence["state"], "active");
+    assert_eq!(silence["ends_at"].as_i64().unwrap() - silence["starts_at"].as_i64().unwrap(), 3600);
+    let sent = silence["matchers"].as_array().unwrap();
+    assert!(sent.contains(&json!({"name": "host", "op": "=", "value": "web01"})), "{silence}");
+    let id = silence["id"].as_str().unwrap().to_owned();
+    wait_js(&c, &format!("document.querySelector(\"{row}.silenced\")")).await;
+    wait_js(
+        &c,
+        &format!("document.querySelector(\"#silences tr[data-id='{id}'][data-state='active']\")"),
+    )
+    .await;
+
+    // Acknowledge it.
+    click(&c, &format!("{row} button.ack")).await;
+    wait_js(&c, "document.getElementById('ack-dialog').open").await;
+    let by = c.find(Locator::Id("ack-by")).await.unwrap();
+    by.clear().await.unwrap();
+    by.send_keys("bob").await.unwrap();
+    c.find(Locator::Id("ack-comment")).await.unwrap().send_keys("on it").await.unwrap();
+    c.find(Locator::Id("ack-expires")).await.unwrap().send_keys("30m").await.unwrap();
+    click(&c, "#ack-submit").await;
+    wait_js(&c, "!document.getElementById('ack-dialog').open").await;
+    let (_, alerts) = server.json("GET", "/alerts/api/alerts", "");
+    let ack = alerts.as_array().unwrap().iter().find(|a| a["fingerprint"] == fp.as_str()).unwrap()
+        ["ack"]
+        .clone();
+    assert_eq!(ack["target"], json!({"fingerprint": fp}), "{ack}");
+    assert_eq!((&ack["by"], &ack["comment"]), (&json!("bob"), &json!("on it")), "{ack}");
+    assert_eq!(ack["expires_at"].as_i64().unwrap() - ack["at"].as_i64().unwrap(), 1800);
+    wait_js(
+        &c,
+        &format!(
+            "document.querySelector(\"#acks tr[data-target='{fp}'] .by\")?.textContent === 'bob'"
+        ),
+    )
+    .await;
+    wait_js(&c, &format!("document.querySelector(\"{row}.acked\")")).await;
+
+    // Expire the silence (two clicks: the first arms the button).
+    let expire = format!("#silences tr[data-id='{id}'] button.expire");
+    click(&c, &expire).await;
+    click(&c, &expire).await;
+    wait_js(&c, &format!("!document.querySelector(\"{row}.silenced\")")).await;
+    let (_, silences) = server.json("GET", "/alerts/api/silences", "");
+    assert_eq!(silences[0]["state"], "expired", "{silences}");
 
     c.close().await.unwrap();
 }
