@@ -271,63 +271,149 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// The decimal text of a run of timestamps that mostly advance by the same step: the next
-/// one is the previous text plus the step, added digit by digit, instead of a fresh
-/// conversion (a day at 60 s is 1,440 timestamps a series).
-#[derive(Default)]
+/// The decimal text of a run of timestamps, each followed by `]` (the end of a datapoint):
+/// timestamps of one answer share their leading digits, so while a timestamp's millions are
+/// the previous one's, only its last six digits are rewritten (three digit pairs) instead of
+/// a fresh conversion (a day at 60 s is 1,440 timestamps a series, at 1 s 86,400).
 struct DecimalClock {
-    digits: [u8; 20],
+    /// The digits, then `]`, then slack: copied as a whole ([`DecimalClock::TEXT_BYTES`]),
+    /// so the copy has a fixed size.
+    text: [u8; DecimalClock::TEXT_BYTES],
+    /// Digits in `text`.
     len: usize,
-    value: Option<i64>,
+    /// The millions of the held timestamp, when it is at least a million (then its last six
+    /// digits are `text[len - 6..len]`).
+    millions: Option<i64>,
 }
 
+impl Default for DecimalClock {
+    fn default() -> DecimalClock {
+        DecimalClock { text: [0; DecimalClock::TEXT_BYTES], len: 0, millions: None }
+    }
+}
+
+/// `"00"`, `"01"`, ... `"99"`.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 impl DecimalClock {
-    fn push(&mut self, out: &mut Vec<u8>, t: i64) {
-        let prev = self.value;
-        let advanced = match prev {
-            Some(prev) if t >= prev && t - prev < 1_000_000 => self.add(t - prev),
-            _ => false,
-        };
-        if !advanced {
-            self.set(t);
+    /// The text's size: the longest `i64` (20 bytes) and the `]`, rounded up.
+    const TEXT_BYTES: usize = 24;
+
+    /// Sets the held timestamp to `t`; returns `t]` followed by slack (write all of it,
+    /// keep [`DecimalClock::len`]` + 1` bytes).
+    fn set(&mut self, t: i64) -> &[u8; DecimalClock::TEXT_BYTES] {
+        let millions = (t >= 1_000_000).then_some(t / 1_000_000);
+        if millions.is_some() && millions == self.millions {
+            let low = (t % 1_000_000) as usize;
+            let (hi, mid, lo) = (low / 10_000, low / 100 % 100, low % 100);
+            if let Some(dst) = self.text.get_mut(self.len - 6..self.len) {
+                dst[0..2].copy_from_slice(&DIGIT_PAIRS[2 * hi..2 * hi + 2]);
+                dst[2..4].copy_from_slice(&DIGIT_PAIRS[2 * mid..2 * mid + 2]);
+                dst[4..6].copy_from_slice(&DIGIT_PAIRS[2 * lo..2 * lo + 2]);
+            }
+        } else {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(t).as_bytes();
+            // At most 20 bytes (i64::MIN), so the `]` fits too.
+            self.len = digits.len();
+            self.text[..self.len].copy_from_slice(digits);
+            self.text[self.len] = b']';
+            self.millions = millions;
         }
-        self.value = Some(t);
-        crate::pyfmt::push_small(out, &self.digits[20 - self.len..]);
+        &self.text
     }
 
-    fn set(&mut self, t: i64) {
-        let mut buf = itoa::Buffer::new();
-        let text = buf.format(t).as_bytes();
-        // At most 20 bytes (i64::MIN); `add` refuses to advance a negative number.
-        let n = text.len().min(20);
-        self.digits[20 - n..].copy_from_slice(&text[text.len() - n..]);
-        self.len = n;
+    /// Bytes of [`DecimalClock::set`]'s text that count: the digits and the `]`.
+    fn written(&self) -> usize {
+        self.len + 1
     }
+}
 
-    /// Adds `delta` (>= 0) to the held non-negative number; false when it cannot (a sign,
-    /// or no room for a carry).
-    fn add(&mut self, mut delta: i64) -> bool {
-        if self.len == 0 || self.digits[20 - self.len] == b'-' {
-            return false;
-        }
-        let mut i = 20;
-        let mut carry = 0u8;
-        while delta > 0 || carry > 0 {
-            if i == 0 {
-                return false;
+/// The most bytes one datapoint of the hot loop writes, separator included: `, [`, a repr
+/// (at most 24 bytes, written into a 32-byte window), `, `, the timestamp and `]` (at most
+/// 21 bytes, written as a 24-byte window): 3 + 24 + 2 + 24 < 64.
+const MAX_POINT_BYTES: usize = 64;
+
+/// Datapoints written per slab: the output grows by `POINTS_PER_SLAB * MAX_POINT_BYTES`, the
+/// points are written into it with fixed-size copies, and it is cut back to what they took.
+const POINTS_PER_SLAB: usize = 256;
+
+/// Writes one series' `[[v, t], [v, t], ...]` (compact JSON), the hot loop of every render:
+/// the same bytes the generic writer produces, without its bookkeeping. `no_null_points`
+/// leaves out null and NaN values.
+fn write_datapoints(
+    out: &mut Vec<u8>,
+    values: &[Option<f64>],
+    start: i64,
+    stride: i64,
+    end: i64,
+    no_null_points: bool,
+) {
+    out.push(b'[');
+    let mut first = true;
+    let mut clock = DecimalClock::default();
+    let mut index = 0usize;
+    'slabs: for chunk in values.chunks(POINTS_PER_SLAB) {
+        let base = out.len();
+        out.resize(base + chunk.len() * MAX_POINT_BYTES, 0);
+        let mut at = base;
+        for v in chunk {
+            let t = start + index as i64 * stride;
+            index += 1;
+            if t > end {
+                out.truncate(at);
+                break 'slabs;
             }
-            i -= 1;
-            if i < 20 - self.len {
-                self.digits[i] = b'0';
-                self.len += 1;
+            if no_null_points && v.is_none_or(f64::is_nan) {
+                continue;
             }
-            let sum = (self.digits[i] - b'0') + (delta % 10) as u8 + carry;
-            self.digits[i] = b'0' + sum % 10;
-            carry = sum / 10;
-            delta /= 10;
+            let Some(dst) = out.get_mut(at..at + MAX_POINT_BYTES) else { break 'slabs };
+            let mut n = 0;
+            if !first {
+                dst[0..2].copy_from_slice(b", ");
+                n = 2;
+            }
+            first = false;
+            dst[n] = b'[';
+            n += 1;
+            match v {
+                Some(x) if x.is_finite() => {
+                    let window: &mut [u8; 32] = (&mut dst[n..n + 32]).try_into().unwrap_or_else(
+                        // A 32-byte slice always converts; `n + 32 <= 35 < MAX_POINT_BYTES`.
+                        |_| unreachable!(),
+                    );
+                    n += crate::pyfmt::write_float_repr(window, *x);
+                }
+                Some(x) => {
+                    let text: &[u8] = if x.is_nan() {
+                        b"NaN"
+                    } else if *x > 0.0 {
+                        b"Infinity"
+                    } else {
+                        b"-Infinity"
+                    };
+                    dst[n..n + text.len()].copy_from_slice(text);
+                    n += text.len();
+                }
+                None => {
+                    dst[n..n + 4].copy_from_slice(b"null");
+                    n += 4;
+                }
+            }
+            dst[n..n + 2].copy_from_slice(b", ");
+            n += 2;
+            dst[n..n + DecimalClock::TEXT_BYTES].copy_from_slice(clock.set(t));
+            n += clock.written();
+            at += n;
         }
-        true
+        out.truncate(at);
     }
+    out.push(b']');
 }
 
 /// Appends an integer's decimal text.
@@ -594,30 +680,8 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
                 }
                 w.end_array();
             } else {
-                // The hot loop of every render: `[[v, t], [v, t], ...]` written directly
-                // (the same bytes the generic writer produces, without its bookkeeping).
                 w.raw_with(|out| {
-                    out.push(b'[');
-                    let mut first = true;
-                    let mut clock = DecimalClock::default();
-                    for (v, t) in points() {
-                        if no_null_points && v.is_none_or(f64::is_nan) {
-                            continue;
-                        }
-                        if !first {
-                            crate::pyfmt::push_small(out, b", ");
-                        }
-                        first = false;
-                        out.push(b'[');
-                        match v {
-                            Some(x) => push_py_json_float(out, x),
-                            None => crate::pyfmt::push_small(out, b"null"),
-                        }
-                        crate::pyfmt::push_small(out, b", ");
-                        clock.push(out, t);
-                        out.push(b']');
-                    }
-                    out.push(b']');
+                    write_datapoints(out, &values, s.start, s.read_step(), s.end, no_null_points);
                 });
             }
             w.end_object();
@@ -969,6 +1033,12 @@ pub fn jsonp_wrap(callback: &str, body: &[u8]) -> Vec<u8> {
 mod clock_tests {
     use super::DecimalClock;
 
+    fn push(clock: &mut DecimalClock, out: &mut Vec<u8>, t: i64) {
+        let text = *clock.set(t);
+        out.extend_from_slice(&text[..clock.written()]);
+        assert_eq!(out.pop(), Some(b']'));
+    }
+
     #[test]
     fn the_clock_writes_what_itoa_writes() {
         let mut clock = DecimalClock::default();
@@ -997,14 +1067,14 @@ mod clock_tests {
             42,
         ];
         for t in times {
-            clock.push(&mut out, t);
+            push(&mut clock, &mut out, t);
             out.push(b' ');
             want.extend_from_slice(t.to_string().as_bytes());
             want.push(b' ');
         }
         for k in 0..10_000i64 {
             let t = 1_699_999_000 + k * 37;
-            clock.push(&mut out, t);
+            push(&mut clock, &mut out, t);
             out.push(b' ');
             want.extend_from_slice(t.to_string().as_bytes());
             want.push(b' ');
