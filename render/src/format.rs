@@ -343,19 +343,24 @@ const MAX_POINT_BYTES: usize = 64;
 /// points are written into it with fixed-size copies, and it is cut back to what they took.
 const POINTS_PER_SLAB: usize = 256;
 
-/// Writes one series' `[[v, t], [v, t], ...]` (compact JSON), the hot loop of every render:
-/// the same bytes the generic writer produces, without its bookkeeping. `no_null_points`
+/// Writes datapoints `[v, t]` separated by `, ` (compact JSON, without the enclosing
+/// brackets), the hot loop of every render: the value of `values[i]` at `start + i * stride`,
+/// stopping at the first timestamp past `end`. `first` says that no point precedes them (no
+/// separator before the first one) and is cleared once one is written. `no_null_points`
 /// leaves out null and NaN values.
-fn write_datapoints(
+///
+/// NaN and the infinities are written as graphite-web's textual clean-up
+/// ([`replace_nan_infinity`]) leaves them, `null`, `1e9999` and `-1e9999`: a value here is
+/// always followed by a comma, so the clean-up would replace every one of them.
+fn write_points(
     out: &mut Vec<u8>,
     values: &[Option<f64>],
     start: i64,
     stride: i64,
     end: i64,
     no_null_points: bool,
+    first: &mut bool,
 ) {
-    out.push(b'[');
-    let mut first = true;
     let mut clock = DecimalClock::default();
     let mut index = 0usize;
     'slabs: for chunk in values.chunks(POINTS_PER_SLAB) {
@@ -374,11 +379,11 @@ fn write_datapoints(
             }
             let Some(dst) = out.get_mut(at..at + MAX_POINT_BYTES) else { break 'slabs };
             let mut n = 0;
-            if !first {
+            if !*first {
                 dst[0..2].copy_from_slice(b", ");
                 n = 2;
             }
-            first = false;
+            *first = false;
             dst[n] = b'[';
             n += 1;
             match v {
@@ -391,11 +396,11 @@ fn write_datapoints(
                 }
                 Some(x) => {
                     let text: &[u8] = if x.is_nan() {
-                        b"NaN"
+                        b"null"
                     } else if *x > 0.0 {
-                        b"Infinity"
+                        b"1e9999"
                     } else {
-                        b"-Infinity"
+                        b"-1e9999"
                     };
                     dst[n..n + text.len()].copy_from_slice(text);
                     n += text.len();
@@ -413,7 +418,6 @@ fn write_datapoints(
         }
         out.truncate(at);
     }
-    out.push(b']');
 }
 
 /// Appends an integer's decimal text.
@@ -639,56 +643,187 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
     out
 }
 
-/// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
+/// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[v, t], ...]}]`.
 /// `no_null_points` drops null (and NaN) points and omits series left empty. The caller
 /// applies [`apply_max_data_points`] first. When no series has any value at all the answer
 /// is `[]`, as graphite-web's `if any(data)` (a series is falsy when it has no values).
+///
+/// The compact answer (not `pretty`) is written by [`write_points`], which writes NaN and
+/// the infinities as graphite-web's clean-up leaves them, so only the series' names and tags
+/// are searched for the clean-up's patterns; a large one is written in two halves on two
+/// threads ([`PARALLEL_MIN_POINTS`]).
 pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_points: bool) {
+    let any_values = series.iter().any(|s| !s.values.is_empty());
+    let mut parts = Vec::with_capacity(series.len());
+    for s in series.iter().filter(|_| any_values) {
+        // Borrowed, not copied, when the series reads unconsolidated.
+        let values = s.consolidated_cow();
+        let points = || crate::series::datapoints_of(&values, s.start, s.read_step(), s.end);
+        if no_null_points && points().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+            continue;
+        }
+        parts.push(JsonPart { series: s, values });
+    }
     let mut body = std::mem::take(out);
-    {
-        let mut w = JsonWriter::new(&mut body, pretty.then_some(2), true);
+    if pretty {
+        write_json_pretty(&mut body, &parts, no_null_points);
+        *out = replace_nan_infinity(body);
+        return;
+    }
+    body.push(b'[');
+    let total: usize = parts.iter().map(|p| p.values.len()).sum();
+    let scan = if total >= PARALLEL_MIN_POINTS {
+        write_parts_in_two(&mut body, &parts, no_null_points)
+    } else {
+        write_parts(&mut body, &parts, no_null_points, &mut true)
+    };
+    body.push(b']');
+    *out = if scan { replace_nan_infinity(body) } else { body };
+}
+
+/// One series of a JSON answer and its values as read (consolidated when it is).
+struct JsonPart<'a> {
+    series: &'a Series,
+    values: Cow<'a, [Option<f64>]>,
+}
+
+/// The smallest answer (in values) written on two threads: below it, starting a thread
+/// costs more than it saves (about 30 µs against some 15 ns a value).
+pub const PARALLEL_MIN_POINTS: usize = 8_192;
+
+/// `pretty` JSON, by the generic writer (an indented answer is for people, not the hot
+/// path).
+fn write_json_pretty(body: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) {
+    let mut w = JsonWriter::new(body, Some(2), true);
+    w.begin_array();
+    for part in parts {
+        let s = part.series;
+        write_series_head(&mut w, s);
         w.begin_array();
-        let any_values = series.iter().any(|s| !s.values.is_empty());
-        for s in series.iter().filter(|_| any_values) {
-            // Borrowed, not copied, when the series reads unconsolidated.
-            let values = s.consolidated_cow();
-            let points = || crate::series::datapoints_of(&values, s.start, s.read_step(), s.end);
-            if no_null_points && points().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+        for (v, t) in crate::series::datapoints_of(&part.values, s.start, s.read_step(), s.end) {
+            if no_null_points && v.is_none_or(f64::is_nan) {
                 continue;
             }
-            w.begin_object();
-            w.key("target");
-            w.str(&s.name);
-            w.key("tags");
-            w.begin_object();
-            for (k, v) in tags_in_python_order(s) {
-                w.key(k);
-                w.str(v);
-            }
-            w.end_object();
-            w.key("datapoints");
-            if pretty {
-                w.begin_array();
-                for (v, t) in points() {
-                    if no_null_points && v.is_none_or(f64::is_nan) {
-                        continue;
-                    }
-                    w.begin_array();
-                    w.opt_float(v);
-                    w.int(t);
-                    w.end_array();
-                }
-                w.end_array();
-            } else {
-                w.raw_with(|out| {
-                    write_datapoints(out, &values, s.start, s.read_step(), s.end, no_null_points);
-                });
-            }
-            w.end_object();
+            w.begin_array();
+            w.opt_float(v);
+            w.int(t);
+            w.end_array();
         }
         w.end_array();
+        w.end_object();
     }
-    *out = replace_nan_infinity(body);
+    w.end_array();
+}
+
+/// `{"target": ..., "tags": {...}, "datapoints": ` (the object stays open).
+fn write_series_head(w: &mut JsonWriter<'_>, s: &Series) {
+    w.begin_object();
+    w.key("target");
+    w.str(&s.name);
+    w.key("tags");
+    w.begin_object();
+    for (k, v) in tags_in_python_order(s) {
+        w.key(k);
+        w.str(v);
+    }
+    w.end_object();
+    w.key("datapoints");
+}
+
+/// Writes the compact head of a series (`{"target": ..., "datapoints": `), and says whether
+/// it holds text graphite-web's clean-up replaces (`NaN,` or `Infinity,` in a name or tag).
+fn write_compact_head(out: &mut Vec<u8>, s: &Series) -> bool {
+    let from = out.len();
+    write_series_head(&mut JsonWriter::new(out, None, true), s);
+    let head = out.get(from..).unwrap_or(&[]);
+    memchr::memmem::find(head, b"NaN,").is_some()
+        || memchr::memmem::find(head, b"Infinity,").is_some()
+}
+
+/// Writes whole series objects, `, `-separated (`first_object`: none precedes them; cleared
+/// once one is written); says whether a head needs graphite-web's clean-up.
+fn write_parts(
+    out: &mut Vec<u8>,
+    parts: &[JsonPart<'_>],
+    no_null_points: bool,
+    first_object: &mut bool,
+) -> bool {
+    let mut scan = false;
+    for part in parts {
+        if !*first_object {
+            out.extend_from_slice(b", ");
+        }
+        *first_object = false;
+        let s = part.series;
+        scan |= write_compact_head(out, s);
+        out.push(b'[');
+        write_points(out, &part.values, s.start, s.read_step(), s.end, no_null_points, &mut true);
+        out.extend_from_slice(b"]}");
+    }
+    scan
+}
+
+/// [`write_parts`] for a large answer, in two halves of about the same number of values,
+/// the second on a thread of its own, then joined: several series are split between two
+/// of them, a single series (`events('*')`: a day at one-second steps) between two of its
+/// values. The bytes are those [`write_parts`] writes.
+fn write_parts_in_two(out: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) -> bool {
+    let total: usize = parts.iter().map(|p| p.values.len()).sum();
+    let mut second = Vec::with_capacity(out.capacity().saturating_sub(out.len()) / 2);
+    if let [part] = parts {
+        let s = part.series;
+        let stride = s.read_step();
+        if stride <= 0 {
+            // Timestamps that do not advance: the end test is not monotonic, so no split.
+            return write_parts(out, parts, no_null_points, &mut true);
+        }
+        let mid = part.values.len() / 2;
+        let (head, tail) = part.values.split_at(mid);
+        let tail_start = s.start + mid as i64 * stride;
+        let scan = write_compact_head(out, s);
+        out.push(b'[');
+        let mut first_point = true;
+        let mut tail_first = true;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let first = &mut tail_first;
+                write_points(&mut second, tail, tail_start, stride, s.end, no_null_points, first);
+            });
+            write_points(out, head, s.start, stride, s.end, no_null_points, &mut first_point);
+            writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        });
+        if !first_point && !tail_first {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(&second);
+        out.extend_from_slice(b"]}");
+        return scan;
+    }
+    // The series after the one where the values reach half the total go to the second
+    // thread (at least one series stays on each side).
+    let mut seen = 0;
+    let split = parts
+        .iter()
+        .position(|p| {
+            seen += p.values.len();
+            seen * 2 >= total
+        })
+        .map_or(parts.len(), |i| i + 1)
+        .clamp(1, parts.len().saturating_sub(1).max(1));
+    let (head, tail) = parts.split_at(split);
+    let mut first_object = true;
+    let mut tail_first = true;
+    let (scan_head, scan_tail) = std::thread::scope(|scope| {
+        let writer =
+            scope.spawn(|| write_parts(&mut second, tail, no_null_points, &mut tail_first));
+        let scan = write_parts(out, head, no_null_points, &mut first_object);
+        (scan, writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    if !first_object && !tail_first {
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(&second);
+    scan_head || scan_tail
 }
 
 /// `format=csv`: `name,YYYY-MM-DD HH:MM:SS,value\r\n` per point (excel dialect), the time in
@@ -1276,5 +1411,100 @@ mod tests {
             replace_nan_infinity(b"[NaN, -Infinity, Infinity]".to_vec()),
             b"[null, -1e9999, Infinity]"
         );
+    }
+}
+
+#[cfg(test)]
+mod compact_json_tests {
+    use super::*;
+
+    /// The compact answer as the generic writer lays it out, then graphite-web's clean-up
+    /// over the whole text: what [`write_json`] wrote before its hot loop had its own path.
+    fn reference(series: &[Series], no_null_points: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut w = JsonWriter::new(&mut body, None, true);
+        w.begin_array();
+        let any_values = series.iter().any(|s| !s.values.is_empty());
+        for s in series.iter().filter(|_| any_values) {
+            let values = s.consolidated();
+            let points: Vec<(Option<f64>, i64)> =
+                crate::series::datapoints_of(&values, s.start, s.read_step(), s.end).collect();
+            if no_null_points && points.iter().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+                continue;
+            }
+            write_series_head(&mut w, s);
+            w.begin_array();
+            for (v, t) in points {
+                if no_null_points && v.is_none_or(f64::is_nan) {
+                    continue;
+                }
+                w.begin_array();
+                w.opt_float(v);
+                w.int(t);
+                w.end_array();
+            }
+            w.end_array();
+            w.end_object();
+        }
+        w.end_array();
+        replace_nan_infinity(body)
+    }
+
+    /// `n` values from a seed: decimals, full-precision doubles, integers, nulls, NaN and
+    /// infinities.
+    fn values(n: usize, seed: u64) -> Vec<Option<f64>> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                match state % 10 {
+                    0 | 1 => None,
+                    2 => Some(f64::NAN),
+                    3 => Some(if state % 20 == 3 { f64::INFINITY } else { f64::NEG_INFINITY }),
+                    4 => Some((u * 1e6).floor()),
+                    5 | 6 => Some((u * 1e5).round() / 1e3 - 50.0),
+                    _ => Some(u * 1e3 - 500.0),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compact_json_matches_the_generic_writer() {
+        let t0 = 1_700_000_000;
+        // Around the two-thread threshold; one series or several; names that need the
+        // clean-up; a window that ends before the values do; a consolidated series; a
+        // series that is nothing but nulls.
+        for n in [0, 1, 10, PARALLEL_MIN_POINTS - 1, PARALLEL_MIN_POINTS, 20_001] {
+            let mut one = Series::new("events(\"*\")", t0, t0 + n as i64, 1, values(n, 7));
+            one.end = t0 + (n as i64 * 2 / 3);
+            let several: Vec<Series> = (0..4)
+                .map(|k| {
+                    let name = if k == 2 { "alias(x,'NaN, Infinity, y')" } else { "a.b.c" };
+                    let len = n / (k + 1);
+                    Series::new(name, t0, t0 + 60 * len as i64, 60, values(len, k as u64 + 1))
+                })
+                .collect();
+            let mut consolidated = several.clone();
+            consolidated[1].consolidate(5);
+            consolidated.push(Series::new("nulls", t0, t0 + 600, 60, vec![None; 10]));
+            for series in [vec![one.clone()], several, consolidated] {
+                for no_null_points in [false, true] {
+                    let mut ours = Vec::new();
+                    write_json(&mut ours, &series, false, no_null_points);
+                    let want = reference(&series, no_null_points);
+                    assert!(
+                        ours == want,
+                        "n={n} series={} no_null_points={no_null_points}:\n{}\n{}",
+                        series.len(),
+                        String::from_utf8_lossy(&ours[..ours.len().min(300)]),
+                        String::from_utf8_lossy(&want[..want.len().min(300)]),
+                    );
+                }
+            }
+        }
     }
 }
