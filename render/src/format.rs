@@ -650,8 +650,9 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
 ///
 /// The compact answer (not `pretty`) is written by [`write_points`], which writes NaN and
 /// the infinities as graphite-web's clean-up leaves them, so only the series' names and tags
-/// are searched for the clean-up's patterns; a large one is written in two halves on two
-/// threads ([`PARALLEL_MIN_POINTS`]).
+/// are searched for the clean-up's patterns. (Writing a large answer in two halves on two
+/// threads was tried: on this 2-core machine shared with builds, waiting for the second
+/// thread to be scheduled cost more than it saved.)
 pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_points: bool) {
     let any_values = series.iter().any(|s| !s.values.is_empty());
     let mut parts = Vec::with_capacity(series.len());
@@ -671,12 +672,7 @@ pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_po
         return;
     }
     body.push(b'[');
-    let total: usize = parts.iter().map(|p| p.values.len()).sum();
-    let scan = if total >= PARALLEL_MIN_POINTS {
-        write_parts_in_two(&mut body, &parts, no_null_points)
-    } else {
-        write_parts(&mut body, &parts, no_null_points, &mut true)
-    };
+    let scan = write_parts(&mut body, &parts, no_null_points);
     body.push(b']');
     *out = if scan { replace_nan_infinity(body) } else { body };
 }
@@ -686,10 +682,6 @@ struct JsonPart<'a> {
     series: &'a Series,
     values: Cow<'a, [Option<f64>]>,
 }
-
-/// The smallest answer (in values) written on two threads: below it, starting a thread
-/// costs more than it saves (about 30 µs against some 15 ns a value).
-pub const PARALLEL_MIN_POINTS: usize = 8_192;
 
 /// `pretty` JSON, by the generic writer (an indented answer is for people, not the hot
 /// path).
@@ -740,20 +732,14 @@ fn write_compact_head(out: &mut Vec<u8>, s: &Series) -> bool {
         || memchr::memmem::find(head, b"Infinity,").is_some()
 }
 
-/// Writes whole series objects, `, `-separated (`first_object`: none precedes them; cleared
-/// once one is written); says whether a head needs graphite-web's clean-up.
-fn write_parts(
-    out: &mut Vec<u8>,
-    parts: &[JsonPart<'_>],
-    no_null_points: bool,
-    first_object: &mut bool,
-) -> bool {
+/// Writes the series objects, `, `-separated; says whether a head needs graphite-web's
+/// clean-up.
+fn write_parts(out: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) -> bool {
     let mut scan = false;
-    for part in parts {
-        if !*first_object {
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
             out.extend_from_slice(b", ");
         }
-        *first_object = false;
         let s = part.series;
         scan |= write_compact_head(out, s);
         out.push(b'[');
@@ -761,69 +747,6 @@ fn write_parts(
         out.extend_from_slice(b"]}");
     }
     scan
-}
-
-/// [`write_parts`] for a large answer, in two halves of about the same number of values,
-/// the second on a thread of its own, then joined: several series are split between two
-/// of them, a single series (`events('*')`: a day at one-second steps) between two of its
-/// values. The bytes are those [`write_parts`] writes.
-fn write_parts_in_two(out: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) -> bool {
-    let total: usize = parts.iter().map(|p| p.values.len()).sum();
-    let mut second = Vec::with_capacity(out.capacity().saturating_sub(out.len()) / 2);
-    if let [part] = parts {
-        let s = part.series;
-        let stride = s.read_step();
-        if stride <= 0 {
-            // Timestamps that do not advance: the end test is not monotonic, so no split.
-            return write_parts(out, parts, no_null_points, &mut true);
-        }
-        let mid = part.values.len() / 2;
-        let (head, tail) = part.values.split_at(mid);
-        let tail_start = s.start + mid as i64 * stride;
-        let scan = write_compact_head(out, s);
-        out.push(b'[');
-        let mut first_point = true;
-        let mut tail_first = true;
-        std::thread::scope(|scope| {
-            let writer = scope.spawn(|| {
-                let first = &mut tail_first;
-                write_points(&mut second, tail, tail_start, stride, s.end, no_null_points, first);
-            });
-            write_points(out, head, s.start, stride, s.end, no_null_points, &mut first_point);
-            writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        });
-        if !first_point && !tail_first {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(&second);
-        out.extend_from_slice(b"]}");
-        return scan;
-    }
-    // The series after the one where the values reach half the total go to the second
-    // thread (at least one series stays on each side).
-    let mut seen = 0;
-    let split = parts
-        .iter()
-        .position(|p| {
-            seen += p.values.len();
-            seen * 2 >= total
-        })
-        .map_or(parts.len(), |i| i + 1)
-        .clamp(1, parts.len().saturating_sub(1).max(1));
-    let (head, tail) = parts.split_at(split);
-    let mut first_object = true;
-    let mut tail_first = true;
-    let (scan_head, scan_tail) = std::thread::scope(|scope| {
-        let writer =
-            scope.spawn(|| write_parts(&mut second, tail, no_null_points, &mut tail_first));
-        let scan = write_parts(out, head, no_null_points, &mut first_object);
-        (scan, writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    });
-    if !first_object && !tail_first {
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(&second);
-    scan_head || scan_tail
 }
 
 /// `format=csv`: `name,YYYY-MM-DD HH:MM:SS,value\r\n` per point (excel dialect), the time in
@@ -1475,10 +1398,9 @@ mod compact_json_tests {
     #[test]
     fn compact_json_matches_the_generic_writer() {
         let t0 = 1_700_000_000;
-        // Around the two-thread threshold; one series or several; names that need the
-        // clean-up; a window that ends before the values do; a consolidated series; a
+        // Around a slab's size; one series or several; names that need the clean-up; a window that ends before the values do; a consolidated series; a
         // series that is nothing but nulls.
-        for n in [0, 1, 10, PARALLEL_MIN_POINTS - 1, PARALLEL_MIN_POINTS, 20_001] {
+        for n in [0, 1, 10, 255, 256, 257, 20_001] {
             let mut one = Series::new("events(\"*\")", t0, t0 + n as i64, 1, values(n, 7));
             one.end = t0 + (n as i64 * 2 / 3);
             let several: Vec<Series> = (0..4)
