@@ -19,7 +19,7 @@ pub const FLOAT_REPR_MAX_BYTES: usize = 24;
 pub fn push_float_repr(out: &mut Vec<u8>, x: f64) {
     let mut buf = [0u8; 32];
     let n = write_float_repr(&mut buf, x);
-    out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+    push_small(out, buf.get(..n).unwrap_or(&[]));
 }
 
 /// Powers of ten up to 1e19, all exact as doubles (every one up to 1e22 is).
@@ -85,7 +85,9 @@ pub fn write_float_repr(buf: &mut [u8; 32], x: f64) -> usize {
     }
     let at = usize::from(negative);
     buf[0] = b'-';
-    if ax < 1e16 && ax as u64 as f64 == ax {
+    // Signed conversions (one instruction each; the unsigned ones take several): every value
+    // here is below 2^63.
+    if ax < 1e16 && ax as i64 as f64 == ax {
         let m = ax as u64;
         let end = at + decimal_digits(m);
         write_digits(buf, end, m);
@@ -114,10 +116,11 @@ fn short_decimal(x: f64) -> Option<(u64, usize)> {
         k = k.checked_sub(1)?;
         y = x * POW10[k];
     }
-    let m = (y + 0.5) as u64;
+    let m = (y + 0.5) as i64;
     if m as f64 / POW10[k] != x {
         return None;
     }
+    let m = u64::try_from(m).ok()?;
     // Strip the trailing zeros, by 10^8, 10^4, 10^2, 10: fewer than k of them (x is no
     // integer), so each step that applies leaves k >= 1.
     let (mut m, mut k) = (m, k);
@@ -205,6 +208,7 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> usize {
 
 /// The general path of [`write_float_repr`] for a finite `x`: ryu's shortest digits, laid
 /// out as Python lays them out.
+#[inline(never)] // Kept out of `write_float_repr`, so its short paths stay small and cheap to enter.
 fn write_ryu_repr(buf: &mut [u8; 32], x: f64) -> usize {
     let mut ryu_buf = ryu::Buffer::new();
     let text = ryu_buf.format_finite(x).as_bytes();
