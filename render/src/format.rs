@@ -271,62 +271,152 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// The decimal text of a run of timestamps that mostly advance by the same step: the next
-/// one is the previous text plus the step, added digit by digit, instead of a fresh
-/// conversion (a day at 60 s is 1,440 timestamps a series).
-#[derive(Default)]
+/// The decimal text of a run of timestamps, each followed by `]` (the end of a datapoint):
+/// timestamps of one answer share their leading digits, so while a timestamp's millions are
+/// the previous one's, only its last six digits are rewritten (three digit pairs) instead of
+/// a fresh conversion (a day at 60 s is 1,440 timestamps a series, at 1 s 86,400).
 struct DecimalClock {
-    digits: [u8; 20],
+    /// The digits, then `]`, then slack: copied as a whole ([`DecimalClock::TEXT_BYTES`]),
+    /// so the copy has a fixed size.
+    text: [u8; DecimalClock::TEXT_BYTES],
+    /// Digits in `text`.
     len: usize,
-    value: Option<i64>,
+    /// The millions of the held timestamp, when it is at least a million (then its last six
+    /// digits are `text[len - 6..len]`).
+    millions: Option<i64>,
 }
 
+impl Default for DecimalClock {
+    fn default() -> DecimalClock {
+        DecimalClock { text: [0; DecimalClock::TEXT_BYTES], len: 0, millions: None }
+    }
+}
+
+/// `"00"`, `"01"`, ... `"99"`.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 impl DecimalClock {
-    fn push(&mut self, out: &mut Vec<u8>, t: i64) {
-        let prev = self.value;
-        let advanced = match prev {
-            Some(prev) if t >= prev && t - prev < 1_000_000 => self.add(t - prev),
-            _ => false,
-        };
-        if !advanced {
-            self.set(t);
+    /// The text's size: the longest `i64` (20 bytes) and the `]`, rounded up.
+    const TEXT_BYTES: usize = 24;
+
+    /// Sets the held timestamp to `t`; returns `t]` followed by slack (write all of it,
+    /// keep [`DecimalClock::len`]` + 1` bytes).
+    fn set(&mut self, t: i64) -> &[u8; DecimalClock::TEXT_BYTES] {
+        let millions = (t >= 1_000_000).then_some(t / 1_000_000);
+        if millions.is_some() && millions == self.millions {
+            let low = (t % 1_000_000) as usize;
+            let (hi, mid, lo) = (low / 10_000, low / 100 % 100, low % 100);
+            if let Some(dst) = self.text.get_mut(self.len - 6..self.len) {
+                dst[0..2].copy_from_slice(&DIGIT_PAIRS[2 * hi..2 * hi + 2]);
+                dst[2..4].copy_from_slice(&DIGIT_PAIRS[2 * mid..2 * mid + 2]);
+                dst[4..6].copy_from_slice(&DIGIT_PAIRS[2 * lo..2 * lo + 2]);
+            }
+        } else {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(t).as_bytes();
+            // At most 20 bytes (i64::MIN), so the `]` fits too.
+            self.len = digits.len();
+            self.text[..self.len].copy_from_slice(digits);
+            self.text[self.len] = b']';
+            self.millions = millions;
         }
-        self.value = Some(t);
-        crate::pyfmt::push_small(out, &self.digits[20 - self.len..]);
+        &self.text
     }
 
-    fn set(&mut self, t: i64) {
-        let mut buf = itoa::Buffer::new();
-        let text = buf.format(t).as_bytes();
-        // At most 20 bytes (i64::MIN); `add` refuses to advance a negative number.
-        let n = text.len().min(20);
-        self.digits[20 - n..].copy_from_slice(&text[text.len() - n..]);
-        self.len = n;
+    /// Bytes of [`DecimalClock::set`]'s text that count: the digits and the `]`.
+    fn written(&self) -> usize {
+        self.len + 1
     }
+}
 
-    /// Adds `delta` (>= 0) to the held non-negative number; false when it cannot (a sign,
-    /// or no room for a carry).
-    fn add(&mut self, mut delta: i64) -> bool {
-        if self.len == 0 || self.digits[20 - self.len] == b'-' {
-            return false;
-        }
-        let mut i = 20;
-        let mut carry = 0u8;
-        while delta > 0 || carry > 0 {
-            if i == 0 {
-                return false;
+/// The most bytes one datapoint of the hot loop writes, separator included: `, [`, a repr
+/// (at most 24 bytes, written into a 32-byte window), `, `, the timestamp and `]` (at most
+/// 21 bytes, written as a 24-byte window): 3 + 24 + 2 + 24 < 64.
+const MAX_POINT_BYTES: usize = 64;
+
+/// Datapoints written per slab: the output grows by `POINTS_PER_SLAB * MAX_POINT_BYTES`, the
+/// points are written into it with fixed-size copies, and it is cut back to what they took.
+const POINTS_PER_SLAB: usize = 256;
+
+/// Writes datapoints `[v, t]` separated by `, ` (compact JSON, without the enclosing
+/// brackets), the hot loop of every render: the value of `values[i]` at `start + i * stride`,
+/// stopping at the first timestamp past `end`. `first` says that no point precedes them (no
+/// separator before the first one) and is cleared once one is written. `no_null_points`
+/// leaves out null and NaN values.
+///
+/// NaN and the infinities are written as graphite-web's textual clean-up
+/// ([`replace_nan_infinity`]) leaves them, `null`, `1e9999` and `-1e9999`: a value here is
+/// always followed by a comma, so the clean-up would replace every one of them.
+fn write_points(
+    out: &mut Vec<u8>,
+    values: &[Option<f64>],
+    start: i64,
+    stride: i64,
+    end: i64,
+    no_null_points: bool,
+    first: &mut bool,
+) {
+    let mut clock = DecimalClock::default();
+    let mut index = 0usize;
+    'slabs: for chunk in values.chunks(POINTS_PER_SLAB) {
+        let base = out.len();
+        out.resize(base + chunk.len() * MAX_POINT_BYTES, 0);
+        let mut at = base;
+        for v in chunk {
+            let t = start + index as i64 * stride;
+            index += 1;
+            if t > end {
+                out.truncate(at);
+                break 'slabs;
             }
-            i -= 1;
-            if i < 20 - self.len {
-                self.digits[i] = b'0';
-                self.len += 1;
+            if no_null_points && v.is_none_or(f64::is_nan) {
+                continue;
             }
-            let sum = (self.digits[i] - b'0') + (delta % 10) as u8 + carry;
-            self.digits[i] = b'0' + sum % 10;
-            carry = sum / 10;
-            delta /= 10;
+            let Some(dst) = out.get_mut(at..at + MAX_POINT_BYTES) else { break 'slabs };
+            let mut n = 0;
+            if !*first {
+                dst[0..2].copy_from_slice(b", ");
+                n = 2;
+            }
+            *first = false;
+            dst[n] = b'[';
+            n += 1;
+            match v {
+                Some(x) if x.is_finite() => {
+                    let window: &mut [u8; 32] = (&mut dst[n..n + 32]).try_into().unwrap_or_else(
+                        // A 32-byte slice always converts; `n + 32 <= 35 < MAX_POINT_BYTES`.
+                        |_| unreachable!(),
+                    );
+                    n += crate::pyfmt::write_float_repr(window, *x);
+                }
+                Some(x) => {
+                    let text: &[u8] = if x.is_nan() {
+                        b"null"
+                    } else if *x > 0.0 {
+                        b"1e9999"
+                    } else {
+                        b"-1e9999"
+                    };
+                    dst[n..n + text.len()].copy_from_slice(text);
+                    n += text.len();
+                }
+                None => {
+                    dst[n..n + 4].copy_from_slice(b"null");
+                    n += 4;
+                }
+            }
+            dst[n..n + 2].copy_from_slice(b", ");
+            n += 2;
+            dst[n..n + DecimalClock::TEXT_BYTES].copy_from_slice(clock.set(t));
+            n += clock.written();
+            at += n;
         }
-        true
+        out.truncate(at);
     }
 }
 
@@ -553,78 +643,110 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
     out
 }
 
-/// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
+/// `format=json`: `[{"target": name, "tags": {...}, "datapoints": [[v, t], ...]}]`.
 /// `no_null_points` drops null (and NaN) points and omits series left empty. The caller
 /// applies [`apply_max_data_points`] first. When no series has any value at all the answer
 /// is `[]`, as graphite-web's `if any(data)` (a series is falsy when it has no values).
+///
+/// The compact answer (not `pretty`) is written by [`write_points`], which writes NaN and
+/// the infinities as graphite-web's clean-up leaves them, so only the series' names and tags
+/// are searched for the clean-up's patterns. (Writing a large answer in two halves on two
+/// threads was tried: on this 2-core machine shared with builds, waiting for the second
+/// thread to be scheduled cost more than it saved.)
 pub fn write_json(out: &mut Vec<u8>, series: &[Series], pretty: bool, no_null_points: bool) {
+    let any_values = series.iter().any(|s| !s.values.is_empty());
+    let mut parts = Vec::with_capacity(series.len());
+    for s in series.iter().filter(|_| any_values) {
+        // Borrowed, not copied, when the series reads unconsolidated.
+        let values = s.consolidated_cow();
+        let points = || crate::series::datapoints_of(&values, s.start, s.read_step(), s.end);
+        if no_null_points && points().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+            continue;
+        }
+        parts.push(JsonPart { series: s, values });
+    }
     let mut body = std::mem::take(out);
-    {
-        let mut w = JsonWriter::new(&mut body, pretty.then_some(2), true);
+    if pretty {
+        write_json_pretty(&mut body, &parts, no_null_points);
+        *out = replace_nan_infinity(body);
+        return;
+    }
+    body.push(b'[');
+    let scan = write_parts(&mut body, &parts, no_null_points);
+    body.push(b']');
+    *out = if scan { replace_nan_infinity(body) } else { body };
+}
+
+/// One series of a JSON answer and its values as read (consolidated when it is).
+struct JsonPart<'a> {
+    series: &'a Series,
+    values: Cow<'a, [Option<f64>]>,
+}
+
+/// `pretty` JSON, by the generic writer (an indented answer is for people, not the hot
+/// path).
+fn write_json_pretty(body: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) {
+    let mut w = JsonWriter::new(body, Some(2), true);
+    w.begin_array();
+    for part in parts {
+        let s = part.series;
+        write_series_head(&mut w, s);
         w.begin_array();
-        let any_values = series.iter().any(|s| !s.values.is_empty());
-        for s in series.iter().filter(|_| any_values) {
-            // Borrowed, not copied, when the series reads unconsolidated.
-            let values = s.consolidated_cow();
-            let points = || crate::series::datapoints_of(&values, s.start, s.read_step(), s.end);
-            if no_null_points && points().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+        for (v, t) in crate::series::datapoints_of(&part.values, s.start, s.read_step(), s.end) {
+            if no_null_points && v.is_none_or(f64::is_nan) {
                 continue;
             }
-            w.begin_object();
-            w.key("target");
-            w.str(&s.name);
-            w.key("tags");
-            w.begin_object();
-            for (k, v) in tags_in_python_order(s) {
-                w.key(k);
-                w.str(v);
-            }
-            w.end_object();
-            w.key("datapoints");
-            if pretty {
-                w.begin_array();
-                for (v, t) in points() {
-                    if no_null_points && v.is_none_or(f64::is_nan) {
-                        continue;
-                    }
-                    w.begin_array();
-                    w.opt_float(v);
-                    w.int(t);
-                    w.end_array();
-                }
-                w.end_array();
-            } else {
-                // The hot loop of every render: `[[v, t], [v, t], ...]` written directly
-                // (the same bytes the generic writer produces, without its bookkeeping).
-                w.raw_with(|out| {
-                    out.push(b'[');
-                    let mut first = true;
-                    let mut clock = DecimalClock::default();
-                    for (v, t) in points() {
-                        if no_null_points && v.is_none_or(f64::is_nan) {
-                            continue;
-                        }
-                        if !first {
-                            crate::pyfmt::push_small(out, b", ");
-                        }
-                        first = false;
-                        out.push(b'[');
-                        match v {
-                            Some(x) => push_py_json_float(out, x),
-                            None => crate::pyfmt::push_small(out, b"null"),
-                        }
-                        crate::pyfmt::push_small(out, b", ");
-                        clock.push(out, t);
-                        out.push(b']');
-                    }
-                    out.push(b']');
-                });
-            }
-            w.end_object();
+            w.begin_array();
+            w.opt_float(v);
+            w.int(t);
+            w.end_array();
         }
         w.end_array();
+        w.end_object();
     }
-    *out = replace_nan_infinity(body);
+    w.end_array();
+}
+
+/// `{"target": ..., "tags": {...}, "datapoints": ` (the object stays open).
+fn write_series_head(w: &mut JsonWriter<'_>, s: &Series) {
+    w.begin_object();
+    w.key("target");
+    w.str(&s.name);
+    w.key("tags");
+    w.begin_object();
+    for (k, v) in tags_in_python_order(s) {
+        w.key(k);
+        w.str(v);
+    }
+    w.end_object();
+    w.key("datapoints");
+}
+
+/// Writes the compact head of a series (`{"target": ..., "datapoints": `), and says whether
+/// it holds text graphite-web's clean-up replaces (`NaN,` or `Infinity,` in a name or tag).
+fn write_compact_head(out: &mut Vec<u8>, s: &Series) -> bool {
+    let from = out.len();
+    write_series_head(&mut JsonWriter::new(out, None, true), s);
+    let head = out.get(from..).unwrap_or(&[]);
+    memchr::memmem::find(head, b"NaN,").is_some()
+        || memchr::memmem::find(head, b"Infinity,").is_some()
+}
+
+/// Writes the series objects, `, `-separated; says whether a head needs graphite-web's
+/// clean-up.
+fn write_parts(out: &mut Vec<u8>, parts: &[JsonPart<'_>], no_null_points: bool) -> bool {
+    let mut scan = false;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        let s = part.series;
+        scan |= write_compact_head(out, s);
+        out.push(b'[');
+        write_points(out, &part.values, s.start, s.read_step(), s.end, no_null_points, &mut true);
+        out.extend_from_slice(b"]}");
+    }
+    scan
 }
 
 /// `format=csv`: `name,YYYY-MM-DD HH:MM:SS,value\r\n` per point (excel dialect), the time in
@@ -969,6 +1091,12 @@ pub fn jsonp_wrap(callback: &str, body: &[u8]) -> Vec<u8> {
 mod clock_tests {
     use super::DecimalClock;
 
+    fn push(clock: &mut DecimalClock, out: &mut Vec<u8>, t: i64) {
+        let text = *clock.set(t);
+        out.extend_from_slice(&text[..clock.written()]);
+        assert_eq!(out.pop(), Some(b']'));
+    }
+
     #[test]
     fn the_clock_writes_what_itoa_writes() {
         let mut clock = DecimalClock::default();
@@ -997,14 +1125,14 @@ mod clock_tests {
             42,
         ];
         for t in times {
-            clock.push(&mut out, t);
+            push(&mut clock, &mut out, t);
             out.push(b' ');
             want.extend_from_slice(t.to_string().as_bytes());
             want.push(b' ');
         }
         for k in 0..10_000i64 {
             let t = 1_699_999_000 + k * 37;
-            clock.push(&mut out, t);
+            push(&mut clock, &mut out, t);
             out.push(b' ');
             want.extend_from_slice(t.to_string().as_bytes());
             want.push(b' ');
@@ -1206,5 +1334,99 @@ mod tests {
             replace_nan_infinity(b"[NaN, -Infinity, Infinity]".to_vec()),
             b"[null, -1e9999, Infinity]"
         );
+    }
+}
+
+#[cfg(test)]
+mod compact_json_tests {
+    use super::*;
+
+    /// The compact answer as the generic writer lays it out, then graphite-web's clean-up
+    /// over the whole text: what [`write_json`] wrote before its hot loop had its own path.
+    fn reference(series: &[Series], no_null_points: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut w = JsonWriter::new(&mut body, None, true);
+        w.begin_array();
+        let any_values = series.iter().any(|s| !s.values.is_empty());
+        for s in series.iter().filter(|_| any_values) {
+            let values = s.consolidated();
+            let points: Vec<(Option<f64>, i64)> =
+                crate::series::datapoints_of(&values, s.start, s.read_step(), s.end).collect();
+            if no_null_points && points.iter().all(|(v, _)| v.is_none_or(f64::is_nan)) {
+                continue;
+            }
+            write_series_head(&mut w, s);
+            w.begin_array();
+            for (v, t) in points {
+                if no_null_points && v.is_none_or(f64::is_nan) {
+                    continue;
+                }
+                w.begin_array();
+                w.opt_float(v);
+                w.int(t);
+                w.end_array();
+            }
+            w.end_array();
+            w.end_object();
+        }
+        w.end_array();
+        replace_nan_infinity(body)
+    }
+
+    /// `n` values from a seed: decimals, full-precision doubles, integers, nulls, NaN and
+    /// infinities.
+    fn values(n: usize, seed: u64) -> Vec<Option<f64>> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                match state % 10 {
+                    0 | 1 => None,
+                    2 => Some(f64::NAN),
+                    3 => Some(if state % 20 == 3 { f64::INFINITY } else { f64::NEG_INFINITY }),
+                    4 => Some((u * 1e6).floor()),
+                    5 | 6 => Some((u * 1e5).round() / 1e3 - 50.0),
+                    _ => Some(u * 1e3 - 500.0),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compact_json_matches_the_generic_writer() {
+        let t0 = 1_700_000_000;
+        // Around a slab's size; one series or several; names that need the clean-up; a window that ends before the values do; a consolidated series; a
+        // series that is nothing but nulls.
+        for n in [0, 1, 10, 255, 256, 257, 20_001] {
+            let mut one = Series::new("events(\"*\")", t0, t0 + n as i64, 1, values(n, 7));
+            one.end = t0 + (n as i64 * 2 / 3);
+            let several: Vec<Series> = (0..4)
+                .map(|k| {
+                    let name = if k == 2 { "alias(x,'NaN, Infinity, y')" } else { "a.b.c" };
+                    let len = n / (k + 1);
+                    Series::new(name, t0, t0 + 60 * len as i64, 60, values(len, k as u64 + 1))
+                })
+                .collect();
+            let mut consolidated = several.clone();
+            consolidated[1].consolidate(5);
+            consolidated.push(Series::new("nulls", t0, t0 + 600, 60, vec![None; 10]));
+            for series in [vec![one.clone()], several, consolidated] {
+                for no_null_points in [false, true] {
+                    let mut ours = Vec::new();
+                    write_json(&mut ours, &series, false, no_null_points);
+                    let want = reference(&series, no_null_points);
+                    assert!(
+                        ours == want,
+                        "n={n} series={} no_null_points={no_null_points}:\n{}\n{}",
+                        series.len(),
+                        String::from_utf8_lossy(&ours[..ours.len().min(300)]),
+                        String::from_utf8_lossy(&want[..want.len().min(300)]),
+                    );
+                }
+            }
+        }
     }
 }
