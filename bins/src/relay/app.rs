@@ -30,10 +30,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use super::config_carbon::AggregatorSettings;
 use super::config_carbon::CarbonRelayConf;
 use super::config_crelay::parse_crelay;
 use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
-use super::config_carbon::AggregatorSettings;
 use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
 
 /// graphite-relay: carbon-relay's and carbon-c-relay's routing, with a spool that loses
@@ -217,8 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     });
     let host = carbon_host(Some(&cli.instance));
     let metrics = SelfMetrics { interval, prefix, host };
-    let result =
-        runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
+    let result = runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
@@ -259,7 +258,10 @@ fn aggregator_metrics(
         format!("{base}.aggregateDatapointsSent"),
         now.aggregated.saturating_sub(last.aggregated) as f64,
     ));
-    out.push((format!("{base}.metricsReceived"), now.received.saturating_sub(last.received) as f64));
+    out.push((
+        format!("{base}.metricsReceived"),
+        now.received.saturating_sub(last.received) as f64,
+    ));
     *last = now;
     out
 }

@@ -242,8 +242,7 @@ fn relay_aggregator_command_line_and_self_metrics() {
     let ok = wait_for(&lines, |v| {
         last(v, "all.cpu", minute) == Some(4.0)
             && v.iter().any(|(n, x, _)| n.ends_with("-a.aggregateDatapointsSent") && *x >= 1.0)
-            && v
-                .iter()
+            && v.iter()
                 .filter(|(n, _, _)| n.ends_with("-a.metricsReceived"))
                 .map(|(_, x, _)| x)
                 .sum::<f64>()
@@ -254,11 +253,8 @@ fn relay_aggregator_command_line_and_self_metrics() {
     let got = values(&lines);
     let inputs = ["a.cpu", "b.cpu", "c.cpu", "other.metric"];
     assert!(!got.iter().any(|(n, _, _)| n.starts_with("cpu.") || inputs.contains(&n.as_str())));
-    let own: Vec<&String> = got
-        .iter()
-        .map(|(n, _, _)| n)
-        .filter(|n| n.starts_with("carbon."))
-        .collect();
+    let own: Vec<&String> =
+        got.iter().map(|(n, _, _)| n).filter(|n| n.starts_with("carbon.")).collect();
     assert!(own.iter().all(|n| n.starts_with("carbon.aggregator.")), "{own:?}");
     assert!(own.iter().any(|n| n.ends_with(".allocatedBuffers")), "{own:?}");
     assert!(own.iter().any(|n| n.contains(".destinations.127_0_0_1:")), "{own:?}");
