@@ -3,6 +3,8 @@
 //! ```text
 //! graphite-relay [--config carbon.conf] [--instance a] [--rules relay-rules.conf]   carbon-relay
 //! graphite-relay --crelay-config relay.conf                                       carbon-c-relay
+//! graphite-relay --aggregator [--config carbon.conf] [--aggregation-rules FILE]    carbon-aggregator
+//!   [--aggregation-forward-all BOOL]
 //!   [--bind ADDR] [--line-port P] [--pickle-port P] [--udp-port P]   (0: any free port)
 //!   [--spool-dir DIR] [--spool-max-bytes N] [--queue-points N] [--batch-size N]
 //!   [--ready-file FILE] [--metric-interval SECS]
@@ -11,6 +13,12 @@
 //! SIGTERM or SIGINT: the listeners stop accepting and finish what they read, then every
 //! destination gets `--shutdown-timeout` seconds to write its queue; what is left goes to its
 //! spool (replayed at the next start).
+//!
+//! With `--aggregator` the relay is carbon-aggregator: received points go through a
+//! [`store::aggregator::Aggregator`] first (the server's [`AggregatingSink`]); what it passes
+//! on (`FORWARD_ALL`) and, from a ticker thread, the aggregates when due are routed like any
+//! received point, with the same waiting for room. At shutdown, after the listeners close, the
+//! aggregates due by then are emitted before the destinations flush.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -22,10 +30,11 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use super::config_carbon::AggregatorSettings;
 use super::config_carbon::CarbonRelayConf;
 use super::config_crelay::parse_crelay;
 use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
-use crate::server::{Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
+use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
 
 /// graphite-relay: carbon-relay's and carbon-c-relay's routing, with a spool that loses
 /// nothing.
@@ -42,10 +51,22 @@ pub struct Cli {
     /// relay-rules.conf (default: RELAY_RULES in carbon.conf's directory).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
-    /// aggregation-rules.conf for `aggregated-consistent-hashing` (default: AGGREGATION_RULES
-    /// in carbon.conf's directory).
+    /// Run as carbon-aggregator: aggregate the received points with aggregation-rules.conf
+    /// and relay the aggregates (and, with FORWARD_ALL, the points). Reads carbon.conf's
+    /// `[aggregator]` section (`[aggregator:<instance>]` over it), with `RELAY_METHOD` forced to
+    /// consistent-hashing; with `--crelay-config`, routes with that file instead.
+    #[arg(long)]
+    aggregator: bool,
+    /// aggregation-rules.conf: the aggregator's rules with `--aggregator`, else the ring keys
+    /// of `aggregated-consistent-hashing` (default: AGGREGATION_RULES in carbon.conf's
+    /// directory).
     #[arg(long, value_name = "FILE")]
     aggregation_rules: Option<PathBuf>,
+    /// With `--aggregator`: also relay each received point (default: FORWARD_ALL, else true),
+    /// unless its name is one of its own aggregates.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, requires = "aggregator")]
+    aggregation_forward_all: Option<bool>,
     /// A carbon-c-relay configuration file (carbon-c-relay mode).
     #[arg(long, value_name = "FILE")]
     crelay_config: Option<PathBuf>,
@@ -103,19 +124,36 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn settings(cli: &Cli) -> anyhow::Result<RelaySettings> {
-    if let Some(path) = &cli.crelay_config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return parse_crelay(&text).with_context(|| format!("in {}", path.display()));
-    }
+/// The relay's settings, and the aggregator's with `--aggregator`.
+fn settings(cli: &Cli) -> anyhow::Result<(RelaySettings, Option<AggregatorSettings>)> {
+    let section = if cli.aggregator { "aggregator" } else { "relay" };
     let path = cli.config.clone().unwrap_or_else(|| PathBuf::from("conf/carbon.conf"));
     let conf = if path.exists() || cli.config.is_some() {
-        CarbonRelayConf::open(&path, Some(&cli.instance))?
+        CarbonRelayConf::open_section(&path, section, Some(&cli.instance))?
     } else {
-        CarbonRelayConf::parse("", std::path::Path::new("conf"))?
+        CarbonRelayConf::parse_section("", section, std::path::Path::new("conf"))?
     };
-    conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())
+    let aggregator = if cli.aggregator {
+        let mut a = conf.aggregator(cli.aggregation_rules.as_deref())?;
+        if let Some(forward_all) = cli.aggregation_forward_all {
+            a.config.forward_all = forward_all;
+        }
+        tracing::info!(
+            file = %a.rules.path().display(), rules = a.rules.rules().len(),
+            forward_all = a.config.forward_all, "read aggregation rules"
+        );
+        Some(a)
+    } else {
+        None
+    };
+    let relay = if let Some(path) = &cli.crelay_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        parse_crelay(&text).with_context(|| format!("in {}", path.display()))?
+    } else {
+        conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())?
+    };
+    Ok((relay, aggregator))
 }
 
 fn addr(iface: &str, port: u16, bind: Option<&str>) -> anyhow::Result<SocketAddr> {
@@ -133,7 +171,7 @@ fn addr(iface: &str, port: u16, bind: Option<&str>) -> anyhow::Result<SocketAddr
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let s = settings(&cli)?;
+    let (s, aggregator) = settings(&cli)?;
     if s.destinations.is_empty() {
         bail!("no destinations configured");
     }
@@ -173,19 +211,67 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for (i, d) in relay.destinations().enumerate() {
         tracing::info!(index = i, destination = %d.address(), protocol = ?d.protocol, "destination");
     }
+    let aggregating = aggregator.map(|a| {
+        let inner: Arc<dyn crate::server::Sink> = relay.clone();
+        Arc::new(AggregatingSink::new(store::aggregator::Aggregator::new(a.rules, a.config), inner))
+    });
     let host = carbon_host(Some(&cli.instance));
-    let result = runtime.block_on(serve(Arc::clone(&relay), listen, cli, interval, prefix, host));
+    let metrics = SelfMetrics { interval, prefix, host };
+    let result = runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
+/// Where and how often the self-metrics go.
+struct SelfMetrics {
+    /// Seconds; 0: off.
+    interval: u64,
+    /// `CARBON_METRIC_PREFIX`.
+    prefix: String,
+    /// carbon's `<host>-<instance>`.
+    host: String,
+}
+
+/// carbon-aggregator's self-metrics: the relay's (destinations) under
+/// `<prefix>.aggregator.<host>`, `metricsReceived` counting the received points only, plus
+/// `allocatedBuffers` and `aggregateDatapointsSent`.
+fn aggregator_metrics(
+    relay: &Relay,
+    agg: &AggregatingSink,
+    m: &SelfMetrics,
+    state: &mut SelfMetricsState,
+    last: &mut store::aggregator::AggregatorStats,
+) -> Vec<(String, f64)> {
+    let relays = format!("{}.relays.{}.", m.prefix, m.host);
+    let base = format!("{}.aggregator.{}", m.prefix, m.host);
+    let mut out: Vec<(String, f64)> = relay
+        .self_metrics(&m.prefix, &m.host, state)
+        .into_iter()
+        .filter_map(|(n, v)| {
+            let rest = n.strip_prefix(&relays)?;
+            (rest != "metricsReceived").then(|| (format!("{base}.{rest}"), v))
+        })
+        .collect();
+    let now = agg.stats();
+    out.push((format!("{base}.allocatedBuffers"), agg.buffers() as f64));
+    out.push((
+        format!("{base}.aggregateDatapointsSent"),
+        now.aggregated.saturating_sub(last.aggregated) as f64,
+    ));
+    out.push((
+        format!("{base}.metricsReceived"),
+        now.received.saturating_sub(last.received) as f64,
+    ));
+    *last = now;
+    out
+}
+
 async fn serve(
     relay: Arc<Relay>,
+    aggregating: Option<Arc<AggregatingSink>>,
     listen: ListenConfig,
     cli: Cli,
-    interval: u64,
-    prefix: String,
-    host: String,
+    m: SelfMetrics,
 ) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&listen).await?;
     let addrs = listeners.addrs();
@@ -193,12 +279,15 @@ async fn serve(
     tokio::spawn(watch_signals(shutdown.clone()));
     {
         let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        let aggregating = aggregating.clone();
+        let interval = m.interval;
         tokio::spawn(async move {
             let mut health = tokio::time::interval(Duration::from_millis(200));
             let period = Duration::from_secs(interval.max(1));
             let mut metrics =
                 tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             let mut state = SelfMetricsState::default();
+            let mut last = store::aggregator::AggregatorStats::default();
             loop {
                 tokio::select! {
                     _ = health.tick() => relay.refresh_health(),
@@ -206,11 +295,12 @@ async fn serve(
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs()) as f64;
-                        let points: Vec<(String, f64, f64)> = relay
-                            .self_metrics(&prefix, &host, &mut state)
-                            .into_iter()
-                            .map(|(n, v)| (n, now, v))
-                            .collect();
+                        let values = match &aggregating {
+                            Some(a) => aggregator_metrics(&relay, a, &m, &mut state, &mut last),
+                            None => relay.self_metrics(&m.prefix, &m.host, &mut state),
+                        };
+                        let points: Vec<(String, f64, f64)> =
+                            values.into_iter().map(|(n, v)| (n, now, v)).collect();
                         let r = Arc::clone(&relay);
                         // Queuing may wait for room: off the I/O threads.
                         let _ = tokio::task::spawn_blocking(move || r.push(&points)).await;
@@ -231,8 +321,29 @@ async fn serve(
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let stats = Arc::new(ListenerStats::default());
-    let sink: Arc<dyn crate::server::Sink> = relay.clone();
+    let ticker = match &aggregating {
+        Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
+        None => None,
+    };
+    let sink: Arc<dyn crate::server::Sink> = match &aggregating {
+        Some(a) => a.clone(),
+        None => relay.clone(),
+    };
     listeners.serve(sink, Arc::new(MemorySink::new()), stats, shutdown).await?;
+    if let (Some(ticker), Some(a)) = (ticker, aggregating) {
+        // The ticker has seen the cancellation; emit what is due now, once, before the
+        // destinations flush (queuing may wait for room: off the I/O threads).
+        let due = tokio::task::spawn_blocking(move || {
+            let _ = ticker.join();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            a.tick(now)
+        })
+        .await
+        .context("the aggregator's last tick panicked")?;
+        tracing::info!(aggregates = due, "aggregator stopped");
+    }
     tracing::info!("listeners closed; flushing the destinations");
     let timeout = Duration::from_secs(cli.shutdown_timeout);
     let r = Arc::clone(&relay);

@@ -8,25 +8,42 @@
 //! `ROUTER_HASH_TYPE`) or `aggregated-consistent-hashing` (the same ring, keyed by the
 //! aggregate names aggregation-rules.conf makes of each metric). The `fast-*` methods are
 //! refused with a message (see the README's "Relay" section).
+//!
+//! carbon-aggregator reads the `[aggregator]` section instead ([`CarbonRelayConf::open_section`]),
+//! with `RELAY_METHOD` forced to `consistent-hashing` as carbon forces it, and its own keys
+//! ([`CarbonRelayConf::aggregator`]): `AGGREGATION_RULES`, `REWRITE_RULES`, `FORWARD_ALL`,
+//! `MAX_AGGREGATION_INTERVALS`, `WRITE_BACK_FREQUENCY`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use carbon_proto::ring::{ConsistentHashRingBuilder, Destination, HashType, parse_destinations};
 use collect::sender::Protocol;
-use store::aggregator::AggregationRules;
-use store::config::{Ini, PatternList};
+use store::aggregator::{AggregationRules, AggregatorConfig};
+use store::config::{Ini, PatternList, RewriteRules};
 
 use super::router::{RelayRule, Router};
 use super::{DestSpec, ListenSpec, RelaySettings};
 
-/// The settings of carbon.conf's `[relay]` section that the relay uses, as text.
+/// The settings of carbon.conf's `[relay]` (or `[aggregator]`) section that the relay uses,
+/// as text.
 #[derive(Debug, Clone)]
 pub struct CarbonRelayConf {
     /// Upper-case key -> value, `[relay:<instance>]` over `[relay]`.
     values: Vec<(String, String)>,
     /// `CONF_DIR`: the directory of carbon.conf.
     conf_dir: PathBuf,
+    /// Read as carbon-aggregator's `[aggregator]` section.
+    aggregator: bool,
+}
+
+/// The aggregator role's settings: carbon-aggregator's rules and `[aggregator]` keys.
+#[derive(Debug)]
+pub struct AggregatorSettings {
+    /// aggregation-rules.conf (empty when the file is missing, as carbon reads it).
+    pub rules: AggregationRules,
+    /// `FORWARD_ALL`, `MAX_AGGREGATION_INTERVALS`, `WRITE_BACK_FREQUENCY`, rewrite-rules.conf.
+    pub config: AggregatorConfig,
 }
 
 impl CarbonRelayConf {
@@ -36,11 +53,25 @@ impl CarbonRelayConf {
     ///
     /// The file cannot be read or is not valid INI.
     pub fn open(path: &Path, instance: Option<&str>) -> anyhow::Result<CarbonRelayConf> {
+        CarbonRelayConf::open_section(path, "relay", instance)
+    }
+
+    /// Reads carbon.conf's `[<section>]` (and `[<section>:<instance>]` over it): `relay` for
+    /// carbon-relay, `aggregator` for carbon-aggregator.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is not valid INI.
+    pub fn open_section(
+        path: &Path,
+        section: &str,
+        instance: Option<&str>,
+    ) -> anyhow::Result<CarbonRelayConf> {
         let ini = Ini::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut values: Vec<(String, String)> = Vec::new();
-        let mut sections = vec!["relay".to_string()];
+        let mut sections = vec![section.to_string()];
         if let Some(i) = instance {
-            sections.push(format!("relay:{i}"));
+            sections.push(format!("{section}:{i}"));
         }
         for section in sections {
             let Some(items) = ini.items(&section) else { continue };
@@ -53,23 +84,85 @@ impl CarbonRelayConf {
             }
         }
         let conf_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(CarbonRelayConf { values, conf_dir })
+        Ok(CarbonRelayConf { values, conf_dir, aggregator: section == "aggregator" })
     }
 
-    /// From text (tests).
+    /// From text (tests), `[relay]`.
     ///
     /// # Errors
     ///
     /// As [`CarbonRelayConf::open`].
     pub fn parse(text: &str, conf_dir: &Path) -> anyhow::Result<CarbonRelayConf> {
+        CarbonRelayConf::parse_section(text, "relay", conf_dir)
+    }
+
+    /// From text, `[<section>]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`CarbonRelayConf::open`].
+    pub fn parse_section(
+        text: &str,
+        section: &str,
+        conf_dir: &Path,
+    ) -> anyhow::Result<CarbonRelayConf> {
         let ini = Ini::parse(text, &conf_dir.join("carbon.conf"))?;
         let mut values = Vec::new();
-        if let Some(items) = ini.items("relay") {
+        if let Some(items) = ini.items(section) {
             for item in items? {
                 values.push((item.key.to_uppercase(), item.value));
             }
         }
-        Ok(CarbonRelayConf { values, conf_dir: conf_dir.to_path_buf() })
+        Ok(CarbonRelayConf {
+            values,
+            conf_dir: conf_dir.to_path_buf(),
+            aggregator: section == "aggregator",
+        })
+    }
+
+    /// carbon-aggregator's settings: the rules (`rules_override`, carbon-aggregator's
+    /// `--rules`, else `AGGREGATION_RULES` in carbon.conf's directory; a missing file means no
+    /// rules, as carbon reads it, except an override), `REWRITE_RULES` if that file exists,
+    /// `FORWARD_ALL`, `MAX_AGGREGATION_INTERVALS`, `WRITE_BACK_FREQUENCY`.
+    ///
+    /// # Errors
+    ///
+    /// A bad value or rules file (naming its line), a missing override.
+    pub fn aggregator(&self, rules_override: Option<&Path>) -> anyhow::Result<AggregatorSettings> {
+        let path = match rules_override {
+            Some(p) if !p.exists() => bail!("aggregation rules {}: no such file", p.display()),
+            Some(p) => p.to_path_buf(),
+            None => self
+                .conf_dir
+                .join(self.get("AGGREGATION_RULES").unwrap_or("aggregation-rules.conf")),
+        };
+        let rules = if path.exists() {
+            AggregationRules::open(&path)?
+        } else {
+            tracing::warn!(file = %path.display(), "no aggregation rules file: nothing to aggregate");
+            AggregationRules::default()
+        };
+        let rewrite_path =
+            self.conf_dir.join(self.get("REWRITE_RULES").unwrap_or("rewrite-rules.conf"));
+        let rewrite =
+            if rewrite_path.exists() { Some(RewriteRules::open(&rewrite_path)?) } else { None };
+        let write_back = match self.get("WRITE_BACK_FREQUENCY") {
+            None | Some("" | "None") => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|f| *f > 0)
+                    .with_context(|| format!("WRITE_BACK_FREQUENCY = {v:?}"))?,
+            ),
+        };
+        let config = AggregatorConfig {
+            forward_all: self.bool("FORWARD_ALL", true)?,
+            max_aggregation_intervals: self.number("MAX_AGGREGATION_INTERVALS", 5u32)?,
+            write_back_frequency: write_back,
+            rewrite,
+            ..AggregatorConfig::default()
+        };
+        Ok(AggregatorSettings { rules, config })
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -105,9 +198,11 @@ impl CarbonRelayConf {
         aggregation_rules: Option<&Path>,
     ) -> anyhow::Result<RelaySettings> {
         let iface = |k: &str| self.get(k).unwrap_or("0.0.0.0").to_string();
-        let line_port: u16 = self.number("LINE_RECEIVER_PORT", 2013)?;
-        let pickle_port: u16 = self.number("PICKLE_RECEIVER_PORT", 2014)?;
-        let udp_port: u16 = self.number("UDP_RECEIVER_PORT", 2013)?;
+        // carbon.conf.example's ports: the relay's 2013/2014, the aggregator's 2023/2024.
+        let base = if self.aggregator { 2023 } else { 2013 };
+        let line_port: u16 = self.number("LINE_RECEIVER_PORT", base)?;
+        let pickle_port: u16 = self.number("PICKLE_RECEIVER_PORT", base + 1)?;
+        let udp_port: u16 = self.number("UDP_RECEIVER_PORT", base)?;
         let listen = ListenSpec {
             line: Some((iface("LINE_RECEIVER_INTERFACE"), line_port)),
             pickle: Some((iface("PICKLE_RECEIVER_INTERFACE"), pickle_port)),
@@ -131,7 +226,12 @@ impl CarbonRelayConf {
                 bail!("DESTINATIONS lists {d} twice");
             }
         }
-        let method = self.get("RELAY_METHOD").unwrap_or("rules");
+        // carbon-aggregator forces consistent-hashing (carbon's `createAggregatorService`).
+        let method = if self.aggregator {
+            "consistent-hashing"
+        } else {
+            self.get("RELAY_METHOD").unwrap_or("rules")
+        };
         let router = match method {
             "rules" => {
                 let path = match rules_override {
@@ -381,6 +481,38 @@ mod tests {
         // Others hash on their own name.
         let to = route(&s.router, "other.metric");
         assert_eq!(s.destinations[to[0]].dest, *ring.get_node("other.metric"));
+    }
+
+    #[test]
+    fn aggregator_section_as_carbon_aggregator_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agg.conf"), "total (10) = sum <h>.cpu\n").unwrap();
+        let conf = CarbonRelayConf::parse_section(
+            "[relay]\nRELAY_METHOD = rules\n\
+             [aggregator]\nRELAY_METHOD = rules\nDESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b\n\
+             AGGREGATION_RULES = agg.conf\nFORWARD_ALL = False\nMAX_AGGREGATION_INTERVALS = 3\n\
+             WRITE_BACK_FREQUENCY = 2\n",
+            "aggregator",
+            dir.path(),
+        )
+        .unwrap();
+        // RELAY_METHOD is forced to consistent-hashing; the ports are the aggregator's.
+        let s = conf.settings(None, None).unwrap();
+        assert!(matches!(s.router, Router::Hash { .. }));
+        assert_eq!(s.listen.line, Some(("0.0.0.0".to_string(), 2023)));
+        assert_eq!(s.listen.pickle, Some(("0.0.0.0".to_string(), 2024)));
+        let a = conf.aggregator(None).unwrap();
+        assert_eq!(a.rules.rules().len(), 1);
+        assert!(!a.config.forward_all);
+        assert_eq!(a.config.max_aggregation_intervals, 3);
+        assert_eq!(a.config.write_back_frequency, Some(2));
+        assert!(a.config.rewrite.is_none());
+        // No rules file: no rules, as carbon; a missing override is an error.
+        let bare = CarbonRelayConf::parse_section("", "aggregator", dir.path()).unwrap();
+        let a = bare.aggregator(None).unwrap();
+        assert!(a.rules.is_empty());
+        assert!(a.config.forward_all);
+        assert!(bare.aggregator(Some(&dir.path().join("missing.conf"))).is_err());
     }
 
     proptest::proptest! {

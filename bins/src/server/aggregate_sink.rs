@@ -55,6 +55,11 @@ impl AggregatingSink {
         self.inner.ingest(&points)
     }
 
+    /// Output metrics with a buffer now (carbon's `allocatedBuffers`).
+    pub fn buffers(&self) -> usize {
+        self.lock().buffers()
+    }
+
     /// What the aggregator counted.
     pub fn stats(&self) -> store::aggregator::AggregatorStats {
         self.lock().stats()

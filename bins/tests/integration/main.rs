@@ -16,6 +16,7 @@ mod http;
 mod listeners;
 mod read_tools;
 mod relay;
+mod relay_aggregate;
 mod server;
 mod statsd;
 mod ui;
