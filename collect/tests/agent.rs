@@ -334,6 +334,20 @@ fn the_example_file_and_the_builtin_registry_agree() {
     assert_eq!(listed, default_set);
     let builtin = AgentConfig::builtin(&Registry::builtin(), &names()).unwrap();
     assert_eq!(builtin.collectors, c.collectors);
+    // The commented [statsd] table, uncommented, gives statsd's defaults on this host.
+    assert_eq!(c.statsd, None);
+    let text = std::fs::read_to_string(&example).unwrap();
+    let block = &text[text.find("\n# [statsd]\n").unwrap()..];
+    let statsd: String =
+        block.lines().map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
+    let c = from_toml_text(&statsd).unwrap().statsd.unwrap();
+    let local = collect::agent::AGENT_STATSD_ADDR;
+    let defaults = collect::statsd::StatsdConfig {
+        udp: Some(local),
+        tcp: Some(local),
+        ..collect::statsd::StatsdConfig::default()
+    };
+    assert_eq!(c, defaults);
     // Every Diamond class name and short name finds its collector.
     for kind in Registry::builtin().kinds() {
         assert_eq!(Registry::builtin().find(kind.class).unwrap().short, kind.short);

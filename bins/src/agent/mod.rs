@@ -6,6 +6,7 @@
 //! graphite-agent --diamond /etc/diamond/diamond.conf   a Diamond host, unchanged
 //! graphite-agent --config agent.toml --print-config    the resolved configuration
 //! graphite-agent --config agent.toml --once            one run of every collector, to stdout
+//! graphite-agent --config agent.toml --ready-file F    statsd's bound addresses, written to F
 //! ```
 //!
 //! With a `[statsd]` table the agent also runs a statsd server (collect::statsd) on a small
@@ -224,10 +225,10 @@ fn reload_statsd(
     new: Option<&StatsdConfig>,
     slot: &SinkSlot,
 ) -> anyhow::Result<Option<Statsd>> {
-    if let (Some(s), Some(c)) = (&running, new) {
-        if s.config == *c {
-            return Ok(running);
-        }
+    if let (Some(s), Some(c)) = (&running, new)
+        && s.config == *c
+    {
+        return Ok(running);
     }
     let old = running.map(Statsd::stop);
     let Some(new) = new else { return Ok(None) };

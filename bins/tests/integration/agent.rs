@@ -321,9 +321,10 @@ fn an_outage_is_replayed_from_the_spool() {
     }
 }
 
-/// The non-empty `(timestamp, value)` points of a whisper file over the last hour.
+/// The non-empty `(timestamp, value)` points of a whisper file over the last hour, and the
+/// next second: statsd stamps a flush with its time rounded to the nearest second.
 fn file_points(path: &Path) -> Vec<(i64, f64)> {
-    let now = whisper::now();
+    let now = whisper::now() + 1;
     match whisper::fetch(path, now - 3600, Some(now), now) {
         Ok(Some(s)) => s.points().filter_map(|(t, v)| v.map(|v| (t, v))).collect(),
         _ => Vec::new(),
@@ -378,12 +379,14 @@ fn agent_statsd_flushes_reach_our_servers_whisper_files() {
     client.send_to(b"foo:4|c", udp).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    let agent_log = agent.log();
-    assert!(agent.stop().success(), "{agent_log}");
+    let status = agent.stop();
+    let agent_log = fs::read_to_string(tmp.path().join("agent.log")).unwrap_or_default();
+    assert!(status.success(), "{agent_log}");
     let server_log = server.log();
     assert!(server.stop().success(), "{server_log}");
     // statsd's names as they are: no servers.<host> in front.
     let data = root.join("storage/whisper");
+    let agent_log = format!("{agent_log}\nserver:\n{server_log}");
     let counts = file_points(&wsp(&data, "stats_counts.foo"));
     assert_eq!(counts.iter().map(|p| p.1).collect::<Vec<_>>(), [9.0], "{agent_log}");
     let rate = file_points(&wsp(&data, "stats.foo"));
