@@ -334,6 +334,20 @@ fn the_example_file_and_the_builtin_registry_agree() {
     assert_eq!(listed, default_set);
     let builtin = AgentConfig::builtin(&Registry::builtin(), &names()).unwrap();
     assert_eq!(builtin.collectors, c.collectors);
+    // The commented [statsd] table, uncommented, gives statsd's defaults on this host.
+    assert_eq!(c.statsd, None);
+    let text = std::fs::read_to_string(&example).unwrap();
+    let block = &text[text.find("\n# [statsd]\n").unwrap()..];
+    let statsd: String =
+        block.lines().map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
+    let c = from_toml_text(&statsd).unwrap().statsd.unwrap();
+    let local = collect::agent::AGENT_STATSD_ADDR;
+    let defaults = collect::statsd::StatsdConfig {
+        udp: Some(local),
+        tcp: Some(local),
+        ..collect::statsd::StatsdConfig::default()
+    };
+    assert_eq!(c, defaults);
     // Every Diamond class name and short name finds its collector.
     for kind in Registry::builtin().kinds() {
         assert_eq!(Registry::builtin().find(kind.class).unwrap().short, kind.short);
@@ -341,5 +355,65 @@ fn the_example_file_and_the_builtin_registry_agree() {
             Registry::builtin().find(&format!("{} second", kind.short)).unwrap().class,
             kind.class
         );
+    }
+}
+
+#[test]
+fn a_statsd_table_runs_a_statsd_server_with_statsds_settings() {
+    // Off without the table, and in a diamond.conf (Diamond has no statsd server).
+    assert_eq!(from_toml_text("").unwrap().statsd, None);
+    let diamond =
+        AgentConfig::from_diamond(&fixtures().join("diamond/diamond.conf"), &registry(), &names())
+            .unwrap();
+    assert_eq!(diamond.statsd, None);
+
+    // The table alone: statsd's defaults, on this host's port 8125.
+    let c = from_toml_text("[statsd]\n").unwrap().statsd.unwrap();
+    let local = collect::agent::AGENT_STATSD_ADDR;
+    assert_eq!((c.udp, c.tcp), (Some(local), Some(local)));
+    assert_eq!(local.to_string(), "127.0.0.1:8125");
+    assert_eq!(c.flush_interval_ms, 10_000);
+    assert_eq!(
+        from_toml_text("[statsd]\nenabled = false\nudp = \"127.0.0.1:1\"\n").unwrap().statsd,
+        None
+    );
+
+    // Either spelling of statsd's keys; `false` turns a socket off.
+    let text = "[statsd]\nenabled = true\nudp = \"127.0.0.1:9125\"\ntcp = false\n\
+                flushInterval = 2000\npercent_threshold = [90, 99.9]\ndelete_counters = true\n\
+                histogram = [{ metric = \"api\", bins = [10, \"inf\"] }]\n\
+                [statsd.graphite]\nlegacyNamespace = false\nglobal_suffix = \"web01\"\n";
+    let config = from_toml_text(text).unwrap();
+    let c = config.statsd.clone().unwrap();
+    assert_eq!(c.udp, Some("127.0.0.1:9125".parse().unwrap()));
+    assert_eq!(c.tcp, None);
+    assert_eq!(c.flush_interval_ms, 2000);
+    assert_eq!(c.percent_threshold, [90.0, 99.9]);
+    assert_eq!(c.delete_counters, Some(true));
+    assert_eq!(c.histogram[0].bins.len(), 2);
+    assert!(!c.graphite.legacy_namespace);
+    assert_eq!(c.graphite.global_suffix.as_deref(), Some("web01"));
+
+    // --print-config shows the table, and it reads back the same.
+    let printed = config.to_toml();
+    assert!(printed.contains("\n[statsd]\nenabled = true\n"), "{printed}");
+    assert_eq!(from_toml_text(&printed).unwrap().statsd, config.statsd);
+}
+
+#[test]
+fn a_bad_statsd_setting_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    for (text, line, key) in [
+        ("[agent]\ninterval = 5\n[statsd]\nflush_intervall = 5\n", 4, "statsd"),
+        ("[statsd]\n\nudp = \"nowhere\"\n", 3, "statsd"),
+        ("[statsd]\nenabled = \"yes\"\n", 2, "enabled"),
+        ("[statsd]\nflush_interval_ms = 0\n", 2, "flushInterval"),
+        ("[statsd]\n\npercentThreshold = 101\n", 3, "percentThreshold"),
+        ("[statsd.graphite]\nlegacy_namespace = false\nprefix_timr = \"t\"\n", 3, "statsd"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = AgentConfig::from_toml(&path, &registry(), &names()).unwrap_err().to_string();
+        assert_names(&err, &path, line, key);
     }
 }

@@ -6,25 +6,36 @@
 //! graphite-agent --diamond /etc/diamond/diamond.conf   a Diamond host, unchanged
 //! graphite-agent --config agent.toml --print-config    the resolved configuration
 //! graphite-agent --config agent.toml --once            one run of every collector, to stdout
+//! graphite-agent --config agent.toml --ready-file F    statsd's bound addresses, written to F
 //! ```
 //!
+//! With a `[statsd]` table the agent also runs a statsd server (collect::statsd) on a small
+//! single-threaded tokio runtime of its own thread; its flushes go to the same sender as the
+//! collectors' points, under statsd's own names (`stats.<key>`, `stats_counts.<key>`: no
+//! prefix or host node, as statsd sends them).
+//!
 //! Signals: SIGHUP reads the configuration again (a bad one is logged and the running one
-//! kept); SIGTERM and SIGINT stop the collectors, flush the sender (to carbon or its spool)
-//! within `--shutdown-timeout`, and exit 0.
+//! kept); an unchanged `[statsd]` table keeps the statsd server running with its figures
+//! (gauges, the counters of the current interval), a changed one restarts it after a last
+//! flush. SIGTERM and SIGINT stop the collectors, flush statsd a last time, flush the sender
+//! (to carbon or its spool) within `--shutdown-timeout`, and exit 0.
 //!
 //! The signals are blocked in every thread and taken by `sigwait` on the main thread: no
 //! handler runs at an arbitrary point, and no thread polls a flag.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use collect::agent::{Agent, AgentConfig, HostNames, PointSink, Registry, run_once};
 use collect::sender::Sender;
+use collect::statsd::{StatsdAddrs, StatsdConfig, StatsdServer};
+use tokio_util::sync::CancellationToken;
 
 /// graphite-agent: host and application collectors with Diamond's metric names.
 #[derive(Debug, Parser)]
@@ -46,6 +57,11 @@ pub struct Cli {
     /// Seconds to wait for runs in progress and the sender's flush at exit.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     shutdown_timeout: f64,
+    /// Write the statsd server's bound addresses here once running, and again after each
+    /// reload (`statsd_udp=ADDR statsd_tcp=ADDR`, `off` for none): for scripts and tests that
+    /// use port 0.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 /// Parses the command line, runs, and maps the outcome to an exit code.
@@ -109,8 +125,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         };
     }
     let deadline = Duration::from_secs_f64(cli.shutdown_timeout.clamp(0.0, 3600.0));
-    let mut sender: Arc<dyn PointSink> = Arc::new(Sender::start(config.sender.clone())?);
-    let mut agent = Agent::start(&config, &registry, Arc::clone(&sender))?;
+    let slot: SinkSlot = Arc::new(Mutex::new(Arc::new(Sender::start(config.sender.clone())?)));
+    let mut statsd = config.statsd.as_ref().map(|c| Statsd::start(c, &slot)).transpose()?;
+    let mut agent = Agent::start(&config, &registry, current(&slot))?;
+    write_ready(cli.ready_file.as_deref(), statsd.as_ref())?;
     tracing::info!(collectors = config.collectors.len(), "graphite-agent started");
     while signals.wait() == libc::SIGHUP {
         let new = match load(cli, &registry) {
@@ -122,17 +140,119 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         };
         stop_agent(agent, deadline);
         if !new.same_sender(&config) {
+            // Under the lock: no statsd flush is handed to the old sender once it shuts down,
+            // and one that comes meanwhile waits for the new sender.
+            let mut sender = lock(&slot);
             sender.shutdown(deadline);
-            sender = Arc::new(Sender::start(new.sender.clone())?);
+            *sender = Arc::new(Sender::start(new.sender.clone())?);
         }
-        agent = Agent::start(&new, &registry, Arc::clone(&sender))?;
+        statsd = reload_statsd(statsd, new.statsd.as_ref(), &slot)?;
+        agent = Agent::start(&new, &registry, current(&slot))?;
         config = new;
+        write_ready(cli.ready_file.as_deref(), statsd.as_ref())?;
         tracing::info!(collectors = config.collectors.len(), "configuration reloaded");
     }
     stop_agent(agent, deadline);
-    sender.shutdown(deadline);
+    // statsd's last flush goes to the sender before the sender flushes.
+    if let Some(statsd) = statsd {
+        statsd.stop();
+    }
+    current(&slot).shutdown(deadline);
     tracing::info!("graphite-agent stopped");
     Ok(())
+}
+
+/// The sender every point goes to; swapped when a reload changes it.
+type SinkSlot = Arc<Mutex<Arc<dyn PointSink>>>;
+
+fn lock(slot: &SinkSlot) -> MutexGuard<'_, Arc<dyn PointSink>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn current(slot: &SinkSlot) -> Arc<dyn PointSink> {
+    Arc::clone(&lock(slot))
+}
+
+/// The statsd server, running on its own thread.
+struct Statsd {
+    config: StatsdConfig,
+    addrs: StatsdAddrs,
+    shutdown: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Statsd {
+    /// Binds (so a port in use fails here) and starts the server; its flushes go to the
+    /// slot's sender.
+    fn start(config: &StatsdConfig, slot: &SinkSlot) -> anyhow::Result<Statsd> {
+        let server = StatsdServer::bind(config)?;
+        let addrs = server.local_addrs();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the statsd runtime")?;
+        let shutdown = CancellationToken::new();
+        let (token, slot) = (shutdown.clone(), Arc::clone(slot));
+        let thread = std::thread::Builder::new()
+            .name("statsd".into())
+            .spawn(move || {
+                let sink = move |points| lock(&slot).send(points);
+                if let Err(e) = runtime.block_on(server.run(sink, token)) {
+                    tracing::error!(error = %e, "the statsd server failed");
+                }
+            })
+            .context("cannot start the statsd thread")?;
+        tracing::info!(udp = %show(addrs.udp), tcp = %show(addrs.tcp), "statsd server listening");
+        Ok(Statsd { config: config.clone(), addrs, shutdown, thread })
+    }
+
+    /// Stops receiving, flushes a last time into the sender, and waits for the thread.
+    /// Returns the settings it ran with.
+    fn stop(self) -> StatsdConfig {
+        self.shutdown.cancel();
+        if self.thread.join().is_err() {
+            tracing::error!("the statsd server panicked");
+        }
+        self.config
+    }
+}
+
+/// The statsd server after a reload: the running one when its settings are unchanged,
+/// otherwise stopped (last flush) and started with the new ones. If those cannot start (a
+/// port in use), the old settings run again.
+fn reload_statsd(
+    running: Option<Statsd>,
+    new: Option<&StatsdConfig>,
+    slot: &SinkSlot,
+) -> anyhow::Result<Option<Statsd>> {
+    if let (Some(s), Some(c)) = (&running, new)
+        && s.config == *c
+    {
+        return Ok(running);
+    }
+    let old = running.map(Statsd::stop);
+    let Some(new) = new else { return Ok(None) };
+    match Statsd::start(new, slot) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "statsd cannot start with the new settings; keeping the old ones");
+            old.map(|c| Statsd::start(&c, slot)).transpose()
+        }
+    }
+}
+
+fn show(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "off".to_string(), |a| a.to_string())
+}
+
+/// `--ready-file`: the statsd addresses, written whole (a reader never sees half a file).
+fn write_ready(path: Option<&Path>, statsd: Option<&Statsd>) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let addrs = statsd.map(|s| s.addrs).unwrap_or_default();
+    let text = format!("statsd_udp={} statsd_tcp={}\n", show(addrs.udp), show(addrs.tcp));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn stop_agent(agent: Agent, deadline: Duration) {

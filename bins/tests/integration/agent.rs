@@ -1,10 +1,13 @@
 //! `graphite-agent` end to end: the binary collecting this host with a 1 s interval and
 //! sending to (a) our server and (b) Debian's carbon-cache, the metrics found in the whisper
 //! files they write; (c) an outage: our server stopped for a few seconds and started again on
-//! the same port, and every point the agent produced meanwhile is in the files afterwards.
+//! the same port, and every point the agent produced meanwhile is in the files afterwards;
+//! (d) the agent's statsd server: packets counted through a reload, flushed at SIGTERM into
+//! the sender and found in our server's files.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -107,10 +110,15 @@ fn start_server(root: &Path, line_port: u16) -> (Proc, SocketAddr) {
 
 /// Starts the agent with `toml` as its configuration file in `dir`.
 fn start_agent(dir: &Path, toml: &str) -> Proc {
+    start_agent_with(dir, toml, &[])
+}
+
+/// [`start_agent`] with more arguments.
+fn start_agent_with(dir: &Path, toml: &str, args: &[&str]) -> Proc {
     let conf = dir.join("agent.toml");
     fs::write(&conf, toml).unwrap();
     let mut cmd = Command::new(AGENT);
-    cmd.arg("--config").arg(&conf).env("RUST_LOG", "info");
+    cmd.arg("--config").arg(&conf).args(args).env("RUST_LOG", "info");
     Proc::spawn("graphite-agent", &mut cmd, dir.join("agent.log"))
 }
 
@@ -311,4 +319,77 @@ fn an_outage_is_replayed_from_the_spool() {
             "{m}: {missing:?} produced but not stored (down at {down}); stored {stored:?}:\n{agent_log}"
         );
     }
+}
+
+/// The non-empty `(timestamp, value)` points of a whisper file over the last hour, and the
+/// next second: statsd stamps a flush with its time rounded to the nearest second.
+fn file_points(path: &Path) -> Vec<(i64, f64)> {
+    let now = whisper::now() + 1;
+    match whisper::fetch(path, now - 3600, Some(now), now) {
+        Ok(Some(s)) => s.points().filter_map(|(t, v)| v.map(|v| (t, v))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn agent_statsd_flushes_reach_our_servers_whisper_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("carbon");
+    let (server, line) = start_server(&root, 0);
+    let ready = tmp.path().join("agent.ready");
+    // One flush only, the one at SIGTERM: every packet must survive the reload in between
+    // and reach the sender before it shuts down.
+    let toml = format!(
+        "[agent]\nhostname = \"{HOST}\"\ninterval = 1\ndefault_collectors = false\n\
+         [[sender.destinations]]\naddress = \"{line}\"\n\
+         [statsd]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nflush_interval_ms = 60000\n"
+    );
+    let agent = start_agent_with(tmp.path(), &toml, &["--ready-file", ready.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        if let Ok(t) = fs::read_to_string(&ready) {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no ready file:\n{}", agent.log());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let addr = |key: &str| -> SocketAddr {
+        text.split_whitespace()
+            .find_map(|f| f.strip_prefix(key))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+    };
+    let (udp, tcp) = (addr("statsd_udp="), addr("statsd_tcp="));
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        client.send_to(b"foo:1|c", udp).unwrap();
+    }
+    TcpStream::connect(tcp).unwrap().write_all(b"foo:2|c\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A reload with the same [statsd] keeps the server and what it counted.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(agent.pid(), libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agent.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload:\n{}", agent.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fs::read_to_string(&ready).unwrap(), text);
+    client.send_to(b"foo:4|c", udp).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let status = agent.stop();
+    let agent_log = fs::read_to_string(tmp.path().join("agent.log")).unwrap_or_default();
+    assert!(status.success(), "{agent_log}");
+    let server_log = server.log();
+    assert!(server.stop().success(), "{server_log}");
+    // statsd's names as they are: no servers.<host> in front.
+    let data = root.join("storage/whisper");
+    let agent_log = format!("{agent_log}\nserver:\n{server_log}");
+    let counts = file_points(&wsp(&data, "stats_counts.foo"));
+    assert_eq!(counts.iter().map(|p| p.1).collect::<Vec<_>>(), [9.0], "{agent_log}");
+    let rate = file_points(&wsp(&data, "stats.foo"));
+    assert_eq!(rate.iter().map(|p| p.1).collect::<Vec<_>>(), [9.0 / 60.0], "{agent_log}");
+    assert!(!data.join("servers").join(HOST).join("stats_counts").exists());
 }

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::error::{AgentError, Origin};
@@ -16,12 +17,18 @@ use super::hostname::{HostNames, HostnameMethod, resolve_hostname};
 use super::path::MetricFilter;
 use super::registry::{DEFAULT_SET, Registry, instance_name};
 use crate::sender::{DestinationConfig, SenderConfig};
+use crate::statsd::{Bin, StatsdConfig};
 use crate::{Env, Error, Options};
 
 /// Interval of a collector read from TOML without one, seconds.
 pub const TOML_DEFAULT_INTERVAL_SECS: u64 = 10;
 /// Interval of a collector read from diamond.conf without one (Diamond's code default).
 pub const DIAMOND_DEFAULT_INTERVAL_SECS: u64 = 300;
+
+/// The address the agent's statsd server takes, UDP and TCP, when `[statsd]` names none: this
+/// host only (statsd's own default, and the main server's, is every interface).
+pub const AGENT_STATSD_ADDR: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), crate::statsd::DEFAULT_PORT);
 
 /// The settings the agent applies itself (every other key goes to the collector).
 pub(crate) const COMMON_KEYS: [&str; 11] = [
@@ -124,6 +131,10 @@ pub struct AgentConfig {
     pub skipped: Vec<String>,
     /// Where system collectors read the host.
     pub env: EnvConfig,
+    /// The statsd server the agent runs (`[statsd]`; `None`: none). Its points go to the
+    /// sender as they are: statsd's names are already whole paths (`stats.<key>`,
+    /// `stats_counts.<key>`), without the agent's prefix and host node.
+    pub statsd: Option<StatsdConfig>,
 }
 
 impl PartialEq for AgentConfig {
@@ -136,6 +147,7 @@ impl PartialEq for AgentConfig {
             && self.collectors == other.collectors
             && self.skipped == other.skipped
             && self.env == other.env
+            && self.statsd == other.statsd
             && self.same_sender(other)
     }
 }
@@ -220,6 +232,8 @@ pub(crate) struct RawConfig {
     pub(crate) skip_unknown: bool,
     pub(crate) sender: SenderConfig,
     pub(crate) skipped: Vec<String>,
+    /// The `[statsd]` table, if present and enabled (TOML only).
+    pub(crate) statsd: Option<StatsdConfig>,
 }
 
 fn bad(layer: &Layer, err: &Error) -> AgentError {
@@ -366,7 +380,16 @@ pub(crate) fn resolve(
     }
     // One order whatever the file's: TOML tables come sorted, configobj sections in file order.
     collectors.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(AgentConfig { naming, self_metrics, self_interval, collectors, sender, skipped, env })
+    Ok(AgentConfig {
+        naming,
+        self_metrics,
+        self_interval,
+        collectors,
+        sender,
+        skipped,
+        env,
+        statsd: raw.statsd,
+    })
 }
 
 /// Agent-wide keys that are not collector settings.
@@ -414,11 +437,74 @@ impl AgentConfig {
                 let _ = writeln!(s, "{} = {}", q(k), q(v));
             }
         }
+        if let Some(statsd) = &self.statsd {
+            write_statsd(&mut s, statsd);
+        }
         let _ = writeln!(s, "\n# sender: {:?}", self.sender);
         for name in &self.skipped {
             let _ = writeln!(s, "# skipped (not supported): {name}");
         }
         s
+    }
+}
+
+/// `[statsd]`, every key (snake_case spelling), so it reads back the same.
+fn write_statsd(s: &mut String, c: &StatsdConfig) {
+    let addr = |a: Option<SocketAddr>| a.map_or("false".into(), |a| format!("\"{a}\""));
+    let list = |v: &[f64]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(s, "\n# statsd's names are whole paths (stats.<key>): no prefix or host node");
+    let _ = writeln!(s, "[statsd]\nenabled = true");
+    let _ = writeln!(s, "udp = {}\ntcp = {}", addr(c.udp), addr(c.tcp));
+    let _ = writeln!(s, "flush_interval_ms = {}", c.flush_interval_ms);
+    let _ = writeln!(s, "percent_threshold = [{}]", list(&c.percent_threshold));
+    let _ = writeln!(s, "calculated_timer_metrics = {:?}", c.calculated_timer_metrics);
+    let _ = writeln!(s, "delete_idle_stats = {}", c.delete_idle_stats);
+    for (key, v) in [
+        ("delete_counters", c.delete_counters),
+        ("delete_timers", c.delete_timers),
+        ("delete_sets", c.delete_sets),
+        ("delete_gauges", c.delete_gauges),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(s, "{key} = {v}");
+        }
+    }
+    let _ = writeln!(s, "gauges_max_ttl = {}", c.gauges_max_ttl);
+    let _ = writeln!(s, "prefix_stats = {:?}", c.prefix_stats);
+    let _ = writeln!(s, "flush_counts = {}", c.flush_counts);
+    let _ = writeln!(s, "max_keys = {}", c.max_keys);
+    let _ = writeln!(s, "max_timer_samples = {}", c.max_timer_samples);
+    let _ = writeln!(s, "max_set_members = {}", c.max_set_members);
+    let _ = writeln!(s, "max_line_bytes = {}", c.max_line_bytes);
+    let _ = writeln!(s, "max_connections = {}", c.max_connections);
+    let _ = writeln!(s, "idle_timeout_secs = {}", c.idle_timeout_secs);
+    let _ = writeln!(s, "udp_receive_buffer_bytes = {}", c.udp_receive_buffer_bytes);
+    let h: Vec<String> = c
+        .histogram
+        .iter()
+        .map(|h| {
+            let bins: Vec<String> = h
+                .bins
+                .iter()
+                .map(|b| match b {
+                    Bin::Below(v) => format!("{v:?}"),
+                    Bin::Inf => "\"inf\"".into(),
+                })
+                .collect();
+            format!("{{ metric = {:?}, bins = [{}] }}", h.metric, bins.join(", "))
+        })
+        .collect();
+    let _ = writeln!(s, "histogram = [{}]", h.join(", "));
+    let g = &c.graphite;
+    let _ = writeln!(s, "[statsd.graphite]");
+    let _ = writeln!(s, "legacy_namespace = {}", g.legacy_namespace);
+    let _ = writeln!(s, "global_prefix = {:?}", g.global_prefix);
+    let _ = writeln!(s, "prefix_counter = {:?}", g.prefix_counter);
+    let _ = writeln!(s, "prefix_timer = {:?}", g.prefix_timer);
+    let _ = writeln!(s, "prefix_gauge = {:?}", g.prefix_gauge);
+    let _ = writeln!(s, "prefix_set = {:?}", g.prefix_set);
+    if let Some(suffix) = &g.global_suffix {
+        let _ = writeln!(s, "global_suffix = {suffix:?}");
     }
 }
 

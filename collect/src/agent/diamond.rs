@@ -289,6 +289,8 @@ impl AgentConfig {
             skip_unknown: true,
             sender: SenderConfig::default(),
             skipped: Vec::new(),
+            // Diamond has no statsd server (its StatsdHandler sends to one): nothing to read.
+            statsd: None,
         };
         raw.sender = handlers(&conf, &server, &mut raw.skipped)?;
         resolve(raw, registry, names)

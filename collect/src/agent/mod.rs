@@ -13,8 +13,8 @@ mod sink;
 mod toml_config;
 
 pub use config::{
-    AgentConfig, CollectorConfig, DIAMOND_DEFAULT_INTERVAL_SECS, EnvConfig, Naming, Origins,
-    TOML_DEFAULT_INTERVAL_SECS,
+    AGENT_STATSD_ADDR, AgentConfig, CollectorConfig, DIAMOND_DEFAULT_INTERVAL_SECS, EnvConfig,
+    Naming, Origins, TOML_DEFAULT_INTERVAL_SECS,
 };
 pub use error::{AgentError, Origin};
 pub use hostname::{HostNames, HostnameMethod, METHOD_NAMES, resolve_hostname};

@@ -18,6 +18,9 @@
 //!
 //! [[sender.destinations]]      # the sender (collect::sender)
 //! address = "127.0.0.1:2003"
+//!
+//! [statsd]                     # a statsd server in the agent (off without this table)
+//! udp = "127.0.0.1:8125"       # the keys of collect::statsd::StatsdConfig
 //! ```
 //!
 //! Unknown sections and `[agent]` keys are refused with their line (a typo is not silently
@@ -27,13 +30,16 @@ use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::config::{AgentConfig, Layer, RawConfig, TOML_DEFAULT_INTERVAL_SECS, resolve};
+use super::config::{
+    AGENT_STATSD_ADDR, AgentConfig, Layer, RawConfig, TOML_DEFAULT_INTERVAL_SECS, resolve,
+};
 use super::error::{AgentError, Origin, line_of};
 use super::hostname::HostNames;
 use super::registry::Registry;
 use crate::sender::SenderConfig;
+use crate::statsd::StatsdConfig;
 
 /// Keys of `[agent]`.
 const AGENT_KEYS: [&str; 14] = [
@@ -116,6 +122,7 @@ pub(crate) fn parse_toml(
         skip_unknown: false,
         sender,
         skipped: Vec::new(),
+        statsd: None,
     };
     for (key, value) in doc.get_ref() {
         let origin = at(key.span().start);
@@ -162,16 +169,76 @@ pub(crate) fn parse_toml(
                 }
             }
             "sender" => {}
+            "statsd" => raw.statsd = parse_statsd(value, &origin, &at)?,
             other => {
                 return Err(AgentError::config(
                     origin,
                     other,
-                    "not a section of agent.toml (agent, collectors, sender)",
+                    "not a section of agent.toml (agent, collectors, sender, statsd)",
                 ));
             }
         }
     }
     resolve(raw, registry, names)
+}
+
+/// The `[statsd]` table: `enabled` (default true), `udp`/`tcp` (default
+/// [`AGENT_STATSD_ADDR`]; `false` turns one off) and every other key of [`StatsdConfig`], in
+/// either spelling. `None` when `enabled = false`.
+fn parse_statsd(
+    value: &Spanned<DeValue<'_>>,
+    header: &Origin,
+    at: &dyn Fn(usize) -> Origin,
+) -> Result<Option<StatsdConfig>, AgentError> {
+    let table = as_table(value, header, "statsd")?;
+    let mut enabled = true;
+    let mut off = Vec::new();
+    let mut rest = DeTable::new();
+    for (k, v) in table {
+        let name: &str = k.get_ref();
+        match (name, v.get_ref()) {
+            ("enabled", DeValue::Boolean(b)) => enabled = *b,
+            ("enabled", _) => {
+                return Err(AgentError::config(at(v.span().start), name, "expected true or false"));
+            }
+            ("udp" | "tcp", DeValue::Boolean(false)) => off.push(name.to_owned()),
+            _ => {
+                rest.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let rest = Spanned::new(value.span(), DeValue::Table(rest));
+    let mut config = StatsdConfig::deserialize(ValueDeserializer::from(rest)).map_err(|e| {
+        let origin = e.span().map_or_else(|| header.clone(), |s| at(s.start));
+        AgentError::config(origin, "statsd", e.message().to_owned())
+    })?;
+    for (key, addr) in [("udp", &mut config.udp), ("tcp", &mut config.tcp)] {
+        if off.iter().any(|o| o == key) {
+            *addr = None;
+        } else if !table.contains_key(key) {
+            *addr = Some(AGENT_STATSD_ADDR);
+        }
+    }
+    if let Err(crate::statsd::Error::Config { key, reason }) = config.validate() {
+        // statsd's spelling (`flushInterval`, `graphite.prefixTimer`): the line of the table
+        // or of the key it names, whichever spelling the file uses.
+        let top = key.split(['.', ' ']).next().unwrap_or(key);
+        let snake = match top {
+            "flushInterval" => "flush_interval_ms",
+            "percentThreshold" => "percent_threshold",
+            "prefixStats" => "prefix_stats",
+            other => other,
+        };
+        let origin = table
+            .iter()
+            .find(|(k, _)| {
+                let k: &str = k.get_ref();
+                k == top || k == snake
+            })
+            .map_or_else(|| header.clone(), |(_, v)| at(v.span().start));
+        return Err(AgentError::config(origin, key, reason));
+    }
+    Ok(enabled.then_some(config))
 }
 
 fn as_table<'a, 'i>(

@@ -139,6 +139,18 @@ impl Default for StatsdConfig {
     }
 }
 
+impl StatsdConfig {
+    /// Checks the settings as [`StatsdServer::bind`](super::StatsdServer::bind) does, without
+    /// binding anything (a configuration file is checked before it is used).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the setting (statsd's spelling) that cannot be used.
+    pub fn validate(&self) -> Result<()> {
+        Settings::new(self).map(drop)
+    }
+}
+
 /// statsd's `graphite` section: how flushed names are built.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
