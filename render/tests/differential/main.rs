@@ -106,11 +106,8 @@ fn ours_in_process(store: &Store, case: &Case) -> Answer {
 /// decoding it).
 fn over_http(port: u16, case: &Case, who: &str) -> (Answer, Duration) {
     let query = format!("/render?{}", case.query());
-    let t = Instant::now();
-    let answer = reference::request(port, &query, None);
-    let took = t.elapsed();
-    match answer {
-        Ok(r) => (compare::from_json(r.status, &r.body), took),
+    match reference::request_timed(port, &query, None) {
+        Ok((r, took)) => (compare::from_json(r.status, &r.body), took),
         Err(e) => panic!("{who} did not answer `{}`: {e}", case.target),
     }
 }
