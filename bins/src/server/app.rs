@@ -445,14 +445,8 @@ async fn run(
         let (sink, stats) = (Arc::clone(&received), Arc::clone(&stats));
         tokio::spawn(server.run(
             move |points| {
-                let raw: Vec<super::RawPoint<'_>> = points
-                    .iter()
-                    .map(|p| super::RawPoint {
-                        name: p.name.as_str(),
-                        timestamp: p.datapoint.timestamp,
-                        value: p.datapoint.value,
-                    })
-                    .collect();
+                let raw: Vec<super::RawPoint<'_>> =
+                    points.iter().map(super::RawPoint::from).collect();
                 ListenerStats::add(&stats.points, raw.len() as u64);
                 tokio::task::block_in_place(|| super::Sink::ingest(&*sink, &raw));
             },
