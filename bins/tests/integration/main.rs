@@ -18,5 +18,6 @@ mod read_tools;
 mod relay;
 mod server;
 mod statsd;
+mod support;
 mod ui;
 mod write_tools;

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use bins::relay::config_crelay::parse_crelay;
 use bins::relay::router::Health;
 
+use crate::support;
+
 const RELAY: &str = env!("CARGO_BIN_EXE_graphite-relay");
-const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
 const CRELAY: &str = "/usr/bin/carbon-c-relay";
 const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
 const PYTHON: &str = "/usr/bin/python3";
@@ -43,11 +44,6 @@ fn have(path: &str, test: &str) -> bool {
     }
     eprintln!("SKIP {test}: {path} is not installed");
     false
-}
-
-/// A free loopback port (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -145,7 +141,7 @@ fn start_server(root: &Path) -> (Proc, SocketAddr) {
     let ready = root.join("ready");
     let mut p = Proc::spawn(
         "graphite-rs",
-        Command::new(SERVER)
+        Command::new(support::GRAPHITE_RS)
             .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
             .args(["--line-port", "0", "--udp-port", "0", "--pickle-port", "0"])
             .args(["--query-port", "0", "--http-port", "0"])
@@ -317,7 +313,7 @@ fn carbon_c_relay_in_front_of_two_graphite_rs_servers() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s1, a1) = start_server(&dir.path().join("s1"));
     let (mut s2, a2) = start_server(&dir.path().join("s2"));
-    let port = free_port();
+    let port = support::free_port();
     let config = format!(
         "listen type linemode 127.0.0.1:{port} proto tcp ;\n\
          cluster nodes carbon_ch 127.0.0.1:{}=a 127.0.0.1:{}=b ;\n\
@@ -378,7 +374,7 @@ fn carbon_c_relay_in_front_of_two_graphite_rs_servers() {
 
 /// A Debian carbon-cache on free ports; returns it, its pickle port and its whisper dir.
 fn start_carbon_cache(dir: &Path) -> (Proc, u16, PathBuf) {
-    let (line, pickle, query) = (free_port(), free_port(), free_port());
+    let (line, pickle, query) = (support::free_port(), support::free_port(), support::free_port());
     for sub in ["conf", "storage/whisper", "log", "lists"] {
         fs::create_dir_all(dir.join(sub)).unwrap();
     }
