@@ -5,6 +5,9 @@
 #[path = "../../../whisper/tests/integration/reference.rs"]
 mod reference;
 
+#[path = "../../../collect/tests/carbon/mod.rs"]
+mod carbon;
+
 mod agent;
 mod aggregator;
 mod alert;
