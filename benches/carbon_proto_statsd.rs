@@ -5,21 +5,11 @@
 //! timers, gauges, sets, some DogStatsD tags, several lines per 1400-byte datagram. Telnet
 //! lines look like tcollector's. Everything is generated from a seed.
 
+use benches::Rng;
 use bytes::BytesMut;
 use carbon_proto::opentsdb::LineDecoder;
 use carbon_proto::statsd::decode_packet;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// `n` statsd lines, grouped into datagrams of at most 1400 bytes.
 fn statsd_packets(n: usize, tagged: bool) -> Vec<Vec<u8>> {
@@ -28,7 +18,7 @@ fn statsd_packets(n: usize, tagged: bool) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     let mut packet = Vec::with_capacity(1400);
     for i in 0..n {
-        let r = rng.next();
+        let r = rng.next_u64();
         let key = keys[i % keys.len()];
         let host = r % 200;
         let mut line = match i % 5 {
@@ -66,7 +56,7 @@ fn telnet_lines(n: usize) -> Vec<u8> {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut out = Vec::with_capacity(n * 64);
     for i in 0..n {
-        let r = rng.next();
+        let r = rng.next_u64();
         let ts = 1_700_000_000 + (i / 100) as u64 * 15;
         let metric = metrics[i % metrics.len()];
         let value = if i % 2 == 0 {

@@ -93,37 +93,11 @@ pub struct RuleRow {
     pub notify: Vec<String>,
 }
 
-/// One state change of one instance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TransitionRow {
-    /// When (Unix seconds).
-    pub at: i64,
-    /// The rule.
-    pub rule: String,
-    /// The instance.
-    pub labels: Labels,
-    /// Before.
-    pub from: Status,
-    /// After.
-    pub to: Status,
-    /// Severity after.
-    pub severity: Option<Severity>,
-    /// The value judged.
-    pub value: Option<f64>,
-}
+/// One state change of one instance: the state file's record, as the API shows it.
+pub type TransitionRow = crate::state::Transition;
 
-/// The last evaluation round.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RoundRow {
-    /// Its `now` (Unix seconds).
-    pub at: i64,
-    /// Rules evaluated.
-    pub rules: usize,
-    /// How long it took.
-    pub duration_ms: f64,
-    /// Rules whose query failed.
-    pub errors: usize,
-}
+/// The last evaluation round: the engine's timing, as the API shows it.
+pub type RoundRow = crate::engine::RoundStats;
 
 /// What the page and API read from the engine. Implementations answer from a copy made
 /// after each round, so a request never waits for an evaluation.

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::{self, CheckOutcome};
 use crate::error::{Error, Result};
@@ -130,7 +130,7 @@ pub struct RuleView {
 }
 
 /// Timing of the last round.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoundStats {
     /// The round's `now`.
     pub at: i64,

@@ -180,13 +180,8 @@ impl AlertService {
             View {
                 alerts: engine.instances().into_iter().map(alert_row).collect(),
                 rules: engine.rules_view().into_iter().map(rule_row).collect(),
-                history: engine.history(VIEW_HISTORY).into_iter().map(transition_row).collect(),
-                last_round: (stats.at != 0).then_some(RoundRow {
-                    at: stats.at,
-                    rules: stats.rules,
-                    duration_ms: stats.duration_ms,
-                    errors: stats.errors,
-                }),
+                history: engine.history(VIEW_HISTORY).into_iter().collect(),
+                last_round: (stats.at != 0).then_some(stats),
             }
         };
         *unpoison(self.published.view.lock()) = view;
@@ -293,17 +288,5 @@ fn rule_row(v: crate::engine::RuleView) -> RuleRow {
         counts: v.counts,
         generator_url: v.generator_url,
         notify: v.notify,
-    }
-}
-
-fn transition_row(t: crate::state::Transition) -> TransitionRow {
-    TransitionRow {
-        at: t.at,
-        rule: t.rule,
-        labels: t.labels,
-        from: t.from,
-        to: t.to,
-        severity: t.severity,
-        value: t.value,
     }
 }

@@ -11,6 +11,19 @@ pub mod statsd_packets;
 
 use whisper::{AggregationMethod, Allocation, CreateOptions, Retention};
 
+/// A small xorshift generator, so that generated inputs are the same on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// The archive list of every benchmark file: `60s:1d,5m:7d,15m:3y`.
 pub const SCHEMA: [(u32, u32); 3] = [(60, 1440), (300, 2016), (900, 105_120)];
 

@@ -3,17 +3,7 @@
 //! counters with and without sample rates, timers, gauges, sets), over a fixed number of
 //! distinct keys.
 
-/// A small xorshift generator: the same packets on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::Rng;
 
 /// One statsd line for key number `key` (of the metric types in statsd's usual mix: half
 /// counters, a quarter timers, gauges and sets).
@@ -43,7 +33,7 @@ pub fn packets(count: usize, lines: usize, keys: u64) -> Vec<Vec<u8>> {
             if i > 0 {
                 text.push('\n');
             }
-            let r = rng.next();
+            let r = rng.next_u64();
             line(&mut text, (r >> 20) % keys.max(1), r);
         }
         out.push(text.as_bytes().to_vec());

@@ -23,6 +23,8 @@ use alert::source::Sources;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::signals::{StopSignals, init_logging};
+
 /// graphite-alert: alerting on Graphite render targets.
 #[derive(Debug, Parser)]
 #[command(name = "graphite-alert", version)]
@@ -123,17 +125,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
 }
 
 fn pick(flag: Option<PathBuf>, positional: Option<PathBuf>) -> PathBuf {
@@ -315,15 +306,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Waits for SIGTERM or SIGINT.
 async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: saving state and stopping"),
-                _ = int.recv() => tracing::info!("SIGINT: saving state and stopping"),
-            }
+    match StopSignals::install() {
+        Ok(mut signals) => {
+            let name = signals.recv().await;
+            tracing::info!("{name}: saving state and stopping");
         }
-        _ => {
+        Err(_) => {
             tracing::error!("cannot install signal handlers");
             std::future::pending::<()>().await;
         }

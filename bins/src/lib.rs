@@ -11,4 +11,5 @@ pub mod alert_cli;
 pub mod pyfmt;
 pub mod relay;
 pub mod server;
+mod signals;
 pub mod whisper_cli;

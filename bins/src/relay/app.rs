@@ -35,6 +35,7 @@ use super::config_carbon::CarbonRelayConf;
 use super::config_crelay::parse_crelay;
 use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
 use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
+use crate::signals::StopSignals;
 
 /// graphite-relay: carbon-relay's and carbon-c-relay's routing, with a spool that loses
 /// nothing.
@@ -358,22 +359,14 @@ async fn serve(
 }
 
 async fn watch_signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let Ok(mut signals) = StopSignals::install() else {
         tracing::error!("cannot install signal handlers; stop the relay with SIGKILL");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let name = signals.recv().await;
+    tracing::info!("{name}: shutting down");
     shutdown.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    signals.recv().await;
     tracing::warn!("second signal: exiting now; queued points not yet spooled are lost");
     std::process::exit(130);
 }

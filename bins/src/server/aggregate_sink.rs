@@ -44,14 +44,7 @@ impl AggregatingSink {
         if due.is_empty() {
             return 0;
         }
-        let points: Vec<RawPoint<'_>> = due
-            .iter()
-            .map(|p| RawPoint {
-                name: p.name.as_str(),
-                timestamp: p.datapoint.timestamp,
-                value: p.datapoint.value,
-            })
-            .collect();
+        let points: Vec<RawPoint<'_>> = due.iter().map(RawPoint::from).collect();
         self.inner.ingest(&points)
     }
 

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::store_sink::{StatsBridge, StoreSink};
 use super::{Limits, ListenConfig, ListenerStats, Listeners};
+use crate::signals::{StopSignals, init_logging};
 
 /// The roles this build can run.
 const ROLES: &[&str] = &["cache"];
@@ -216,17 +217,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
 }
 
 /// carbon.conf as carbon would read it, with the command line's directories on top.
@@ -455,14 +445,8 @@ async fn run(
         let (sink, stats) = (Arc::clone(&received), Arc::clone(&stats));
         tokio::spawn(server.run(
             move |points| {
-                let raw: Vec<super::RawPoint<'_>> = points
-                    .iter()
-                    .map(|p| super::RawPoint {
-                        name: p.name.as_str(),
-                        timestamp: p.datapoint.timestamp,
-                        value: p.datapoint.value,
-                    })
-                    .collect();
+                let raw: Vec<super::RawPoint<'_>> =
+                    points.iter().map(super::RawPoint::from).collect();
                 ListenerStats::add(&stats.points, raw.len() as u64);
                 tokio::task::block_in_place(|| super::Sink::ingest(&*sink, &raw));
             },
@@ -591,23 +575,15 @@ fn short_time_slice() {
 /// SIGTERM or SIGINT: stop gracefully. A second one: exit now (unwritten points stay in the
 /// write-ahead log for the next start).
 async fn watch_signals(shutdown: CancellationToken, stopping: Arc<AtomicBool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let Ok(mut signals) = StopSignals::install() else {
         tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let name = signals.recv().await;
+    tracing::info!("{name}: shutting down");
     stopping.store(true, Ordering::SeqCst);
     shutdown.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    signals.recv().await;
     tracing::warn!("second signal: exiting now; unwritten points stay in the write-ahead log");
     std::process::exit(130);
 }

@@ -48,15 +48,7 @@ fn handle_frame(payload: &[u8], unpickler: &mut Unpickler, peer: SocketAddr, ctx
                 ListenerStats::add(&ctx.stats.bad_items, decoded.skipped.len() as u64);
                 tracing::debug!(%peer, skipped = ?decoded.skipped_by_kind(), "pickle items skipped");
             }
-            let points: Vec<RawPoint<'_>> = decoded
-                .points
-                .iter()
-                .map(|p| RawPoint {
-                    name: p.name.as_str(),
-                    timestamp: p.datapoint.timestamp,
-                    value: p.datapoint.value,
-                })
-                .collect();
+            let points: Vec<RawPoint<'_>> = decoded.points.iter().map(RawPoint::from).collect();
             ctx.ingest(&points);
         }
         Err(e) => {

@@ -17,6 +17,17 @@ pub struct RawPoint<'a> {
     pub value: f64,
 }
 
+impl<'a> From<&'a carbon_proto::Point> for RawPoint<'a> {
+    /// Borrows a decoded point (pickle, statsd flush, aggregator output).
+    fn from(p: &'a carbon_proto::Point) -> RawPoint<'a> {
+        RawPoint {
+            name: p.name.as_str(),
+            timestamp: p.datapoint.timestamp,
+            value: p.datapoint.value,
+        }
+    }
+}
+
 /// Where listeners put points.
 pub trait Sink: Send + Sync + 'static {
     /// Takes a batch of points. Returns how many were accepted; the rest were refused for a

@@ -6,10 +6,10 @@ use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
 
 /// Kills the server if the test fails before it stops it.
 struct Running(Option<Child>);
@@ -30,59 +30,21 @@ fn points(path: &Path) -> Vec<(i64, f64)> {
 }
 
 fn start(root: &Path, extra: &[&str]) -> (Running, SocketAddr) {
-    let ready = root.join("ready");
-    let log = fs::File::create(root.join("server.log")).unwrap();
-    let child = Command::new(BIN)
-        .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1", "--line-port", "0"])
-        .args(["--udp-port", "off", "--pickle-port", "off", "--query-port", "off"])
-        .args(["--http-port", "off"])
-        .arg("--ready-file")
-        .arg(&ready)
+    let (ready, log) = (root.join("ready"), root.join("server.log"));
+    let child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
+        .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
+        .args(["--query-port", "off", "--http-port", "off"])
         .args(extra)
-        .env_remove("GRAPHITE_ROOT")
-        .env_remove("GRAPHITE_CONF_DIR")
-        .env_remove("GRAPHITE_STORAGE_DIR")
-        .stdout(Stdio::null())
-        .stderr(log)
         .spawn()
         .unwrap();
     let mut running = Running(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        if let Ok(t) = fs::read_to_string(&ready) {
-            break t;
-        }
-        if let Some(status) = running.0.as_mut().unwrap().try_wait().unwrap() {
-            panic!(
-                "exited with {status}: {}",
-                fs::read_to_string(root.join("server.log")).unwrap()
-            );
-        }
-        assert!(Instant::now() < deadline, "graphite-rs not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let line = text
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("line="))
-        .and_then(|a| a.parse().ok())
-        .unwrap();
-    (running, line)
+    let text = support::wait_ready(running.0.as_mut().unwrap(), &ready, &log);
+    (running, support::ready_addr(&text, "line"))
 }
 
 fn stop(mut running: Running, root: &Path) {
     let mut child = running.0.take().unwrap();
-    // SAFETY: a plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let log = fs::read_to_string(root.join("server.log")).unwrap_or_default();
-            assert!(status.success(), "exit status {status}:\n{log}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "graphite-rs did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::stop(&mut child, Duration::from_secs(120), &root.join("server.log"));
 }
 
 #[test]
@@ -137,7 +99,7 @@ fn a_bad_rules_file_stops_the_server_naming_the_line() {
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("aggregation-rules.conf");
     fs::write(&rules, "ok (60) = sum a.*\nbad (60) = median a.*\n").unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(support::GRAPHITE_RS)
         .args(["--root", tmp.path().to_str().unwrap(), "--line-port", "0", "--udp-port", "off"])
         .args(["--pickle-port", "off", "--query-port", "off", "--http-port", "off"])
         .arg("--aggregation-rules")

@@ -5,16 +5,17 @@
 //! HTTP API.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "../../../alert/tests/sinks/mod.rs"]
 mod sinks;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
+
 const ALERT: &str = env!("CARGO_BIN_EXE_graphite-alert");
 
 fn rules(hook: &str, source: &str) -> String {
@@ -57,23 +58,9 @@ struct Proc {
 }
 
 impl Proc {
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// SIGTERM; the exit status must be 0.
     fn stop(mut self) {
-        // SAFETY: a plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status}: {}", self.log());
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::stop(&mut self.child, Duration::from_secs(60), &self.log);
     }
 }
 
@@ -85,53 +72,17 @@ impl Drop for Proc {
 }
 
 fn start_server(root: &Path, rules_file: &Path) -> (Proc, SocketAddr, SocketAddr) {
-    let ready = root.join("ready");
-    let log = root.join("server.log");
-    let child = Command::new(SERVER)
-        .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+    let (ready, log) = (root.join("ready"), root.join("server.log"));
+    let mut child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
         .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
         .args(["--query-port", "off", "--http-port", "0", "--no-wal"])
         .arg("--alert-rules")
         .arg(rules_file)
-        .arg("--ready-file")
-        .arg(&ready)
-        .env_remove("GRAPHITE_ROOT")
-        .env_remove("GRAPHITE_CONF_DIR")
-        .env_remove("GRAPHITE_STORAGE_DIR")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .expect("start graphite-rs");
-    let mut proc = Proc { child, log };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        if let Ok(t) = fs::read_to_string(&ready) {
-            break t;
-        }
-        if let Some(status) = proc.child.try_wait().unwrap() {
-            panic!("graphite-rs exited with {status}: {}", proc.log());
-        }
-        assert!(Instant::now() < deadline, "graphite-rs not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let field = |key: &str| -> SocketAddr {
-        text.split_whitespace()
-            .find_map(|f| f.strip_prefix(&format!("{key}=")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-    };
-    (proc, field("line"), field("http"))
-}
-
-fn get(addr: SocketAddr, target: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_owned())
+    let text = support::wait_ready(&mut child, &ready, &log);
+    let (line, http) = (support::ready_addr(&text, "line"), support::ready_addr(&text, "http"));
+    (Proc { child, log }, line, http)
 }
 
 fn send_points(line: SocketAddr) {
@@ -172,13 +123,13 @@ fn the_server_runs_rules_over_its_store_and_notifies() {
     assert_eq!(alerts[0]["annotations"]["summary"], "web01 cpu at 95");
     assert!(alerts[0]["generatorURL"].as_str().unwrap().contains("/render?"), "{body}");
 
-    let (status, page) = get(http, "/alerts/");
+    let (status, page) = support::http_get(http, "/alerts/");
     assert_eq!(status, 200);
     assert!(page.contains("<h2>Firing (1)</h2>"), "{page}");
     assert!(page.contains("host=web01"));
-    let (status, _) = get(http, "/alerts");
+    let (status, _) = support::http_get(http, "/alerts");
     assert_eq!(status, 308, "redirected to /alerts/");
-    let (status, api) = get(http, "/alerts/api/alerts");
+    let (status, api) = support::http_get(http, "/alerts/api/alerts");
     assert_eq!(status, 200);
     let api: serde_json::Value = serde_json::from_str(&api).unwrap();
     assert!(
@@ -187,9 +138,9 @@ fn the_server_runs_rules_over_its_store_and_notifies() {
             .iter()
             .any(|a| a["status"] == "firing" && a["labels"]["host"] == "web01")
     );
-    assert_eq!(get(http, "/alerts/healthz"), (200, "ok\n".into()));
+    assert_eq!(support::http_get(http, "/alerts/healthz"), (200, "ok\n".into()));
     // render's API is still there.
-    assert_eq!(get(http, "/version").0, 200);
+    assert_eq!(support::http_get(http, "/version").0, 200);
 
     server.stop();
     let state: serde_json::Value = serde_json::from_slice(
@@ -221,10 +172,7 @@ fn the_standalone_alerter_reads_a_remote_api_and_saves_its_state_on_sigterm() {
 
     let state = dir.path().join("alert-state.json");
     let log = dir.path().join("alert.log");
-    let listen = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
     let child = Command::new(ALERT)
         .arg("run")
         .arg("--rules")
@@ -244,7 +192,7 @@ fn the_standalone_alerter_reads_a_remote_api_and_saves_its_state_on_sigterm() {
     assert_eq!(body["alerts"][0]["labels"]["host"], "web01");
     assert!(body["externalURL"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     assert!(sinks::wait_until(|| TcpStream::connect(listen).is_ok()));
-    let (status, page) = get(listen, "/");
+    let (status, page) = support::http_get(listen, "/");
     assert_eq!(status, 200);
     assert!(page.contains("cpu_high"));
     alerter.stop();

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use whisper::Retention;
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
+
 const PYTHON: &str = "/usr/bin/python3";
 const STEP: i64 = 60;
 const POINTS: i64 = 10;
@@ -44,11 +45,6 @@ fn skip() -> bool {
     }
     eprintln!("skipping the federation test: {reason}");
     true
-}
-
-/// A free loopback port (bound, then released for the process that takes it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Debian's graphite-web on `whisper_dir`, federated with `cluster`.
@@ -113,38 +109,22 @@ struct Ours {
 impl Ours {
     fn start(root: &Path, data_dir: &Path, port: u16, extra: &[String]) -> Ours {
         fs::create_dir_all(root).unwrap();
-        let ready = root.join("ready");
-        let log = root.join("server.log");
-        let mut child = Command::new(BIN)
-            .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+        let (ready, log) = (root.join("ready"), root.join("server.log"));
+        let mut child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--line-port", "off", "--udp-port", "off", "--pickle-port", "off"])
             .args(["--query-port", "off", "--no-wal", "--http-port", &port.to_string()])
             .args(extra)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("GRAPHITE_ROOT")
-            .env_remove("GRAPHITE_CONF_DIR")
-            .env_remove("GRAPHITE_STORAGE_DIR")
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start graphite-rs");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready.exists() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("graphite-rs exited with {status}: {}", fs::read_to_string(&log).unwrap());
-            }
-            assert!(Instant::now() < deadline, "graphite-rs not ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::wait_ready(&mut child, &ready, &log);
         Ours { child, port, log }
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        support::read_log(&self.log)
     }
 }
 
@@ -273,7 +253,7 @@ fn our_render_and_graphite_web_federate_both_ways() {
         now,
     );
 
-    let a_port = free_port();
+    let a_port = support::free_port();
     let b = GraphiteWeb::start(&b_data, &dir.path().join("b-work"), &format!("127.0.0.1:{a_port}"));
     let a = Ours::start(
         &dir.path().join("a-root"),
@@ -338,7 +318,7 @@ fn a_dead_peer_times_out_and_is_marked_down() {
     let a = Ours::start(
         &dir.path().join("a-root"),
         &a_data,
-        free_port(),
+        support::free_port(),
         &[
             "--cluster-servers".into(),
             format!("127.0.0.1:{silent_port},127.0.0.1:{}", b.port),
@@ -423,7 +403,7 @@ fn reads_ask_the_cache_node_the_ring_names() {
     let reader = Ours::start(
         &dir.path().join("root"),
         &data,
-        free_port(),
+        support::free_port(),
         &["--carbonlink-hosts".into(), hosts.clone()],
     );
     let ring = ConsistentHashRingBuilder::new()

@@ -3,13 +3,13 @@
 //! Grafana's Graphite data source sends (graphite-reference §3.9) with their bodies checked.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
 
 /// A running server: its process, line and HTTP addresses.
 struct Server {
@@ -21,46 +21,19 @@ struct Server {
 
 impl Server {
     fn start(root: &Path) -> Server {
-        let ready = root.join("ready");
-        let log = fs::File::create(root.join("server.log")).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+        let (ready, log) = (root.join("ready"), root.join("server.log"));
+        let mut child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
             .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
             .args(["--query-port", "off", "--http-port", "0", "--no-wal"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("GRAPHITE_ROOT")
-            .env_remove("GRAPHITE_CONF_DIR")
-            .env_remove("GRAPHITE_STORAGE_DIR")
-            .stdout(Stdio::null())
-            .stderr(log)
             .spawn()
             .expect("start graphite-rs");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let text = loop {
-            if let Ok(t) = fs::read_to_string(&ready) {
-                break t;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "graphite-rs exited with {status}: {}",
-                    fs::read_to_string(root.join("server.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "graphite-rs not ready");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let field = |key: &str| -> SocketAddr {
-            text.split_whitespace()
-                .find_map(|f| f.strip_prefix(&format!("{key}=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-        };
-        Server { line: field("line"), http: field("http"), child, root: root.to_path_buf() }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+        let text = support::wait_ready(&mut child, &ready, &log);
+        Server {
+            line: support::ready_addr(&text, "line"),
+            http: support::ready_addr(&text, "http"),
+            child,
+            root: root.to_path_buf(),
+        }
     }
 
     fn request(
@@ -70,23 +43,13 @@ impl Server {
         content_type: Option<&str>,
         body: &str,
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(self.http).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut head =
-            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        let mut headers = String::new();
         if let Some(ct) = content_type {
-            head.push_str(&format!("Content-Type: {ct}\r\n"));
+            headers.push_str(&format!("Content-Type: {ct}\r\n"));
         }
         // Grafana's identifying headers.
-        head.push_str("X-Grafana-Org-Id: 1\r\nX-Dashboard-Id: 7\r\nX-Panel-Id: 2\r\n");
-        head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        s.write_all(head.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, body.to_string())
+        headers.push_str("X-Grafana-Org-Id: 1\r\nX-Dashboard-Id: 7\r\nX-Panel-Id: 2\r\n");
+        support::http_request(self.http, method, target, &headers, body)
     }
 
     fn get(&self, target: &str) -> (u16, String) {
@@ -97,19 +60,13 @@ impl Server {
         self.request("POST", path, Some("application/x-www-form-urlencoded"), form)
     }
 
+    fn log(&self) -> String {
+        support::read_log(&self.root.join("server.log"))
+    }
+
     /// SIGTERM and wait for a clean exit.
     fn stop(mut self) {
-        // SAFETY: a plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status}: {}", self.log());
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::stop(&mut self.child, Duration::from_secs(60), &self.root.join("server.log"));
     }
 }
 
@@ -256,25 +213,12 @@ fn grafana_request_shapes_are_answered_like_graphite_web() {
 #[test]
 fn the_http_api_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let mut child = Command::new(BIN)
-        .args(["--root", dir.path().to_str().unwrap(), "--bind", "127.0.0.1"])
+    let (ready, log) = (dir.path().join("ready"), dir.path().join("server.log"));
+    let mut child = support::graphite_rs(dir.path(), &ready, fs::File::create(&log).unwrap())
         .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
         .args(["--query-port", "off", "--http-port", "off", "--no-wal"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .env_remove("GRAPHITE_ROOT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(fs::read_to_string(&ready).unwrap().contains("http=off"));
-    // SAFETY: a plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    assert!(support::wait_ready(&mut child, &ready, &log).contains("http=off"));
+    support::stop(&mut child, Duration::from_secs(60), &log);
 }

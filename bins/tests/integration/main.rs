@@ -5,6 +5,9 @@
 #[path = "../../../whisper/tests/integration/reference.rs"]
 mod reference;
 
+#[path = "../../../collect/tests/carbon/mod.rs"]
+mod carbon;
+
 mod agent;
 mod aggregator;
 mod alert;
@@ -19,5 +22,6 @@ mod relay;
 mod relay_aggregate;
 mod server;
 mod statsd;
+mod support;
 mod ui;
 mod write_tools;

@@ -15,11 +15,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,8 +26,10 @@ use std::time::{Duration, Instant};
 use bins::relay::config_crelay::parse_crelay;
 use bins::relay::router::Health;
 
+use crate::carbon::Carbon;
+use crate::support;
+
 const RELAY: &str = env!("CARGO_BIN_EXE_graphite-relay");
-const SERVER: &str = env!("CARGO_BIN_EXE_graphite-rs");
 const CRELAY: &str = "/usr/bin/carbon-c-relay";
 const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
 const PYTHON: &str = "/usr/bin/python3";
@@ -43,11 +44,6 @@ fn have(path: &str, test: &str) -> bool {
     }
     eprintln!("SKIP {test}: {path} is not installed");
     false
-}
-
-/// A free loopback port (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -145,7 +141,7 @@ fn start_server(root: &Path) -> (Proc, SocketAddr) {
     let ready = root.join("ready");
     let mut p = Proc::spawn(
         "graphite-rs",
-        Command::new(SERVER)
+        Command::new(support::GRAPHITE_RS)
             .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
             .args(["--line-port", "0", "--udp-port", "0", "--pickle-port", "0"])
             .args(["--query-port", "0", "--http-port", "0"])
@@ -317,7 +313,7 @@ fn carbon_c_relay_in_front_of_two_graphite_rs_servers() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s1, a1) = start_server(&dir.path().join("s1"));
     let (mut s2, a2) = start_server(&dir.path().join("s2"));
-    let port = free_port();
+    let port = support::free_port();
     let config = format!(
         "listen type linemode 127.0.0.1:{port} proto tcp ;\n\
          cluster nodes carbon_ch 127.0.0.1:{}=a 127.0.0.1:{}=b ;\n\
@@ -378,7 +374,7 @@ fn carbon_c_relay_in_front_of_two_graphite_rs_servers() {
 
 /// A Debian carbon-cache on free ports; returns it, its pickle port and its whisper dir.
 fn start_carbon_cache(dir: &Path) -> (Proc, u16, PathBuf) {
-    let (line, pickle, query) = (free_port(), free_port(), free_port());
+    let (line, pickle, query) = (support::free_port(), support::free_port(), support::free_port());
     for sub in ["conf", "storage/whisper", "log", "lists"] {
         fs::create_dir_all(dir.join(sub)).unwrap();
     }
@@ -506,102 +502,12 @@ fn our_relay_in_front_of_two_carbon_caches() {
     );
 }
 
-/// A carbon plaintext receiver that keeps every line across restarts. `stop` is carbon's
-/// orderly stop: the listener closes at once, open connections get a FIN and are read until
-/// the sender closes them.
-struct Sink {
-    addr: SocketAddr,
-    lines: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Sink {
-    fn start_on(addr: SocketAddr, lines: Arc<Mutex<Vec<String>>>) -> Sink {
-        let listener = TcpListener::bind(addr).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
-            std::thread::spawn(move || sink_loop(listener, &lines, &stop))
-        };
-        Sink { addr, lines, stop, thread: Some(thread) }
-    }
-
-    fn count(&self) -> usize {
-        self.lines.lock().unwrap().len()
-    }
-
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-fn sink_loop(listener: TcpListener, lines: &Mutex<Vec<String>>, stop: &AtomicBool) {
-    listener.set_nonblocking(true).unwrap();
-    let mut conns: Vec<(TcpStream, Vec<u8>)> = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut listener = Some(listener);
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        if stop.load(Ordering::SeqCst) && drain_until.is_none() {
-            listener = None;
-            for (c, _) in &conns {
-                let _ = c.shutdown(Shutdown::Write);
-            }
-            drain_until = Some(Instant::now() + Duration::from_secs(20));
-        }
-        if drain_until.is_some_and(|d| Instant::now() > d || conns.is_empty()) {
-            return;
-        }
-        if let Some(l) = &listener {
-            match l.accept() {
-                Ok((c, _)) => {
-                    c.set_nonblocking(true).unwrap();
-                    conns.push((c, Vec::new()));
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-        let mut idle = true;
-        conns.retain_mut(|(c, pending)| {
-            loop {
-                match c.read(&mut buf) {
-                    Ok(0) => return false,
-                    Ok(n) => {
-                        idle = false;
-                        pending.extend_from_slice(&buf[..n]);
-                        let mut out = lines.lock().unwrap();
-                        let mut start = 0;
-                        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
-                            out.push(
-                                String::from_utf8_lossy(&pending[start..start + end]).into_owned(),
-                            );
-                            start += end + 1;
-                        }
-                        pending.drain(..start);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-                    Err(_) => return false,
-                }
-            }
-        });
-        if idle {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
 /// Sends `total` points over `conns` connections at about `rate` points/s per connection,
 /// stopping the destination `sink` (given back by `outage`) midway and restarting it.
 fn restart_mid_stream(spool: bool) {
     let dir = tempfile::tempdir().unwrap();
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&lines));
+    let sink = Carbon::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&lines));
     let sink_addr = sink.addr;
     let config = format!(
         "cluster out forward 127.0.0.1:{} ;\nmatch * send to out stop ;\n",
@@ -648,10 +554,10 @@ fn restart_mid_stream(spool: bool) {
         wait_until(Duration::from_secs(30), || sink.count() > total / 4),
         "no data before the outage"
     );
-    sink.stop();
+    sink.finish();
     let at_stop = lines.lock().unwrap().len();
     std::thread::sleep(Duration::from_millis(1500));
-    let sink = Sink::start_on(sink_addr, Arc::clone(&lines));
+    let sink = Carbon::start_on(sink_addr, Arc::clone(&lines));
     for s in senders {
         s.join().unwrap();
     }
@@ -673,7 +579,7 @@ fn restart_mid_stream(spool: bool) {
     });
     relay.stop();
     let log = relay.log();
-    sink.stop();
+    sink.finish();
     let l = lines.lock().unwrap();
     let got: BTreeSet<usize> = l
         .iter()

@@ -15,7 +15,7 @@ use carbon_proto::cache_query::{Request, Response};
 use carbon_proto::pickle::{encode_datapoints, encode_frame};
 use carbon_proto::{MetricName, Point};
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
 
 /// A running server and where it keeps everything.
 struct Server {
@@ -31,32 +31,13 @@ impl Server {
     /// Starts `graphite-rs` with `root` as GRAPHITE_ROOT (config in `root/conf`, data in
     /// `root/storage`) on free loopback ports.
     fn start(root: &Path, extra: &[&str]) -> Server {
-        let ready = root.join("ready");
+        let (ready, log) = (root.join("ready"), root.join("server.log"));
         let _ = fs::remove_file(&ready);
-        let log =
-            fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
-            .args([
-                "--line-port",
-                "0",
-                "--udp-port",
-                "0",
-                "--pickle-port",
-                "0",
-                "--query-port",
-                "0",
-                "--http-port",
-                "0",
-            ])
-            .arg("--ready-file")
-            .arg(&ready)
+        let log_file = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let child = support::graphite_rs(root, &ready, log_file)
+            .args(["--line-port", "0", "--udp-port", "0", "--pickle-port", "0"])
+            .args(["--query-port", "0", "--http-port", "0"])
             .args(extra)
-            .env_remove("GRAPHITE_ROOT")
-            .env_remove("GRAPHITE_CONF_DIR")
-            .env_remove("GRAPHITE_STORAGE_DIR")
-            .stdout(Stdio::null())
-            .stderr(log)
             .spawn()
             .expect("start graphite-rs");
         let mut server = Server {
@@ -67,17 +48,7 @@ impl Server {
             pickle: any(),
             query: any(),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let text = loop {
-            if let Ok(t) = fs::read_to_string(&ready) {
-                break t;
-            }
-            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("graphite-rs exited with {status} before it was ready:\n{}", server.log());
-            }
-            assert!(Instant::now() < deadline, "graphite-rs not ready:\n{}", server.log());
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let text = support::wait_ready(server.child.as_mut().unwrap(), &ready, &log);
         for field in text.split_whitespace() {
             let (key, value) = field.split_once('=').unwrap();
             let addr = value.parse().ok();
@@ -99,9 +70,8 @@ impl Server {
     /// SIGTERM, then waits for the exit.
     fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
-        // SAFETY: a plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        wait_exit(&mut child, Duration::from_secs(120), &self.log())
+        support::sigterm(&child);
+        support::wait_exit(&mut child, Duration::from_secs(120), &self.root.join("server.log"))
     }
 
     /// SIGKILL: a crash.
@@ -150,20 +120,6 @@ impl Drop for Server {
 
 fn any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn wait_exit(child: &mut Child, limit: Duration, log: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("graphite-rs did not stop within {limit:?}:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A minute boundary `minutes` before the current one.
@@ -375,7 +331,7 @@ fn check_lists_files_that_differ_and_migrate_fixes_them() {
     wait_cached(&server, "ops.c.sum", t, 3.0);
     assert!(server.stop().success());
     let run = |args: &[&str]| {
-        let out = Command::new(BIN)
+        let out = Command::new(support::GRAPHITE_RS)
             .args(args)
             .arg("--root")
             .arg(tmp.path())

@@ -3,29 +3,11 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
-
-fn wait_ready(ready: &Path, child: &mut std::process::Child, log: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(t) = fs::read_to_string(ready) {
-            return t;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "graphite-rs exited with {status}:\n{}",
-                fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(Instant::now() < deadline, "graphite-rs not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support;
 
 fn wsp(root: &Path, name: &str) -> PathBuf {
     root.join("storage/whisper").join(format!("{}.wsp", name.replace('.', "/")))
@@ -45,28 +27,15 @@ fn statsd_packets_reach_whisper_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (ready, log) = (root.join("ready"), root.join("server.log"));
-    let mut child = Command::new(BIN)
-        .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+    let mut child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
         .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "0", "--query-port", "0"])
         .args(["--http-port", "off", "--statsd", "127.0.0.1:0"])
         // One hour: the only flush is the last one, at SIGTERM, so every value is known.
         .args(["--statsd-flush-interval", "3600000"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .env_remove("GRAPHITE_ROOT")
-        .env_remove("GRAPHITE_CONF_DIR")
-        .env_remove("GRAPHITE_STORAGE_DIR")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .expect("start graphite-rs");
-    let text = wait_ready(&ready, &mut child, &log);
-    let addr = |key: &str| -> SocketAddr {
-        text.split_whitespace()
-            .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-    };
+    let text = support::wait_ready(&mut child, &ready, &log);
+    let addr = |key: &str| support::ready_addr(&text, key);
     let (udp, tcp) = (addr("statsd_udp"), addr("statsd_tcp"));
 
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -80,16 +49,8 @@ fn statsd_packets_reach_whisper_files() {
     // The server closes the connection once it has taken every line.
     let _ = c.read_to_end(&mut Vec::new());
 
-    // SAFETY: a plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "graphite-rs did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    support::sigterm(&child);
+    let status = support::wait_exit(&mut child, Duration::from_secs(120), &log);
     let server_log = fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{status}:\n{server_log}");
 

@@ -10,7 +10,7 @@
 //! `UPDATE_GOLDEN=1 cargo test -p bins --test integration ui::` (see `ui/README.md`).
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_graphite-rs");
+use crate::support;
 
 /// The golden screenshot of the chart of `golden.*` (see [`GOLDEN_URL`]).
 const GOLDEN_PNG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ui_chart.png");
@@ -41,41 +41,21 @@ impl Server {
 
     /// Starts it with `extra` arguments (such as `--alert-rules FILE`).
     fn start_with(root: &Path, extra: &[&std::ffi::OsStr]) -> Server {
-        let ready = root.join("ready");
+        let (ready, log) = (root.join("ready"), root.join("server.log"));
         let _ = fs::remove_file(&ready);
-        let log = fs::File::create(root.join("server.log")).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["--root", root.to_str().unwrap(), "--bind", "127.0.0.1"])
+        let mut child = support::graphite_rs(root, &ready, fs::File::create(&log).unwrap())
             .args(["--line-port", "0", "--udp-port", "off", "--pickle-port", "off"])
             .args(["--query-port", "off", "--http-port", "0", "--no-wal"])
-            .arg("--ready-file")
-            .arg(&ready)
             .args(extra)
-            .env_remove("GRAPHITE_ROOT")
-            .env_remove("GRAPHITE_CONF_DIR")
-            .env_remove("GRAPHITE_STORAGE_DIR")
-            .stdout(Stdio::null())
-            .stderr(log)
             .spawn()
             .expect("start graphite-rs");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let text = loop {
-            if let Ok(t) = fs::read_to_string(&ready) {
-                break t;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("graphite-rs exited with {status}: {}", log_of(root));
-            }
-            assert!(Instant::now() < deadline, "graphite-rs not ready");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let field = |key: &str| -> SocketAddr {
-            text.split_whitespace()
-                .find_map(|f| f.strip_prefix(&format!("{key}=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-        };
-        Server { line: field("line"), http: field("http"), child, root: root.to_path_buf() }
+        let text = support::wait_ready(&mut child, &ready, &log);
+        Server {
+            line: support::ready_addr(&text, "line"),
+            http: support::ready_addr(&text, "http"),
+            child,
+            root: root.to_path_buf(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -83,20 +63,8 @@ impl Server {
     }
 
     fn request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(self.http).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, body.to_string())
+        let headers = "Content-Type: application/json\r\n";
+        support::http_request(self.http, method, target, headers, body)
     }
 
     fn json(&self, method: &str, target: &str, body: &str) -> (u16, Value) {
@@ -144,7 +112,7 @@ impl Drop for Server {
 }
 
 fn log_of(root: &Path) -> String {
-    fs::read_to_string(root.join("server.log")).unwrap_or_default()
+    support::read_log(&root.join("server.log"))
 }
 
 /// A retention long enough for the golden chart's fixed 2020 range, and short small files

@@ -68,23 +68,17 @@ struct Group {
 /// A group's totals for one run.
 #[derive(Debug, Default)]
 struct Sums {
+    /// Processes added.
     count: u64,
-    cpu_percent: Option<f64>,
-    /// user, system, children_user, children_system, iowait.
-    cpu_times: [Option<f64>; 5],
-    io: [Option<f64>; 6],
-    memory: [Option<f64>; 7],
-    memory_percent: Option<f64>,
-    ctx: [Option<f64>; 2],
-    num_fds: Option<f64>,
-    num_threads: Option<f64>,
-    uptime: Option<f64>,
+    /// Their figures, field by field.
+    total: Info,
 }
 
-/// One process's figures (psutil's, per field group).
+/// One process's figures (psutil's, per field group), or a group's sums of them.
 #[derive(Debug, Default)]
 struct Info {
     cpu_percent: Option<f64>,
+    /// user, system, children_user, children_system, iowait.
     cpu_times: [Option<f64>; 5],
     io: [Option<f64>; 6],
     memory: [Option<f64>; 7],
@@ -116,6 +110,12 @@ fn add_all<const N: usize>(total: &mut [Option<f64>; N], v: &[Option<f64>; N]) {
 impl Sums {
     fn add(&mut self, i: &Info) {
         self.count += 1;
+        self.total.add(i);
+    }
+}
+
+impl Info {
+    fn add(&mut self, i: &Info) {
         add(&mut self.cpu_percent, i.cpu_percent);
         add_all(&mut self.cpu_times, &i.cpu_times);
         add_all(&mut self.io, &i.io);
@@ -318,6 +318,7 @@ impl Process {
     fn publish(&mut self, out: &mut Vec<Sample>) {
         for g in &mut self.groups {
             let s = std::mem::take(&mut g.sum);
+            let t = &s.total;
             let node = &g.node;
             let mut push = |leaf: String, v: Option<f64>| {
                 if let Some(v) = v {
@@ -325,23 +326,23 @@ impl Process {
                 }
             };
             if s.count > 0 {
-                push("cpu_percent".to_owned(), s.cpu_percent);
-                for (f, v) in CPU_TIMES.iter().zip(s.cpu_times) {
+                push("cpu_percent".to_owned(), t.cpu_percent);
+                for (f, v) in CPU_TIMES.iter().zip(t.cpu_times) {
                     push(format!("cpu_times.{f}"), v);
                 }
-                for (f, v) in IO.iter().zip(s.io) {
+                for (f, v) in IO.iter().zip(t.io) {
                     push(format!("io_counters.{f}"), v);
                 }
-                for (f, v) in MEMORY.iter().zip(s.memory) {
+                for (f, v) in MEMORY.iter().zip(t.memory) {
                     push(format!("memory_info_ex.{f}"), v);
                 }
-                push("memory_percent".to_owned(), s.memory_percent);
-                for (f, v) in CTX.iter().zip(s.ctx) {
+                push("memory_percent".to_owned(), t.memory_percent);
+                for (f, v) in CTX.iter().zip(t.ctx) {
                     push(format!("num_ctx_switches.{f}"), v);
                 }
-                push("num_fds".to_owned(), s.num_fds);
-                push("num_threads".to_owned(), s.num_threads);
-                push("uptime".to_owned(), s.uptime);
+                push("num_fds".to_owned(), t.num_fds);
+                push("num_threads".to_owned(), t.num_threads);
+                push("uptime".to_owned(), t.uptime);
             }
             if g.count_workers {
                 push("workers_count".to_owned(), Some(s.count as f64));

@@ -29,7 +29,7 @@ use store::index::{Node, TagIndex};
 use whisper::AggregationMethod;
 
 use crate::error::Result;
-use crate::eval::{DataSource, Fetched, Query};
+use crate::eval::{DataSource, Fetched};
 use crate::http::Backend;
 
 /// The CarbonLink settings (graphite-web's names in parentheses).
@@ -301,15 +301,8 @@ impl DataSource for CarbonLinkBackend {
         Ok(Some(fetched))
     }
 
-    fn fetch_query(
-        &self,
-        _query: Query<'_>,
-        _from: i64,
-        _until: i64,
-        _now: i64,
-    ) -> Result<Option<Vec<(String, Fetched)>>> {
-        Ok(None)
-    }
+    // `fetch_query` stays the default (`None`), whatever `inner` answers: every name goes
+    // through `fetch` above, so its points are merged with the cache.
 }
 
 impl Backend for CarbonLinkBackend {

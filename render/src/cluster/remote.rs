@@ -233,24 +233,34 @@ fn check_type(r: &HttpResponse) -> Result<(), String> {
     }
 }
 
-/// A find answer: a list of dicts with `path` (or 0.9's `metric_path`) and `is_leaf` (or
-/// `isLeaf`); intervals are not used.
-pub(crate) fn decode_find(r: &HttpResponse) -> Result<Vec<FoundNode>, String> {
+/// A pickled list answer, each item read by `each`; the first bad item fails the whole.
+fn decode_list<T>(
+    r: &HttpResponse,
+    mut each: impl FnMut(ValueRef<'_>) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
     check_type(r)?;
     let mut u = unpickler(r.body.len());
     let root = u.loads_ref(&r.body).map_err(|e| e.to_string())?;
     let items = root.seq().ok_or("not a list")?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
+        out.push(each(item)?);
+    }
+    Ok(out)
+}
+
+/// A find answer: a list of dicts with `path` (or 0.9's `metric_path`) and `is_leaf` (or
+/// `isLeaf`); intervals are not used.
+pub(crate) fn decode_find(r: &HttpResponse) -> Result<Vec<FoundNode>, String> {
+    decode_list(r, |item| {
         let get = |a: &str, b: &str| item.get(a).filter(truthy).or_else(|| item.get(b));
         let path = get("path", "metric_path")
             .and_then(|p| p.as_str())
             .ok_or("a node without a path")?
             .to_string();
         let is_leaf = get("is_leaf", "isLeaf").is_some_and(|v| truthy(&v));
-        out.push(FoundNode { path, is_leaf });
-    }
-    Ok(out)
+        Ok(FoundNode { path, is_leaf })
+    })
 }
 
 /// Python truthiness of the plain values a node dict holds.
@@ -276,12 +286,7 @@ fn truthy(v: &ValueRef<'_>) -> bool {
 /// A render answer: a list of series dicts (`name`, `start`, `end`, `step`, `values`,
 /// `pathExpression` defaulting to `name`), as graphite-web's reader takes them.
 pub(crate) fn decode_render(r: &HttpResponse) -> Result<Vec<RemoteSeries>, String> {
-    check_type(r)?;
-    let mut u = unpickler(r.body.len());
-    let root = u.loads_ref(&r.body).map_err(|e| e.to_string())?;
-    let items = root.seq().ok_or("not a list")?;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
+    decode_list(r, |item| {
         let name = item.get("name").and_then(|v| v.as_str()).ok_or("a series without a name")?;
         let int = |key: &'static str| -> Result<i64, String> {
             let v = item.get(key).ok_or_else(|| format!("{name}: no {key}"))?;
@@ -301,13 +306,12 @@ pub(crate) fn decode_render(r: &HttpResponse) -> Result<Vec<RemoteSeries>, Strin
         }
         let path_expression =
             item.get("pathExpression").and_then(|v| v.as_str()).unwrap_or(name).to_string();
-        out.push(RemoteSeries {
+        Ok(RemoteSeries {
             name: name.to_string(),
             path_expression,
             fetched: Fetched { start, end, step, values: vals },
-        });
-    }
-    Ok(out)
+        })
+    })
 }
 
 #[cfg(test)]

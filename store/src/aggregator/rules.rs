@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::config::fmt_at;
 use crate::config::pyre::{PyRegex, PyRegexError};
 use crate::config::text::{decode, is_py_space, lines, py_int, py_strip};
 
@@ -437,11 +438,7 @@ impl RulesError {
 
 impl fmt::Display for RulesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(f, ": {}", self.kind)
+        fmt_at(f, &self.path, self.line, &self.kind)
     }
 }
 

@@ -278,12 +278,23 @@ impl ConfigWarning {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(f, ": {}", self.kind)
+        fmt_at(f, &self.path, self.line, &self.kind)
     }
+}
+
+/// Writes `path:line: what` (`path: what` without a line), the form of every message about
+/// a place in a configuration file.
+pub(crate) fn fmt_at(
+    f: &mut fmt::Formatter<'_>,
+    path: &Path,
+    line: Option<usize>,
+    what: &dyn fmt::Display,
+) -> fmt::Result {
+    write!(f, "{}", path.display())?;
+    if let Some(line) = line {
+        write!(f, ":{line}")?;
+    }
+    write!(f, ": {what}")
 }
 
 /// What a [`ConfigWarning`] is about.

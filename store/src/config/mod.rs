@@ -83,6 +83,7 @@ pub use carbon_conf::{
     CacheWriteStrategy, CarbonConfig, CarbonConfigBuilder, ConfigEnv, DEFAULT_GRAPHITE_ROOT,
     DEFAULT_INSTANCE, RateLimit, Setting, Value,
 };
+pub(crate) use error::fmt_at;
 pub use error::{
     ConfigError, ConfigErrorKind, ConfigWarning, ConfigWarningKind, InterpolationProblem,
     RetentionProblem, SyntaxError,
