@@ -3,7 +3,7 @@
 //!
 //! Points come in through the server's listeners (plaintext TCP and UDP, pickle: the same
 //! code as `graphite-rs`, see [`crate::server`]), which hand them to [`Relay`], a
-//! [`Sink`](crate::server::Sink). The relay routes each name ([`router`]: carbon's `rules` and
+//! [`Sink`]. The relay routes each name ([`router`]: carbon's `rules` and
 //! `consistent-hashing`, or a carbon-c-relay route list) and queues it for its destinations.
 //! Each destination is a [`collect::sender::Sender`] of its own: a memory queue, an on-disk
 //! spool replayed in order, reconnects with backoff, counters.
@@ -14,7 +14,7 @@
 //! (memory queue without a spool; spool bytes, counting every point as the longest name seen,
 //! with a spool) and otherwise waits, under a per-destination gate so that concurrent
 //! connections cannot both take the last room. While a destination is full the listeners also
-//! stop reading ([`Sink::is_full`](crate::server::Sink::is_full)), so senders' TCP windows
+//! stop reading ([`Sink::is_full`]), so senders' TCP windows
 //! close: backpressure instead of loss. Memory is bounded by the queues plus what each
 //! connection reads at once; disk by the spools. A slow destination with a spool does not
 //! slow the others until its spool is nearly full; without a spool it slows the relay to its
