@@ -648,7 +648,7 @@ fn tags_in_python_order(s: &Series) -> Vec<(&str, &str)> {
 /// applies [`apply_max_data_points`] first. When no series has any value at all the answer
 /// is `[]`, as graphite-web's `if any(data)` (a series is falsy when it has no values).
 ///
-/// The compact answer (not `pretty`) is written by [`write_points`], which writes NaN and
+/// The compact answer (not `pretty`) is written by `write_points`, which writes NaN and
 /// the infinities as graphite-web's clean-up leaves them, so only the series' names and tags
 /// are searched for the clean-up's patterns. (Writing a large answer in two halves on two
 /// threads was tried: on this 2-core machine shared with builds, waiting for the second
