@@ -2,79 +2,28 @@
 //! real HTTP/1.1 requests; formats, content types, pie graphs (literal and computed slices),
 //! JSONP, cache headers and the errors graphite-web answers.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "support/server.rs"]
+mod server;
 
 use render::MemorySource;
 use render::events::EventStore;
 use render::http::HttpConfig;
 use resvg::tiny_skia::Pixmap;
 use resvg::usvg::roxmltree;
-use tokio_util::sync::CancellationToken;
+use server::{Reply, TestServer, get, serve};
 
 const T0: i64 = 1_795_288_200;
 const RANGE: &str = "from=1795288200&until=1795288500";
-
-/// A server on a loopback port, stopped when dropped.
-struct TestServer {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
 
 fn start() -> TestServer {
     let mut src = MemorySource::new();
     let v = |xs: &[f64]| xs.iter().map(|x| Some(*x)).collect::<Vec<_>>();
     src.insert("servers.web01.cpu", T0, 60, v(&[21.0, 16.0, 11.0, 6.0, 1.0]));
     src.insert("servers.web02.cpu", T0, 60, v(&[2.0, 4.0, 6.0, 8.0, 10.0]));
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let events = Arc::new(EventStore::in_memory());
-            render::http::run(listener, Arc::new(src), events, HttpConfig::default(), token)
-                .await
-                .unwrap();
-        });
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    TestServer { addr, shutdown, thread: Some(thread) }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    serve(src, HttpConfig::default(), EventStore::in_memory())
 }
 
 impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
     /// The `<text>` contents of an SVG answer.
     fn svg_texts(&self) -> Vec<String> {
         let text = self.text();
@@ -84,24 +33,6 @@ impl Reply {
             .map(|n| n.text().unwrap_or_default().to_string())
             .collect()
     }
-}
-
-fn get(addr: SocketAddr, target: &str) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    Reply { status, headers, body: raw[split + 4..].to_vec() }
 }
 
 #[test]
