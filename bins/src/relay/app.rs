@@ -277,7 +277,9 @@ async fn serve(
     let listeners = Listeners::bind(&listen).await?;
     let addrs = listeners.addrs();
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    // Installed before anything says we listen, so an early SIGTERM finds the handler.
+    let signals = StopSignals::install().context("cannot install the SIGTERM/SIGINT handlers")?;
+    tokio::spawn(watch_signals(signals, shutdown.clone()));
     {
         let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
         let aggregating = aggregating.clone();
@@ -358,11 +360,7 @@ async fn serve(
     Ok(())
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
-    let Ok(mut signals) = StopSignals::install() else {
-        tracing::error!("cannot install signal handlers; stop the relay with SIGKILL");
-        return;
-    };
+async fn watch_signals(mut signals: StopSignals, shutdown: CancellationToken) {
     let name = signals.recv().await;
     tracing::info!("{name}: shutting down");
     shutdown.cancel();

@@ -390,7 +390,11 @@ async fn run(
     let stats = Arc::new(ListenerStats::default());
     let shutdown = CancellationToken::new();
 
-    tokio::spawn(watch_signals(shutdown.clone(), Arc::clone(&stopping)));
+    // Installed here, before the ready file says we listen: a SIGTERM sent the moment after
+    // must find the handler (a spawned task installing it could run too late, and the
+    // default action would kill the server).
+    let signals = StopSignals::install().context("cannot install the SIGTERM/SIGINT handlers")?;
+    tokio::spawn(watch_signals(signals, shutdown.clone(), Arc::clone(&stopping)));
     {
         let (stats, store, shutdown) = (Arc::clone(&stats), store.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -574,11 +578,11 @@ fn short_time_slice() {
 
 /// SIGTERM or SIGINT: stop gracefully. A second one: exit now (unwritten points stay in the
 /// write-ahead log for the next start).
-async fn watch_signals(shutdown: CancellationToken, stopping: Arc<AtomicBool>) {
-    let Ok(mut signals) = StopSignals::install() else {
-        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
-        return;
-    };
+async fn watch_signals(
+    mut signals: StopSignals,
+    shutdown: CancellationToken,
+    stopping: Arc<AtomicBool>,
+) {
     let name = signals.recv().await;
     tracing::info!("{name}: shutting down");
     stopping.store(true, Ordering::SeqCst);

@@ -68,10 +68,17 @@ impl Server {
     }
 
     /// SIGTERM, then waits for the exit.
+    ///
+    /// # Panics
+    ///
+    /// The server exits with a failure: the panic shows its log, which says why.
     fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         support::sigterm(&child);
-        support::wait_exit(&mut child, Duration::from_secs(120), &self.root.join("server.log"))
+        let log = self.root.join("server.log");
+        let status = support::wait_exit(&mut child, Duration::from_secs(120), &log);
+        assert!(status.success(), "exit {status}:\n{}", self.log());
+        status
     }
 
     /// SIGKILL: a crash.
