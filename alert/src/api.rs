@@ -395,8 +395,7 @@ async fn receivers(State(state): State<ApiState>) -> Response {
 
 async fn metrics(State(state): State<ApiState>) -> Response {
     let now = (state.clock)();
-    let snapshot =
-        MetricsSnapshot::new(now, state.source.metrics(), &state.dispatcher.receivers());
+    let snapshot = MetricsSnapshot::new(now, state.source.metrics(), &state.dispatcher.receivers());
     json(StatusCode::OK, &snapshot)
 }
 

@@ -211,7 +211,9 @@ impl Worker {
             std::thread::Builder::new()
                 .name(format!("alert-notify-{}", r.name))
                 .spawn(move || {
-                    deliver_loop(&name, &transport, &rx, &counters, retry, capacity, &failures, &stop)
+                    deliver_loop(
+                        &name, &transport, &rx, &counters, retry, capacity, &failures, &stop,
+                    )
                 })
                 .map_err(|e| Error::receiver(&r.name, format!("cannot start its thread: {e}")))?
         };
@@ -371,15 +373,10 @@ impl Dispatcher {
                 prepared.workers.push(Arc::clone(w));
                 continue;
             }
-            let counters =
-                old.iter().find(|w| w.name == r.name).map(|w| Arc::clone(&w.counters));
+            let counters = old.iter().find(|w| w.name == r.name).map(|w| Arc::clone(&w.counters));
             // On an error, dropping `prepared` stops what it started.
-            let w = Arc::new(Worker::start(
-                r,
-                policy,
-                counters.unwrap_or_default(),
-                failures.clone(),
-            )?);
+            let w =
+                Arc::new(Worker::start(r, policy, counters.unwrap_or_default(), failures.clone())?);
             prepared.started.push(Arc::clone(&w));
             prepared.workers.push(w);
         }
@@ -860,6 +857,40 @@ mod tests {
             d.ingest(&[], 0);
             assert_eq!(d.tick(0), 0);
         }
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_receivers_and_refuses_a_bad_config_whole() {
+        let config = |b_url: &str, extra: &str| -> NotifyConfig {
+            toml::from_str(&format!(
+                "[[receiver]]\nname = 'a'\ntype = 'command'\ncommand = ['true']\n\
+                 [[receiver]]\nname = 'b'\ntype = 'webhook'\nurl = '{b_url}'\n{extra}"
+            ))
+            .unwrap()
+        };
+        let d = Dispatcher::new(config("http://127.0.0.1:9/", "")).unwrap();
+        let before = read(&d.workers);
+        before[1].counters.sent.fetch_add(1, Ordering::Relaxed);
+        let c = "[[receiver]]\nname = 'c'\ntype = 'command'\ncommand = ['true']\n";
+        d.reload(config("http://127.0.0.1:9/other", c), &[], 0).unwrap();
+        let after = read(&d.workers);
+        let names: Vec<&str> = after.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        assert!(Arc::ptr_eq(&after[0], &before[0]), "a is unchanged: same thread");
+        assert!(!Arc::ptr_eq(&after[1], &before[1]), "b changed: a new thread");
+        assert!(Arc::ptr_eq(&after[1].counters, &before[1].counters), "b keeps its counters");
+        assert!(lock(&before[1].tx).is_none(), "the old thread of b was told to stop");
+        assert_eq!(d.receivers()[1].sent, 1);
+
+        // A receiver whose transport cannot be built: nothing changes.
+        let bad = "[[receiver]]\nname = 'm'\ntype = 'email'\nsmtp_host = 'h'\nfrom = 'a@b.c'\n\
+                   to = ['d@e.f']\nusername = 'u'\npassword_env = 'GRAPHITE_RS_TEST_UNSET_VARIABLE'\n";
+        assert!(d.reload(config("http://127.0.0.1:9/", bad), &[], 0).is_err());
+        let still = read(&d.workers);
+        assert_eq!(still.len(), 3);
+        assert!(still.iter().zip(&after).all(|(x, y)| Arc::ptr_eq(x, y)));
+        assert_eq!(d.config().receivers.len(), 3);
+        d.shutdown(Duration::from_secs(5));
     }
 
     #[test]

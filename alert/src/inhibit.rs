@@ -64,7 +64,8 @@ fn matchers(
     re: &BTreeMap<String, String>,
 ) -> Result<Vec<Matcher>> {
     let mut out = Vec::with_capacity(exact.len() + re.len());
-    for (op, map, key) in [(MatchOp::Eq, exact, key.to_owned()), (MatchOp::Re, re, format!("{key}_re"))]
+    for (op, map, key) in
+        [(MatchOp::Eq, exact, key.to_owned()), (MatchOp::Re, re, format!("{key}_re"))]
     {
         for (name, value) in map {
             let m = Matcher::new(name, op, value)
@@ -211,7 +212,9 @@ impl Inhibitor {
                 && rule.matches_target(labels)
                 && sources.get(&rule.key(labels)).is_some_and(|found| {
                     let two_sided = rule.matches_source(labels);
-                    found.iter().any(|s| s.fingerprint != fingerprint && !(two_sided && s.two_sided))
+                    found
+                        .iter()
+                        .any(|s| s.fingerprint != fingerprint && !(two_sided && s.two_sided))
                 })
         })
     }
@@ -254,7 +257,8 @@ mod tests {
         let crit = labels(&[("alertname", "down"), ("host", "a"), ("severity", "critical")]);
         let warn_a = labels(&[("alertname", "slow"), ("host", "a"), ("severity", "warning")]);
         let warn_b = labels(&[("alertname", "slow"), ("host", "b"), ("severity", "warning")]);
-        let i = inhibitor(std::slice::from_ref(&r), &[crit.clone(), warn_a.clone(), warn_b.clone()]);
+        let i =
+            inhibitor(std::slice::from_ref(&r), &[crit.clone(), warn_a.clone(), warn_b.clone()]);
         assert!(inhibited(&i, &warn_a), "same host");
         assert!(!inhibited(&i, &warn_b), "another host");
         assert!(!inhibited(&i, &crit), "the source is not a target");
@@ -284,7 +288,10 @@ mod tests {
         let i = inhibitor(std::slice::from_ref(&r), std::slice::from_ref(&a));
         assert!(!inhibited(&i, &a), "alone, a does not inhibit itself");
         let i = inhibitor(std::slice::from_ref(&r), &[a.clone(), b.clone()]);
-        assert!(!inhibited(&i, &a) && !inhibited(&i, &b), "two-sided alerts never inhibit each other");
+        assert!(
+            !inhibited(&i, &a) && !inhibited(&i, &b),
+            "two-sided alerts never inhibit each other"
+        );
         // A one-sided target is inhibited by them.
         let c = labels(&[("alertname", "c"), ("team", "opx")]);
         assert!(inhibited(&i, &c));
@@ -292,7 +299,9 @@ mod tests {
 
     #[test]
     fn regexes_are_anchored() {
-        let r = rule("source_match_re = { alertname = \"dc_.*\" }\ntarget_match_re = { host = \"web\" }\n");
+        let r = rule(
+            "source_match_re = { alertname = \"dc_.*\" }\ntarget_match_re = { host = \"web\" }\n",
+        );
         let src = labels(&[("alertname", "dc_down")]);
         let web = labels(&[("alertname", "x"), ("host", "web")]);
         let web01 = labels(&[("alertname", "x"), ("host", "web01")]);
@@ -306,9 +315,18 @@ mod tests {
         for (text, needle) in [
             ("target_match = { a = \"b\" }\n", "source_match"),
             ("source_match = { a = \"b\" }\n", "target_match"),
-            ("source_match = { a = \"b\" }\ntarget_match_re = { a = \"(\" }\n", "`target_match_re`"),
-            ("source_match = { a = \"b\" }\ntarget_match = { a = \"c\" }\nequal = [\"a-b\"]\n", "`equal`"),
-            ("source_match = { a = \"b\" }\ntarget_match = { a = \"c\" }\nequals = [\"a\"]\n", "equals"),
+            (
+                "source_match = { a = \"b\" }\ntarget_match_re = { a = \"(\" }\n",
+                "`target_match_re`",
+            ),
+            (
+                "source_match = { a = \"b\" }\ntarget_match = { a = \"c\" }\nequal = [\"a-b\"]\n",
+                "`equal`",
+            ),
+            (
+                "source_match = { a = \"b\" }\ntarget_match = { a = \"c\" }\nequals = [\"a\"]\n",
+                "equals",
+            ),
         ] {
             let e = toml::from_str::<InhibitRule>(text).unwrap_err();
             assert!(e.message().contains(needle), "{text}: {}", e.message());

@@ -159,7 +159,8 @@ fn component(name: &str) -> String {
 impl MetricsSnapshot {
     /// A snapshot at `at` of the engine's metrics and the receivers' counters.
     pub fn new(at: i64, engine: EngineMetrics, receivers: &[ReceiverStatus]) -> MetricsSnapshot {
-        let receivers = receivers.iter().map(|r| (r.name.clone(), ReceiverMetrics::from(r))).collect();
+        let receivers =
+            receivers.iter().map(|r| (r.name.clone(), ReceiverMetrics::from(r))).collect();
         MetricsSnapshot { at, engine, receivers }
     }
 
@@ -174,10 +175,7 @@ impl MetricsSnapshot {
         let rounds = e.rounds.saturating_sub(p.rounds);
         out.push(("rounds".to_owned(), rounds as f64));
         out.push(("rule_evaluations".to_owned(), delta(e.rule_evaluations, p.rule_evaluations)));
-        out.push((
-            "evaluation_errors".to_owned(),
-            delta(e.evaluation_errors, p.evaluation_errors),
-        ));
+        out.push(("evaluation_errors".to_owned(), delta(e.evaluation_errors, p.evaluation_errors)));
         if rounds > 0 {
             let ms = (e.round_duration_ms_total - p.round_duration_ms_total).max(0.0);
             out.push(("round_duration_ms".to_owned(), ms / rounds as f64));

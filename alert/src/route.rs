@@ -138,9 +138,10 @@ impl RouteState {
             if !event.is_active() {
                 for key in holding.get(&fp).into_iter().flatten() {
                     if let Some(group) = self.groups.get_mut(key) {
-                        group
-                            .alerts
-                            .insert(fp.clone(), GroupAlert { event: event.clone(), updated_at: now });
+                        group.alerts.insert(
+                            fp.clone(),
+                            GroupAlert { event: event.clone(), updated_at: now },
+                        );
                     }
                 }
                 continue;
@@ -478,7 +479,9 @@ mod tests {
             self.tick(now)
         }
         fn tick(&mut self, now: i64) -> Vec<Notification> {
-            self.state.tick(&self.config, &self.silences, &self.acks, &self.inhibitor, now).notifications
+            self.state
+                .tick(&self.config, &self.silences, &self.acks, &self.inhibitor, now)
+                .notifications
         }
         /// Runs rounds every 60 s from `from` to `to` with the same events; collects sends.
         fn run(&mut self, events: &[AlertEvent], from: i64, to: i64) -> Vec<(i64, Notification)> {
@@ -714,6 +717,47 @@ mod tests {
         let sent = w.run(&[e], 0, 60);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].1.receiver, "phone");
+    }
+
+    #[test]
+    fn reroute_moves_an_alert_without_telling_its_old_group_it_resolved() {
+        let mut w = World::new(config());
+        let a = event("disk", "a", None);
+        assert_eq!(w.run(std::slice::from_ref(&a), 0, 60).len(), 1);
+        // A reload made the rule notify the phone instead.
+        let mut moved = a.clone();
+        moved.receivers = vec!["phone".into()];
+        w.state.ingest(&w.config, std::slice::from_ref(&moved), 120);
+        assert!(w.state.reroute(&w.config, std::slice::from_ref(&moved)).is_empty());
+        let sent = w.run(std::slice::from_ref(&moved), 180, 1800);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].1.receiver, "phone");
+        assert_eq!(hosts(&sent[0].1), vec![("a".into(), "firing")]);
+        assert!(!w.state.groups.keys().any(|k| k.starts_with("hook:")), "the hook's group ended");
+    }
+
+    #[test]
+    fn a_resolution_reaches_the_group_that_told_it_after_the_grouping_changed() {
+        let mut w = World::new(config());
+        let a = event("disk", "a", None);
+        w.run(std::slice::from_ref(&a), 0, 60);
+        w.config.route.group_by = vec!["host".into()];
+        let mut sent = w.round(&[resolved(a, 100)], 120);
+        sent.extend(w.tick(360));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].group_key, "hook:{alertname=\"disk\"}");
+        assert_eq!(sent[0].status, GroupStatus::Resolved);
+    }
+
+    #[test]
+    fn groups_of_removed_receivers_are_dropped() {
+        let mut w = World::new(config());
+        let mut a = event("disk", "a", None);
+        a.receivers = vec!["phone".into()];
+        w.run(std::slice::from_ref(&a), 0, 60);
+        w.config.receivers.retain(|r| r.name != "phone");
+        assert_eq!(w.state.drop_unknown_receivers(&w.config), vec!["phone:{alertname=\"disk\"}"]);
+        assert!(w.state.groups.is_empty());
     }
 
     /// A model check: whatever the sequence of rounds, the receiver never hears of a

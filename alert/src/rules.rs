@@ -1266,6 +1266,57 @@ max_age = "10m"
     }
 
     #[test]
+    fn inhibit_rules_parse_and_their_errors_name_the_line() {
+        let f = p(r#"
+[[inhibit]]
+source_match = { severity = "critical" }
+target_match = { severity = "warning" }
+equal = ["host"]
+
+[[inhibit]]
+source_match_re = { alertname = "dc_.*" }
+
+[inhibit.target_match]
+team = "ops"
+"#)
+        .unwrap();
+        assert_eq!(f.inhibit.len(), 2);
+        let e = err("[[rule]]\nname = \"x\"\ntarget = \"a\"\nop = \">\"\nwarn = 1\n\n\
+                     [[inhibit]]\nsource_match = { a = \"b\" }\ntarget_mtch = { a = \"c\" }\n");
+        assert_eq!(e.line, Some(9), "{e}");
+        assert_eq!(e.rule, None);
+        assert!(e.message.starts_with("[[inhibit]]: unknown field `target_mtch`"), "{e}");
+        let e =
+            err("[[inhibit]]\nsource_match = { a = \"b\" }\n\ntarget_match_re = { a = \"(\" }\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("target_match_re"), "{e}");
+        let e = err("[[inhibit]]\nsource_match = { a = \"b\" }\n");
+        assert!(e.message.contains("needs target_match"), "{e}");
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn self_metrics_parse_with_defaults_and_checks() {
+        let f = p("").unwrap();
+        assert_eq!(f.self_metrics, SelfMetricsConfig::default());
+        let f = p("[self_metrics]\ncarbon = \"127.0.0.1:2003\"\nprefix = \"alert.{host}.x\"\ninterval = \"10s\"\n")
+            .unwrap();
+        assert_eq!(f.self_metrics.carbon.as_deref(), Some("127.0.0.1:2003"));
+        assert_eq!(f.self_metrics.interval, 10);
+        assert!(!f.self_metrics.resolved_prefix().contains('{'));
+        for (text, line, needle) in [
+            ("[self_metrics]\ncarbon = \"nohost\"\n", 2, "host:port"),
+            ("[self_metrics]\n\nprefix = \"a..b\"\n", 3, "prefix"),
+            ("[self_metrics]\ninterval = \"0s\"\n", 2, "interval"),
+            ("[self_metrics]\ncarbn = \"h:1\"\n", 2, "carbn"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Some(90));
         assert_eq!(parse_duration("1h30m"), Some(5400));

@@ -31,7 +31,9 @@ use crate::api::{AlertRow, ApiState, Reload, RoundRow, RuleRow, StatusSource, Tr
 use crate::dispatcher::Dispatcher;
 use crate::engine::{Engine, EngineConfig, ReloadReport};
 use crate::error::{Error, Result};
-use crate::metrics::{CarbonSender, EngineMetrics, MetricsSnapshot, SelfMetricsConfig, carbon_lines};
+use crate::metrics::{
+    CarbonSender, EngineMetrics, MetricsSnapshot, SelfMetricsConfig, carbon_lines,
+};
 use crate::notify::NotifyConfig;
 use crate::rules::RulesFile;
 use crate::source::Sources;
