@@ -155,12 +155,15 @@ struct Source {
     two_sided: bool,
 }
 
+/// The sources of one rule by their `equal` labels' values.
+type SourcesByKey = HashMap<Vec<String>, Vec<Source>>;
+
 /// The rules with the active alerts that are their sources, indexed by the `equal` values:
 /// asking whether an alert is inhibited costs one lookup per rule.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Inhibitor {
-    /// Each rule with its sources by `equal` values.
-    rules: Vec<(InhibitRule, HashMap<Vec<String>, Vec<Source>>)>,
+    /// Each rule with its sources.
+    rules: Vec<(InhibitRule, SourcesByKey)>,
 }
 
 impl Inhibitor {
@@ -173,7 +176,7 @@ impl Inhibitor {
         let rules = rules
             .iter()
             .map(|rule| {
-                let mut sources: HashMap<Vec<String>, Vec<Source>> = HashMap::new();
+                let mut sources = SourcesByKey::new();
                 for (fp, labels) in active.clone().filter(|(_, l)| rule.matches_source(l)) {
                     sources.entry(rule.key(labels)).or_default().push(Source {
                         fingerprint: fp.to_owned(),
