@@ -409,6 +409,9 @@ impl Dispatcher {
                 core.acks.remove(&AckTarget::GroupKey(key));
             }
             core.route.ingest(&config, resolutions, now);
+            for e in resolutions.iter().filter(|e| !e.is_active()) {
+                core.acks.remove(&AckTarget::Fingerprint(e.fingerprint()));
+            }
             file_active(core, &config, resolutions, now);
             core.reroute = true;
         }

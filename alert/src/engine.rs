@@ -144,9 +144,14 @@ pub struct ReloadReport {
     pub changed: Vec<String>,
     /// Rules that are gone.
     pub removed: Vec<String>,
-    /// One resolution event per active instance of the changed and removed rules.
-    #[serde(skip)]
+    /// One resolution event per active instance of the changed and removed rules
+    /// (serialised as their number).
+    #[serde(serialize_with = "count")]
     pub resolved: Vec<AlertEvent>,
+}
+
+fn count<S: serde::Serializer>(v: &[AlertEvent], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(v.len() as u64)
 }
 
 /// Timing of the last round.

@@ -334,3 +334,31 @@ fn self_metrics_reach_carbon_as_plaintext_lines() {
     assert!(second.contains(&format!("alert.test.receivers.hook.sent 0 {}\n", T0 + 65)));
     s.dispatcher().shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn an_inhibited_instance_is_marked_in_the_api_and_on_the_page_and_not_told() {
+    let sink = WebhookSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    let inhibit = "\n[[inhibit]]\nsource_match = { alertname = \"cpu\" }\n\
+                   target_match = { alertname = \"disk\" }\nequal = [\"name\"]\n";
+    std::fs::write(&path, rules_text(&sink, inhibit)).unwrap();
+    let src = Scripted::new();
+    src.set(one("servers.a.cpu", Some(99.0)));
+    let s = service(&path, &src);
+    s.round(T0);
+    assert_eq!(s.dispatcher().tick(T0), 1, "only cpu is told");
+    assert_eq!(alertnames(&sink.wait_for(1)), vec![("cpu".into(), "firing".into())]);
+    let addr = serve(&s);
+    let (_, alerts) = request(addr, "GET", "/api/alerts");
+    let by_rule =
+        |name: &str| alerts.as_array().unwrap().iter().find(|a| a["rule"] == name).unwrap().clone();
+    assert_eq!(by_rule("disk")["inhibited_by"], serde_json::json!([by_rule("cpu")["fingerprint"]]));
+    assert_eq!(by_rule("cpu")["inhibited_by"], serde_json::json!([]));
+    let (_, page) = request(addr, "GET", "/");
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(page.contains("<h2>Inhibited (1)</h2>"), "{page}");
+    assert!(page.contains("<h2>Firing (1)</h2>"), "{page}");
+    assert!(page.contains("inhibited by cpu {alertname=cpu, name=servers.a.cpu}"), "{page}");
+    s.dispatcher().shutdown(Duration::from_secs(5));
+}
