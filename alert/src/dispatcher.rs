@@ -244,7 +244,9 @@ impl Worker {
 /// force; dropping it instead stops the threads it started. It holds the dispatcher's
 /// reload lock, so reloads never interleave.
 pub(crate) struct PreparedReload<'a> {
+    /// The dispatcher's reload lock, held until the reload is committed or dropped.
     _serial: MutexGuard<'a, ()>,
+    /// The configuration to put in force.
     config: NotifyConfig,
     /// The workers in force after the reload, in configuration order.
     workers: Vec<Arc<Worker>>,
