@@ -4,7 +4,7 @@
 //! | method and path | answer |
 //! | --- | --- |
 //! | `GET /` | the status page: plain HTML, no scripts or external resources |
-//! | `GET /api/alerts` | `[{rule, fingerprint, labels, annotations, status, severity, value, since, starts_at, last_eval, detail, silenced_by: [id], ack: {by, comment, at, expires_at, ...} \| null, groups: [group_key]}]` |
+//! | `GET /api/alerts` | `[{rule, fingerprint, labels, annotations, status, severity, value, since, starts_at, last_eval, detail, silenced_by: [id], inhibited_by: [fingerprint], ack: {by, comment, at, expires_at, ...} \| null, groups: [group_key]}]` |
 //! | `GET /api/rules` | `[{name, kind, subject, every, for_seconds, condition, last_eval, last_duration_ms, last_error, counts, generator_url, notify}]` |
 //! | `GET /api/history?limit=N` | `[{at, rule, labels, from, to, severity, value}]`, newest first (N ≤ 1000, default 100) |
 //! | `GET /api/silences` | `[{id, matchers: [{name, op, value}], starts_at, ends_at, created_by, comment, updated_at, state}]` |
@@ -12,6 +12,8 @@
 //! | `DELETE /api/silences/{id}` | expires it; answers the silence, 404 if unknown |
 //! | `POST /api/ack` | body `{fingerprint \| group_key, by, comment?, expires_in?}`; answers the ack |
 //! | `GET /api/receivers` | delivery counters per receiver and the last notifications |
+//! | `GET /api/metrics` | the self-metrics: `{at, rounds, rule_evaluations, evaluation_errors, round_duration_ms_total, last_round_duration_ms, rules, instances: {status: n}, reloads, reload_failures, last_reload_at, last_reload_error, receivers: {name: {sent, failed_attempts, retries, given_up, dropped, queued}}}` |
+//! | `POST /-/reload` | re-reads the rules file (Prometheus' convention): 200 with `{rules, kept, added, changed, removed}`, or 400 with the error (the old rules stay) |
 //! | `GET /healthz` | `ok` while the engine's rounds run |
 //!
 //! Matchers are given as objects (`{"name": "host", "op": "=~", "value": "web.*"}`) or as
@@ -33,6 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ack::AckTarget;
 use crate::dispatcher::{AckRequest, Dispatcher, Marks, ReceiverStatus, SentRecord};
+use crate::engine::ReloadReport;
+use crate::metrics::{EngineMetrics, MetricsSnapshot};
 use crate::model::{Labels, Severity, Status};
 use crate::notify::HumanDuration;
 use crate::silence::{Matcher, NewSilence, Silence, SilenceState};
@@ -114,6 +118,20 @@ pub trait StatusSource: Send + Sync {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+    /// The engine's self-metrics (none by default).
+    fn metrics(&self) -> EngineMetrics {
+        EngineMetrics::default()
+    }
+}
+
+/// What `POST /-/reload` calls: re-reads the rules file and puts it in force.
+pub trait Reload: Send + Sync {
+    /// Reloads.
+    ///
+    /// # Errors
+    ///
+    /// The file is unreadable or invalid; the old rules stay in force.
+    fn reload(&self) -> crate::Result<ReloadReport>;
 }
 
 /// A clock giving Unix seconds (injectable for tests).
@@ -128,6 +146,8 @@ pub struct ApiState {
     pub dispatcher: Arc<Dispatcher>,
     /// The time.
     pub clock: Clock,
+    /// What `POST /-/reload` calls (`None`: it answers 404).
+    pub reload: Option<Arc<dyn Reload>>,
 }
 
 /// Request bodies above this are refused (413).
@@ -150,6 +170,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/silences/{id}", delete(expire_silence))
         .route("/api/ack", post(ack))
         .route("/api/receivers", get(receivers))
+        .route("/api/metrics", get(metrics))
+        .route("/-/reload", post(reload))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -371,6 +393,24 @@ async fn receivers(State(state): State<ApiState>) -> Response {
     )
 }
 
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let now = (state.clock)();
+    let snapshot = MetricsSnapshot::new(now, state.source.metrics(), &state.dispatcher.receivers());
+    json(StatusCode::OK, &snapshot)
+}
+
+async fn reload(State(state): State<ApiState>) -> Response {
+    let Some(reload) = state.reload.clone() else {
+        return error(StatusCode::NOT_FOUND, "reloading is not available here");
+    };
+    // A reload waits for a round under way to finish: off the I/O threads.
+    match tokio::task::spawn_blocking(move || reload.reload()).await {
+        Ok(Ok(report)) => json(StatusCode::OK, &report),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the reload failed: {e}")),
+    }
+}
+
 async fn healthz(State(state): State<ApiState>) -> Response {
     match state.source.health() {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
@@ -454,7 +494,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em;color:#222}\
 table{border-collapse:collapse;margin-bottom:1.5em}th,td{border:1px solid #ccc;padding:3px 8px;\
 text-align:left;vertical-align:top}th{background:#eee}h2{margin-top:1.2em}\
 .critical{background:#fdd}.warning{background:#ffe9c7}.nodata,.error{background:#e8e0ff}\
-.pending{background:#fffbd0}.silenced{color:#777}.muted{color:#777}code{font-size:90%}";
+.pending{background:#fffbd0}.silenced,.inhibited{color:#777}.muted{color:#777}code{font-size:90%}";
 
 fn render_page(state: &ApiState) -> String {
     let now = (state.clock)();
@@ -466,10 +506,21 @@ fn render_page(state: &ApiState) -> String {
     let active = |a: &&AlertOut| {
         matches!(a.row.status, Status::Firing | Status::Recovering | Status::NoData | Status::Error)
     };
-    let firing: Vec<&AlertOut> =
-        alerts.iter().filter(active).filter(|a| a.marks.silenced_by.is_empty()).collect();
+    let firing: Vec<&AlertOut> = alerts
+        .iter()
+        .filter(active)
+        .filter(|a| a.marks.silenced_by.is_empty() && a.marks.inhibited_by.is_empty())
+        .collect();
     let silenced: Vec<&AlertOut> =
         alerts.iter().filter(active).filter(|a| !a.marks.silenced_by.is_empty()).collect();
+    let inhibited: Vec<&AlertOut> = alerts
+        .iter()
+        .filter(active)
+        .filter(|a| a.marks.silenced_by.is_empty() && !a.marks.inhibited_by.is_empty())
+        .collect();
+    // Inhibitors are named by their alertname and labels where the page knows them.
+    let by_fingerprint: BTreeMap<&str, &AlertRow> =
+        alerts.iter().map(|a| (a.row.fingerprint.as_str(), &a.row)).collect();
     let pending: Vec<&AlertOut> =
         alerts.iter().filter(|a| a.row.status == Status::Pending).collect();
 
@@ -479,11 +530,12 @@ fn render_page(state: &ApiState) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"30\"><title>Alerts: {} firing</title>\
          <style>{STYLE}</style></head><body>\n<h1>Alerts</h1>\n<p id=\"summary\">{} firing, {} pending, \
-         {} silenced; {} rules. Page made {}",
+         {} silenced, {} inhibited; {} rules. Page made {}",
         firing.len(),
         firing.len(),
         pending.len(),
         silenced.len(),
+        inhibited.len(),
         rules.len(),
         time(now)
     );
@@ -500,7 +552,7 @@ fn render_page(state: &ApiState) -> String {
     h.push_str(
         ". JSON: <a href=\"api/alerts\">alerts</a>, <a href=\"api/rules\">rules</a>, \
         <a href=\"api/history\">history</a>, <a href=\"api/silences\">silences</a>, \
-        <a href=\"api/receivers\">receivers</a>.</p>\n",
+        <a href=\"api/receivers\">receivers</a>, <a href=\"api/metrics\">metrics</a>.</p>\n",
     );
 
     let alert_table = |h: &mut String, id: &str, title: &str, rows: &[&AlertOut], class: &str| {
@@ -525,6 +577,18 @@ fn render_page(state: &ApiState) -> String {
             let mut notes = Vec::new();
             if !a.marks.silenced_by.is_empty() {
                 notes.push(format!("silenced by {}", a.marks.silenced_by.join(", ")));
+            }
+            if !a.marks.inhibited_by.is_empty() {
+                let sources: Vec<String> = a
+                    .marks
+                    .inhibited_by
+                    .iter()
+                    .map(|fp| match by_fingerprint.get(fp.as_str()) {
+                        Some(s) => format!("{} {{{}}}", s.rule, labels_text(&s.labels)),
+                        None => fp.clone(),
+                    })
+                    .collect();
+                notes.push(format!("inhibited by {}", sources.join("; ")));
             }
             if let Some(ack) = &a.marks.ack {
                 notes.push(format!("acknowledged by {} until {}", ack.by, time(ack.expires_at)));
@@ -558,6 +622,7 @@ fn render_page(state: &ApiState) -> String {
     alert_table(&mut h, "firing", "Firing", &firing, "firing");
     alert_table(&mut h, "pending", "Pending", &pending, "pending");
     alert_table(&mut h, "silenced", "Silenced", &silenced, "silenced");
+    alert_table(&mut h, "inhibited", "Inhibited", &inhibited, "inhibited");
 
     let silences = state.dispatcher.silences();
     let _ = writeln!(h, "<h2>Silences ({})</h2>", silences.len());

@@ -12,15 +12,21 @@
 //! [`Dispatcher::receivers`] (the API's `/api/receivers`).
 //!
 //! [`Dispatcher::snapshot`] and [`Dispatcher::restore`] carry the groups with their
-//! notification log, the silences and the acknowledgements through a restart as one JSON
-//! value (the engine's state file holds it), so a restart neither re-sends nor forgets.
+//! notification log, the silences, the acknowledgements and the active alerts (the sources
+//! of inhibitions) through a restart as one JSON value (the engine's state file holds it),
+//! so a restart neither re-sends nor forgets.
+//!
+//! [`Dispatcher::reload`] swaps the configuration in place: receivers whose section did not
+//! change keep their thread and queue; new or changed ones get a new thread (a changed
+//! one's queued deliveries are dropped, counted); removed ones stop, and their groups go.
+//! Everything else — the notification log, silences, acks — carries on.
 //! Deliveries still queued at shutdown are lost with the process; their groups were
 //! recorded as told (a crash loses at most those messages, never repeats them).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,9 +34,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ack::{Ack, AckTarget, Acks};
 use crate::error::{Error, Result};
+use crate::inhibit::Inhibitor;
 use crate::model::{AlertEvent, Labels};
 use crate::notify::{
-    DeliveryError, GroupStatus, HumanDuration, Notification, NotifyConfig, ReceiverKind, Transport,
+    DeliveryError, GroupStatus, HumanDuration, Notification, NotifyConfig, ReceiverConfig,
+    ReceiverKind, Transport,
 };
 use crate::route::RouteState;
 use crate::silence::{NewSilence, Silence, Silences};
@@ -121,10 +129,22 @@ pub struct AckRequest {
 pub struct Marks {
     /// The silences in force for it.
     pub silenced_by: Vec<String>,
+    /// The fingerprints of the active alerts inhibiting it (`[[inhibit]]` rules).
+    #[serde(default)]
+    pub inhibited_by: Vec<String>,
     /// Its acknowledgement, if any (its own or its group's).
     pub ack: Option<Ack>,
     /// The notification groups it is in.
     pub groups: Vec<String>,
+}
+
+/// An active alert as a possible source of inhibitions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ActiveAlert {
+    /// Its labels, severity included.
+    labels: Labels,
+    /// When the engine last reported it.
+    updated_at: i64,
 }
 
 /// State that changes together, under one lock.
@@ -133,36 +153,129 @@ struct Core {
     route: RouteState,
     silences: Silences,
     acks: Acks,
+    /// Every active alert of the last rounds by fingerprint, routed or not: the sources of
+    /// inhibitions (an alert no receiver hears of can still inhibit others).
+    #[serde(default)]
+    active: BTreeMap<String, ActiveAlert>,
+    /// The inhibit rules over `active`, rebuilt whenever either changes.
+    #[serde(skip)]
+    inhibitor: Inhibitor,
+    /// Set by a reload: the next round's events re-route the groups' alerts.
+    #[serde(skip)]
+    reroute: bool,
     #[serde(skip)]
     recent: VecDeque<SentRecord>,
+}
+
+impl Core {
+    fn rebuild_inhibitor(&mut self, config: &NotifyConfig) {
+        self.inhibitor = Inhibitor::new(
+            &config.inhibit_rules,
+            self.active.iter().map(|(fp, a)| (fp.as_str(), &a.labels)),
+        );
+    }
 }
 
 /// One receiver's delivery thread.
 struct Worker {
     /// The receiver's name.
     name: String,
-    /// Its kind.
-    kind: ReceiverKind,
+    /// Its section, to tell on a reload whether it changed.
+    config: ReceiverConfig,
+    /// The retry policy and queue capacity it was started with.
+    policy: (RetryPolicy, usize),
     /// The queue into the thread (`None` once shut down).
     tx: Mutex<Option<SyncSender<Notification>>>,
-    /// Its counters.
+    /// Its counters (kept by a reload that restarts the thread).
     counters: Arc<Counters>,
     /// The thread.
     handle: Mutex<Option<JoinHandle<()>>>,
+    /// Tells the thread to stop.
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// Starts the delivery thread of receiver `r`.
+    fn start(
+        r: &ReceiverConfig,
+        policy: (RetryPolicy, usize),
+        counters: Arc<Counters>,
+        failures: Sender<(String, String)>,
+    ) -> Result<Worker> {
+        let transport = Transport::new(r)?;
+        let (tx, rx) = mpsc::sync_channel(policy.1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (name, counters, stop) = (r.name.clone(), Arc::clone(&counters), Arc::clone(&stop));
+            let (retry, capacity) = policy;
+            std::thread::Builder::new()
+                .name(format!("alert-notify-{}", r.name))
+                .spawn(move || {
+                    deliver_loop(
+                        &name, &transport, &rx, &counters, retry, capacity, &failures, &stop,
+                    )
+                })
+                .map_err(|e| Error::receiver(&r.name, format!("cannot start its thread: {e}")))?
+        };
+        Ok(Worker {
+            name: r.name.clone(),
+            config: r.clone(),
+            policy,
+            tx: Mutex::new(Some(tx)),
+            counters,
+            handle: Mutex::new(Some(handle)),
+            stop,
+        })
+    }
+
+    /// Tells the thread to stop without waiting for it: it finishes the attempt under way,
+    /// counts what it still held as dropped, and exits.
+    fn retire(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        lock(&self.tx).take();
+        // Detached: the thread exits on its own within WORKER_POLL (or once the attempt
+        // under way ends).
+        lock(&self.handle).take();
+    }
+}
+
+/// A reload whose new receiver threads are started but not yet in use: the configuration
+/// is valid and every transport could be built. [`Dispatcher::commit_reload`] puts it in
+/// force; dropping it instead stops the threads it started. It holds the dispatcher's
+/// reload lock, so reloads never interleave.
+pub(crate) struct PreparedReload<'a> {
+    /// The dispatcher's reload lock, held until the reload is committed or dropped.
+    _serial: MutexGuard<'a, ()>,
+    /// The configuration to put in force.
+    config: NotifyConfig,
+    /// The workers in force after the reload, in configuration order.
+    workers: Vec<Arc<Worker>>,
+    /// The ones started for it.
+    started: Vec<Arc<Worker>>,
+}
+
+impl Drop for PreparedReload<'_> {
+    fn drop(&mut self) {
+        for w in self.started.drain(..) {
+            w.retire();
+        }
+    }
 }
 
 /// Routes alerts to receivers and delivers on background threads; see the module docs.
 pub struct Dispatcher {
-    /// The validated configuration.
-    config: NotifyConfig,
+    /// The validated configuration (replaced by a reload).
+    config: RwLock<Arc<NotifyConfig>>,
     /// Groups, silences, acks and the recent notifications.
     core: Mutex<Core>,
-    /// One per receiver, in configuration order.
-    workers: Vec<Worker>,
+    /// One per receiver, in configuration order (replaced by a reload).
+    workers: RwLock<Vec<Arc<Worker>>>,
     /// Given-up deliveries reported by the threads: (receiver, group key).
     failures: Mutex<Receiver<(String, String)>>,
-    /// Tells the threads to stop.
-    stop: Arc<AtomicBool>,
+    /// The threads' end of `failures`, for threads started by a reload.
+    failures_tx: Mutex<Sender<(String, String)>>,
+    /// Held from the start of a reload to its end.
+    reloading: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,8 +284,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn read<T: Clone>(m: &RwLock<T>) -> T {
+    m.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+fn write<T>(m: &RwLock<T>, value: T) {
+    *m.write().unwrap_or_else(PoisonError::into_inner) = value;
+}
+
 /// How a delivery thread retries.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct RetryPolicy {
     max_attempts: u32,
     initial: Duration,
@@ -202,76 +323,136 @@ impl Dispatcher {
     /// cannot be built (an unset `password_env`, say).
     pub fn new(config: NotifyConfig) -> Result<Dispatcher> {
         config.validate()?;
-        let stop = Arc::new(AtomicBool::new(false));
         let (failures_tx, failures_rx) = mpsc::channel();
-        let policy = RetryPolicy {
-            max_attempts: config.route.max_attempts,
-            initial: config.route.retry_initial.0,
-            max: config.route.retry_max.0,
-        };
+        let policy = policy_of(&config);
         let mut workers = Vec::new();
         for r in &config.receivers {
-            let transport = Transport::new(r)?;
-            let (tx, rx) = mpsc::sync_channel(config.route.queue_capacity);
-            let counters = Arc::new(Counters::default());
-            let handle = {
-                let (name, counters, stop, failures) =
-                    (r.name.clone(), Arc::clone(&counters), Arc::clone(&stop), failures_tx.clone());
-                let capacity = config.route.queue_capacity;
-                std::thread::Builder::new()
-                    .name(format!("alert-notify-{}", r.name))
-                    .spawn(move || {
-                        deliver_loop(
-                            &name, &transport, &rx, &counters, policy, capacity, &failures, &stop,
-                        )
-                    })
-                    .map_err(|e| {
-                        Error::receiver(&r.name, format!("cannot start its thread: {e}"))
-                    })?
-            };
-            workers.push(Worker {
-                name: r.name.clone(),
-                kind: r.kind,
-                tx: Mutex::new(Some(tx)),
-                counters,
-                handle: Mutex::new(Some(handle)),
-            });
+            // On an error the workers started so far see their queue close and exit.
+            let w = Worker::start(r, policy, Arc::default(), failures_tx.clone())?;
+            workers.push(Arc::new(w));
         }
         Ok(Dispatcher {
-            config,
+            config: RwLock::new(Arc::new(config)),
             core: Mutex::new(Core::default()),
-            workers,
+            workers: RwLock::new(workers),
             failures: Mutex::new(failures_rx),
-            stop,
+            failures_tx: Mutex::new(failures_tx),
+            reloading: Mutex::new(()),
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &NotifyConfig {
-        &self.config
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<NotifyConfig> {
+        read(&self.config)
+    }
+
+    /// Replaces the configuration (a rules-file reload): see the module docs. The
+    /// `resolutions` (of alerts whose rules the same reload removed) are filed with it, so
+    /// the groups that told them firing tell them resolved. The next call of
+    /// [`Dispatcher::ingest`] re-routes the groups' alerts under the new configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`Dispatcher::new`]; nothing changed then.
+    pub fn reload(&self, config: NotifyConfig, resolutions: &[AlertEvent], now: i64) -> Result<()> {
+        let prepared = self.prepare_reload(config)?;
+        self.commit_reload(prepared, resolutions, now);
+        Ok(())
+    }
+
+    /// The first half of [`Dispatcher::reload`]: validates `config` and starts the threads
+    /// of new and changed receivers; nothing is in force yet.
+    pub(crate) fn prepare_reload(&self, config: NotifyConfig) -> Result<PreparedReload<'_>> {
+        let serial = lock(&self.reloading);
+        config.validate()?;
+        let policy = policy_of(&config);
+        let old = read(&self.workers);
+        let failures = lock(&self.failures_tx).clone();
+        let mut prepared =
+            PreparedReload { _serial: serial, config, workers: Vec::new(), started: Vec::new() };
+        for r in &prepared.config.receivers {
+            if let Some(w) = old.iter().find(|w| w.config == *r && w.policy == policy) {
+                prepared.workers.push(Arc::clone(w));
+                continue;
+            }
+            let counters = old.iter().find(|w| w.name == r.name).map(|w| Arc::clone(&w.counters));
+            // On an error, dropping `prepared` stops what it started.
+            let w =
+                Arc::new(Worker::start(r, policy, counters.unwrap_or_default(), failures.clone())?);
+            prepared.started.push(Arc::clone(&w));
+            prepared.workers.push(w);
+        }
+        Ok(prepared)
+    }
+
+    /// The second half of [`Dispatcher::reload`]: puts `prepared` in force, stops the
+    /// threads of removed and changed receivers, drops the groups of removed ones, files
+    /// `resolutions`.
+    pub(crate) fn commit_reload(
+        &self,
+        mut prepared: PreparedReload<'_>,
+        resolutions: &[AlertEvent],
+        now: i64,
+    ) {
+        let config = Arc::new(std::mem::take(&mut prepared.config));
+        let workers = std::mem::take(&mut prepared.workers);
+        // In force now: dropping `prepared` must not stop them.
+        prepared.started.clear();
+        let retired: Vec<Arc<Worker>> = read(&self.workers)
+            .into_iter()
+            .filter(|w| !workers.iter().any(|n| Arc::ptr_eq(n, w)))
+            .collect();
+        {
+            let mut guard = lock(&self.core);
+            let core = &mut *guard;
+            write(&self.config, Arc::clone(&config));
+            write(&self.workers, workers);
+            for key in core.route.drop_unknown_receivers(&config) {
+                core.acks.remove(&AckTarget::GroupKey(key));
+            }
+            core.route.ingest(&config, resolutions, now);
+            for e in resolutions.iter().filter(|e| !e.is_active()) {
+                core.acks.remove(&AckTarget::Fingerprint(e.fingerprint()));
+            }
+            file_active(core, &config, resolutions, now);
+            core.reroute = true;
+        }
+        for w in retired {
+            w.retire();
+        }
     }
 
     /// Files one evaluation round's events at `now` (Unix seconds).
     pub fn ingest(&self, events: &[AlertEvent], now: i64) {
-        let mut core = lock(&self.core);
-        core.route.ingest(&self.config, events, now);
+        let config = self.config();
+        let mut guard = lock(&self.core);
+        let core = &mut *guard;
+        core.route.ingest(&config, events, now);
+        if std::mem::take(&mut core.reroute) {
+            for key in core.route.reroute(&config, events) {
+                core.acks.remove(&AckTarget::GroupKey(key));
+            }
+        }
         for e in events.iter().filter(|e| !e.is_active()) {
             core.acks.remove(&AckTarget::Fingerprint(e.fingerprint()));
         }
+        file_active(core, &config, events, now);
     }
 
     /// Flushes due groups, escalates, expires old silences and acks, and queues the
     /// notifications; returns how many were queued. Never waits on a delivery.
     pub fn tick(&self, now: i64) -> usize {
+        let config = self.config();
+        let workers = read(&self.workers);
         let notifications = {
             let mut guard = lock(&self.core);
             let core = &mut *guard;
             for (receiver, key) in lock(&self.failures).try_iter() {
                 core.route.delivery_failed(&receiver, &key);
             }
-            core.silences.gc(now, self.config.route.silence_retention.as_secs_ceil());
+            core.silences.gc(now, config.route.silence_retention.as_secs_ceil());
             core.acks.gc(now);
-            let out = core.route.tick(&self.config, &core.silences, &core.acks, now);
+            let out = core.route.tick(&config, &core.silences, &core.acks, &core.inhibitor, now);
             for key in &out.ended_groups {
                 core.acks.remove(&AckTarget::GroupKey(key.clone()));
             }
@@ -290,7 +471,7 @@ impl Dispatcher {
                 escalation: n.escalation,
                 queued: false,
             };
-            let Some(worker) = self.workers.iter().find(|w| w.name == n.receiver) else { continue };
+            let Some(worker) = workers.iter().find(|w| w.name == n.receiver) else { continue };
             let tx = lock(&worker.tx).clone();
             let (receiver, key) = (n.receiver.clone(), n.group_key.clone());
             // A full or closed queue gives the notification back; it is dropped here.
@@ -362,7 +543,7 @@ impl Dispatcher {
                 .group_severity(key)
                 .ok_or_else(|| Error::request("ack", format!("no group has key {key:?}")))?,
         };
-        let expiry = request.expires_in.unwrap_or(self.config.route.ack_expiry);
+        let expiry = request.expires_in.unwrap_or(self.config().route.ack_expiry);
         let ack = Ack {
             target: request.target,
             by: request.by,
@@ -395,12 +576,17 @@ impl Dispatcher {
         let ack = core.acks.of_instance(&fp, now).cloned().or_else(|| {
             groups.iter().find_map(|k| core.acks.covering(&fp, Some(k), severity, now).cloned())
         });
-        Marks { silenced_by: core.silences.silencing(&with_severity, now), ack, groups }
+        Marks {
+            silenced_by: core.silences.silencing(&with_severity, now),
+            inhibited_by: core.inhibitor.inhibited_by(&fp, &with_severity),
+            ack,
+            groups,
+        }
     }
 
     /// Delivery counters per receiver.
     pub fn receivers(&self) -> Vec<ReceiverStatus> {
-        self.workers
+        read(&self.workers)
             .iter()
             .map(|w| {
                 let c = &w.counters;
@@ -408,7 +594,7 @@ impl Dispatcher {
                 let success = c.last_success_at.load(Ordering::Relaxed);
                 ReceiverStatus {
                     name: w.name.clone(),
-                    kind: w.kind,
+                    kind: w.config.kind,
                     sent: c.sent.load(Ordering::Relaxed),
                     failed_attempts: c.failed_attempts.load(Ordering::Relaxed),
                     retries: c.retries.load(Ordering::Relaxed),
@@ -462,22 +648,25 @@ impl Dispatcher {
         }
         let restored: Core = serde_json::from_value(value.clone())
             .map_err(|source| Error::NotifyState { source })?;
+        let config = self.config();
         let mut core = lock(&self.core);
         let recent = std::mem::take(&mut core.recent);
         *core = restored;
         core.recent = recent;
+        core.rebuild_inhibitor(&config);
         Ok(())
     }
 
     /// Stops the delivery threads: each finishes the attempt under way, then exits; waits
     /// for them at most `timeout`. Queued deliveries are dropped.
     pub fn shutdown(&self, timeout: Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        for w in &self.workers {
+        let workers = read(&self.workers);
+        for w in &workers {
+            w.stop.store(true, Ordering::SeqCst);
             lock(&w.tx).take();
         }
         let deadline = Instant::now() + timeout;
-        for w in &self.workers {
+        for w in &workers {
             let mut handle = lock(&w.handle);
             while handle.as_ref().is_some_and(|h| !h.is_finished()) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
@@ -497,8 +686,38 @@ impl Dispatcher {
 impl Drop for Dispatcher {
     fn drop(&mut self) {
         // The threads see the flag within WORKER_POLL and exit on their own.
-        self.stop.store(true, Ordering::SeqCst);
+        for w in read(&self.workers) {
+            w.stop.store(true, Ordering::SeqCst);
+        }
     }
+}
+
+/// The retry policy and queue capacity of `config`'s delivery threads.
+fn policy_of(config: &NotifyConfig) -> (RetryPolicy, usize) {
+    let retry = RetryPolicy {
+        max_attempts: config.route.max_attempts,
+        initial: config.route.retry_initial.0,
+        max: config.route.retry_max.0,
+    };
+    (retry, config.route.queue_capacity)
+}
+
+/// Keeps `core.active` (the possible sources of inhibitions) up to date with `events` and
+/// rebuilds the inhibitor. An alert the engine stopped reporting is dropped after the
+/// route's `resolve_timeout`, as its groups resolve it.
+fn file_active(core: &mut Core, config: &NotifyConfig, events: &[AlertEvent], now: i64) {
+    for e in events {
+        let fp = e.fingerprint();
+        if e.is_active() {
+            let labels = crate::notify::labels_of(e);
+            core.active.insert(fp, ActiveAlert { labels, updated_at: now });
+        } else {
+            core.active.remove(&fp);
+        }
+    }
+    let timeout = config.route.resolve_timeout.as_secs_ceil();
+    core.active.retain(|_, a| now.saturating_sub(a.updated_at) < timeout);
+    core.rebuild_inhibitor(config);
 }
 
 /// One pending delivery on a thread.
@@ -523,7 +742,7 @@ fn deliver_loop(
 ) {
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut open = true;
-    while !stop.load(Ordering::SeqCst) {
+    'run: while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         let wait = pending
             .iter()
@@ -550,9 +769,12 @@ fn deliver_loop(
             pending.extend(later);
             due
         };
-        for mut p in due {
+        let mut due = due.into_iter();
+        while let Some(mut p) = due.next() {
             if stop.load(Ordering::SeqCst) {
-                return;
+                pending.push_back(p);
+                pending.extend(due);
+                break 'run;
             }
             p.attempts += 1;
             match transport.deliver(&p.n) {
@@ -597,6 +819,13 @@ fn deliver_loop(
             }
         }
     }
+    // Stopped (shutdown, or a reload removed or changed the receiver): what is left is
+    // dropped, and counted so.
+    let left = pending.len() as u64 + rx.try_iter().count() as u64;
+    if left > 0 {
+        counters.queued.fetch_sub(left, Ordering::Relaxed);
+        counters.dropped.fetch_add(left, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -625,7 +854,7 @@ mod tests {
         for _ in 0..5 {
             let d = Dispatcher::new(config.clone()).unwrap();
             d.shutdown(Duration::from_secs(5));
-            for w in &d.workers {
+            for w in read(&d.workers) {
                 assert!(lock(&w.handle).is_none(), "thread {} joined", w.name);
                 assert!(lock(&w.tx).is_none());
             }
@@ -633,6 +862,40 @@ mod tests {
             d.ingest(&[], 0);
             assert_eq!(d.tick(0), 0);
         }
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_receivers_and_refuses_a_bad_config_whole() {
+        let config = |b_url: &str, extra: &str| -> NotifyConfig {
+            toml::from_str(&format!(
+                "[[receiver]]\nname = 'a'\ntype = 'command'\ncommand = ['true']\n\
+                 [[receiver]]\nname = 'b'\ntype = 'webhook'\nurl = '{b_url}'\n{extra}"
+            ))
+            .unwrap()
+        };
+        let d = Dispatcher::new(config("http://127.0.0.1:9/", "")).unwrap();
+        let before = read(&d.workers);
+        before[1].counters.sent.fetch_add(1, Ordering::Relaxed);
+        let c = "[[receiver]]\nname = 'c'\ntype = 'command'\ncommand = ['true']\n";
+        d.reload(config("http://127.0.0.1:9/other", c), &[], 0).unwrap();
+        let after = read(&d.workers);
+        let names: Vec<&str> = after.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        assert!(Arc::ptr_eq(&after[0], &before[0]), "a is unchanged: same thread");
+        assert!(!Arc::ptr_eq(&after[1], &before[1]), "b changed: a new thread");
+        assert!(Arc::ptr_eq(&after[1].counters, &before[1].counters), "b keeps its counters");
+        assert!(lock(&before[1].tx).is_none(), "the old thread of b was told to stop");
+        assert_eq!(d.receivers()[1].sent, 1);
+
+        // A receiver whose transport cannot be built: nothing changes.
+        let bad = "[[receiver]]\nname = 'm'\ntype = 'email'\nsmtp_host = 'h'\nfrom = 'a@b.c'\n\
+                   to = ['d@e.f']\nusername = 'u'\npassword_env = 'GRAPHITE_RS_TEST_UNSET_VARIABLE'\n";
+        assert!(d.reload(config("http://127.0.0.1:9/", bad), &[], 0).is_err());
+        let still = read(&d.workers);
+        assert_eq!(still.len(), 3);
+        assert!(still.iter().zip(&after).all(|(x, y)| Arc::ptr_eq(x, y)));
+        assert_eq!(d.config().receivers.len(), 3);
+        d.shutdown(Duration::from_secs(5));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! per alert — and one resolution event (status Normal, `ends_at` set) for each instance that
 //! stopped being active in this round.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::{self, CheckOutcome};
 use crate::error::{Error, Result};
+use crate::metrics::EngineMetrics;
 use crate::model::{AlertEvent, Labels, Severity, Status, fingerprint};
 use crate::rules::{
     ErrorPolicy, MissingPolicy, NoDataPolicy, Rule, RuleKind, RulesFile, SourceSpec,
@@ -129,6 +130,30 @@ pub struct RuleView {
     pub notify: Vec<String>,
 }
 
+/// What a reload did ([`Engine::reload`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReloadReport {
+    /// Rules in force after it.
+    pub rules: usize,
+    /// Rules that kept their state.
+    pub kept: usize,
+    /// New rules.
+    pub added: Vec<String>,
+    /// Rules whose name stayed but whose identity (kind, target, labels, aggregation)
+    /// changed: their old instances resolved, they start fresh.
+    pub changed: Vec<String>,
+    /// Rules that are gone.
+    pub removed: Vec<String>,
+    /// One resolution event per active instance of the changed and removed rules
+    /// (serialised as their number).
+    #[serde(serialize_with = "count")]
+    pub resolved: Vec<AlertEvent>,
+}
+
+fn count<S: serde::Serializer>(v: &[AlertEvent], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(v.len() as u64)
+}
+
 /// Timing of the last round.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoundStats {
@@ -194,6 +219,16 @@ pub struct Engine {
     config: EngineConfig,
     last_round: RoundStats,
     last_save_error: Option<String>,
+    /// Self-metrics: rounds run.
+    rounds: u64,
+    /// Self-metrics: rules evaluated.
+    rule_evaluations: u64,
+    /// Self-metrics: evaluations whose query failed.
+    evaluation_errors: u64,
+    /// Self-metrics: wall time of all rounds (milliseconds).
+    round_ms_total: f64,
+    /// Self-metrics: reloads that took effect.
+    reloads: u64,
 }
 
 impl Engine {
@@ -242,6 +277,11 @@ impl Engine {
             config,
             last_round: RoundStats::default(),
             last_save_error: None,
+            rounds: 0,
+            rule_evaluations: 0,
+            evaluation_errors: 0,
+            round_ms_total: 0.0,
+            reloads: 0,
         };
         engine.install(rules);
         if let Some(saved) = saved {
@@ -250,9 +290,13 @@ impl Engine {
         Ok(engine)
     }
 
-    fn install(&mut self, rules: RulesFile) {
+    /// Puts `rules` in force. A rule whose name and identity ([`same_identity`]) are
+    /// unchanged keeps its slot's instances and last evaluation; the slots of removed and
+    /// changed rules are returned.
+    fn install(&mut self, rules: RulesFile) -> Vec<RuleSlot> {
         let mut old: BTreeMap<String, RuleSlot> =
             std::mem::take(&mut self.slots).into_iter().map(|s| (s.rule.name.clone(), s)).collect();
+        let mut retired = Vec::new();
         let ext = self.config.external_url.trim_end_matches('/').to_owned();
         self.slots = rules
             .rules
@@ -267,14 +311,22 @@ impl Engine {
                     last_duration_ms: 0.0,
                     last_error: None,
                 };
-                if let Some(prev) = old.remove(&rule.name) {
-                    slot.instances = prev.instances;
-                    slot.last_eval = prev.last_eval;
+                match old.remove(&rule.name) {
+                    Some(prev) if same_identity(&prev.rule, rule) => {
+                        slot.instances = prev.instances;
+                        slot.last_eval = prev.last_eval;
+                        slot.last_duration_ms = prev.last_duration_ms;
+                        slot.last_error = prev.last_error;
+                    }
+                    Some(prev) => retired.push(prev),
+                    None => {}
                 }
                 slot
             })
             .collect();
+        retired.extend(old.into_values());
         self.rules_file = rules;
+        retired
     }
 
     fn restore(&mut self, saved: StateFile) {
@@ -293,10 +345,59 @@ impl Engine {
         }
     }
 
-    /// Replaces the rules (hot reload): rules that keep their name keep their instances and
-    /// timers; removed rules' instances are dropped without resolution events.
-    pub fn reload(&mut self, rules: RulesFile) {
-        self.install(rules);
+    /// Replaces the rules (a hot reload) at `now`, between rounds. A rule whose name,
+    /// kind, target (or URL, address), labels and aggregation are unchanged keeps its
+    /// instances with their timers (pending since, firing since) and its last evaluation, so
+    /// it is not evaluated again in the same slot; its other settings (thresholds, `for`,
+    /// annotations, receivers...) apply from its next evaluation. Removed rules — and rules
+    /// whose identity changed, which start again as new — resolve their active instances:
+    /// the report carries one resolution event per instance that was active (for the
+    /// notifier, routed to the old rule's receivers), and the history records each
+    /// instance that was not normal going to normal. New rules start fresh.
+    pub fn reload(&mut self, rules: RulesFile, now: i64) -> ReloadReport {
+        let before: BTreeSet<String> = self.slots.iter().map(|s| s.rule.name.clone()).collect();
+        let retired = self.install(rules);
+        let mut report = ReloadReport { rules: self.slots.len(), ..ReloadReport::default() };
+        for slot in &retired {
+            let name = &slot.rule.name;
+            if self.slots.iter().any(|s| &s.rule.name == name) {
+                report.changed.push(name.clone());
+            } else {
+                report.removed.push(name.clone());
+            }
+            for inst in slot.instances.values() {
+                if inst.status == Status::Normal {
+                    continue;
+                }
+                let mut gone = inst.clone();
+                gone.status = Status::Normal;
+                if is_active(inst.status) {
+                    report.resolved.push(event(slot, &gone, Some(now)));
+                }
+                push_history(
+                    &mut self.history,
+                    self.config.history_limit,
+                    Transition {
+                        at: now,
+                        rule: name.clone(),
+                        labels: inst.labels.clone(),
+                        from: inst.status,
+                        to: Status::Normal,
+                        severity: inst.severity,
+                        value: inst.value,
+                    },
+                );
+            }
+        }
+        for slot in &self.slots {
+            if !before.contains(&slot.rule.name) {
+                report.added.push(slot.rule.name.clone());
+            } else if !report.changed.contains(&slot.rule.name) {
+                report.kept += 1;
+            }
+        }
+        self.reloads += 1;
+        report
     }
 
     /// The rules in force.
@@ -382,7 +483,42 @@ impl Engine {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             errors,
         };
+        self.rounds += 1;
+        self.rule_evaluations += due.len() as u64;
+        self.evaluation_errors += errors as u64;
+        self.round_ms_total += self.last_round.duration_ms;
         events
+    }
+
+    /// The engine's self-metrics: totals since it was made, and its instances now.
+    pub fn metrics(&self) -> EngineMetrics {
+        let mut instances: BTreeMap<String, u64> = [
+            Status::Normal,
+            Status::Pending,
+            Status::Firing,
+            Status::Recovering,
+            Status::NoData,
+            Status::Error,
+        ]
+        .into_iter()
+        .map(|s| (status_name(s).to_owned(), 0))
+        .collect();
+        for slot in &self.slots {
+            for inst in slot.instances.values() {
+                *instances.entry(status_name(inst.status).to_owned()).or_insert(0) += 1;
+            }
+        }
+        EngineMetrics {
+            rounds: self.rounds,
+            rule_evaluations: self.rule_evaluations,
+            evaluation_errors: self.evaluation_errors,
+            round_duration_ms_total: self.round_ms_total,
+            last_round_duration_ms: self.last_round.duration_ms,
+            rules: self.slots.len() as u64,
+            instances,
+            reloads: self.reloads,
+            ..EngineMetrics::default()
+        }
     }
 
     /// Runs the due rules' queries and checks, in parallel when there are several.
@@ -868,6 +1004,25 @@ fn observe(slot: &mut RuleSlot, outcome: Outcome, now: i64) -> Observations {
     out
 }
 
+/// Appends to the history ring, dropping the oldest past `limit`.
+fn push_history(history: &mut VecDeque<Transition>, limit: usize, t: Transition) {
+    if history.len() >= limit.max(1) {
+        history.pop_front();
+    }
+    history.push_back(t);
+}
+
+/// Whether `new` is the same rule as `old` for its instances: same name, kind, target (URL,
+/// address), label templates and aggregation — what decides the instances' identities. A
+/// reload keeps the state of such a rule.
+fn same_identity(old: &Rule, new: &Rule) -> bool {
+    old.name == new.name
+        && old.kind.name() == new.kind.name()
+        && old.subject() == new.subject()
+        && old.labels == new.labels
+        && old.is_aggregate() == new.is_aggregate()
+}
+
 fn set_status(inst: &mut SavedInstance, to: Status, now: i64) {
     if inst.status != to {
         inst.status = to;
@@ -887,18 +1042,19 @@ fn apply(
     let rule = slot.rule.clone();
     let mut record = |inst: &SavedInstance, from: Status| {
         if from != inst.status {
-            if history.len() >= history_limit.max(1) {
-                history.pop_front();
-            }
-            history.push_back(Transition {
-                at: now,
-                rule: rule.name.clone(),
-                labels: inst.labels.clone(),
-                from,
-                to: inst.status,
-                severity: inst.severity,
-                value: inst.value,
-            });
+            push_history(
+                history,
+                history_limit,
+                Transition {
+                    at: now,
+                    rule: rule.name.clone(),
+                    labels: inst.labels.clone(),
+                    from,
+                    to: inst.status,
+                    severity: inst.severity,
+                    value: inst.value,
+                },
+            );
         }
     };
 

@@ -32,10 +32,11 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
-    /// A silence or acknowledgement request is wrong (a bad matcher, an end before its start).
+    /// A silence or acknowledgement request, or an inhibit rule, is wrong (a bad matcher,
+    /// an end before its start, a side without matchers).
     #[error("{what}: {problem}")]
     Request {
-        /// What was being made (`silence`, `matcher "x=~("`, `ack`).
+        /// What was being made (`silence`, `matcher "x=~("`, `ack`, `` `target_match` ``).
         what: String,
         /// What is wrong with it.
         problem: String,

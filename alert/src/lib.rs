@@ -14,9 +14,12 @@
 //! [`engine`] (rounds and the state machine), [`state`] (the state file), [`checks`] (HTTP,
 //! TCP), [`backtest`] and [`ruletest`].
 //!
-//! Notifier side: [`notify`] (receivers, templates, the webhook body), [`silence`], [`ack`],
-//! the [`Dispatcher`] (grouping, repeats, escalation, delivery threads with retries) and
-//! [`api`] (the status page and JSON API).
+//! Notifier side: [`notify`] (receivers, templates, the webhook body), [`silence`],
+//! [`inhibit`], [`ack`], the [`Dispatcher`] (grouping, repeats, escalation, delivery threads
+//! with retries) and [`api`] (the status page and JSON API).
+//!
+//! Both: [`service`] runs them together (reloading the rules file on request), and
+//! [`metrics`] is what they count about themselves.
 
 pub mod ack;
 pub mod api;
@@ -25,6 +28,8 @@ pub mod checks;
 mod dispatcher;
 pub mod engine;
 mod error;
+pub mod inhibit;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod reduce;

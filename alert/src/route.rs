@@ -8,8 +8,9 @@
 //! told (an alert it has not heard of fires, an alert got worse, or — with
 //! `send_resolved` — one it heard of resolved), or when `repeat_interval` passed since the
 //! last notification and some firing alert is unacknowledged. A notification lists the
-//! group's firing alerts and those resolved since. Silenced alerts are left out as if they
-//! were not firing, so when a silence ends on a still-firing alert it is notified as new.
+//! group's firing alerts and those resolved since. Silenced and inhibited alerts are left out
+//! as if they were not firing, so when a silence or an inhibition ends on a still-firing
+//! alert it is notified as new.
 //! An alert that gets worse flushes its group at once rather than at the next interval.
 //!
 //! Escalation: when a receiver (or the route) sets `escalate_after`/`escalate_to` and a
@@ -17,14 +18,16 @@
 //! acknowledged, the group is also sent to `escalate_to`, which then hears of the group's
 //! further notifications (so the phone also learns it resolved).
 //!
-//! All of this is a pure function of the events, the clock passed in, silences and acks:
+//! All of this is a pure function of the events, the clock passed in, silences, inhibitions
+//! and acks:
 //! [`RouteState`] holds no threads and is tested with explicit times.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ack::Acks;
+use crate::inhibit::Inhibitor;
 use crate::model::{AlertEvent, Labels, Severity};
 use crate::notify::{GroupStatus, Notification, NotifyConfig, RouteConfig};
 use crate::silence::Silences;
@@ -114,9 +117,35 @@ pub(crate) fn receivers_of<'a>(config: &'a NotifyConfig, event: &'a AlertEvent) 
 
 impl RouteState {
     /// Files the engine's events of one round at `now`.
+    ///
+    /// A resolution goes to every group that holds the alert, wherever the alert would be
+    /// routed now (after a reload changed its receivers or the grouping, the groups it was
+    /// told in still hear that it resolved).
     pub(crate) fn ingest(&mut self, config: &NotifyConfig, events: &[AlertEvent], now: i64) {
+        let holding: HashMap<String, Vec<String>> = if events.iter().any(|e| !e.is_active()) {
+            let mut index: HashMap<String, Vec<String>> = HashMap::new();
+            for g in self.groups.values() {
+                for fp in g.alerts.keys() {
+                    index.entry(fp.clone()).or_default().push(g.key.clone());
+                }
+            }
+            index
+        } else {
+            HashMap::new()
+        };
         for event in events {
             let fp = event.fingerprint();
+            if !event.is_active() {
+                for key in holding.get(&fp).into_iter().flatten() {
+                    if let Some(group) = self.groups.get_mut(key) {
+                        group.alerts.insert(
+                            fp.clone(),
+                            GroupAlert { event: event.clone(), updated_at: now },
+                        );
+                    }
+                }
+                continue;
+            }
             let labels = group_labels(&config.route, &event.labels);
             for receiver in receivers_of(config, event) {
                 if config.receiver(receiver).is_none() {
@@ -125,9 +154,6 @@ impl RouteState {
                 }
                 let key = group_key(receiver, &labels);
                 if !self.groups.contains_key(&key) {
-                    if !event.is_active() {
-                        continue;
-                    }
                     if self.groups.len() >= MAX_GROUPS {
                         self.dropped += 1;
                         continue;
@@ -148,11 +174,7 @@ impl RouteState {
                     );
                 }
                 let Some(group) = self.groups.get_mut(&key) else { continue };
-                if !event.is_active() && !group.alerts.contains_key(&fp) {
-                    continue;
-                }
-                if event.is_active()
-                    && let Some(told) = group.sent.get(&fp)
+                if let Some(told) = group.sent.get(&fp)
                     && event.severity > *told
                 {
                     // Worse than the receiver knows: tell it now, not at the next interval.
@@ -165,16 +187,66 @@ impl RouteState {
         }
     }
 
+    /// After a reload: drops the alerts that one full round's `events` report active but
+    /// no longer route to the group holding them (their rule's receivers or the grouping
+    /// changed), without a resolution (the alert goes on in its new groups), and the groups
+    /// of receivers that are gone. Returns the keys of the groups dropped.
+    pub(crate) fn reroute(&mut self, config: &NotifyConfig, events: &[AlertEvent]) -> Vec<String> {
+        let mut routes: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for e in events.iter().filter(|e| e.is_active()) {
+            let labels = group_labels(&config.route, &e.labels);
+            let keys = receivers_of(config, e)
+                .into_iter()
+                .filter(|r| config.receiver(r).is_some())
+                .map(|r| group_key(r, &labels))
+                .collect();
+            routes.insert(e.fingerprint(), keys);
+        }
+        let mut dropped = Vec::new();
+        self.groups.retain(|key, g| {
+            if config.receiver(&g.receiver).is_none() {
+                dropped.push(key.clone());
+                return false;
+            }
+            g.alerts.retain(|fp, a| {
+                !a.event.is_active() || routes.get(fp).is_none_or(|keys| keys.contains(key))
+            });
+            let alerts = &g.alerts;
+            g.sent.retain(|fp, _| alerts.contains_key(fp));
+            true
+        });
+        dropped
+    }
+
+    /// Drops the groups of receivers `config` does not have; returns their keys.
+    pub(crate) fn drop_unknown_receivers(&mut self, config: &NotifyConfig) -> Vec<String> {
+        let mut dropped = Vec::new();
+        self.groups.retain(|key, g| {
+            let keep = config.receiver(&g.receiver).is_some();
+            if !keep {
+                dropped.push(key.clone());
+            }
+            keep
+        });
+        dropped
+    }
+
     /// Flushes due groups and escalates at `now`.
     pub(crate) fn tick(
         &mut self,
         config: &NotifyConfig,
         silences: &Silences,
         acks: &Acks,
+        inhibitor: &Inhibitor,
         now: i64,
     ) -> TickOutput {
         let mut out = TickOutput::default();
         let route = &config.route;
+        // Silenced and inhibited alerts are left out as if they were not firing.
+        let muted = |e: &AlertEvent| {
+            let labels = crate::notify::labels_of(e);
+            silences.is_silenced(&labels, now) || inhibitor.is_inhibited(&e.fingerprint(), &labels)
+        };
         for group in self.groups.values_mut() {
             // An alert the engine stopped reporting (its rule was removed) resolves.
             for a in group.alerts.values_mut() {
@@ -196,9 +268,7 @@ impl RouteState {
                 .alerts
                 .values()
                 .map(|a| &a.event)
-                .filter(|e| {
-                    e.is_active() && !silences.is_silenced(&crate::notify::labels_of(e), now)
-                })
+                .filter(|e| e.is_active() && !muted(e))
                 .collect();
             firing.sort_by(|a, b| a.labels.cmp(&b.labels));
             let unacked = firing
@@ -284,9 +354,7 @@ impl RouteState {
                     .alerts
                     .values()
                     .map(|a| &a.event)
-                    .filter(|e| {
-                        e.is_active() && !silences.is_silenced(&crate::notify::labels_of(e), now)
-                    })
+                    .filter(|e| e.is_active() && !muted(e))
                     .cloned()
                     .collect();
                 alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -393,6 +461,7 @@ mod tests {
         state: RouteState,
         silences: Silences,
         acks: Acks,
+        inhibitor: Inhibitor,
     }
 
     impl World {
@@ -402,6 +471,7 @@ mod tests {
                 state: RouteState::default(),
                 silences: Silences::default(),
                 acks: Acks::default(),
+                inhibitor: Inhibitor::default(),
             }
         }
         fn round(&mut self, events: &[AlertEvent], now: i64) -> Vec<Notification> {
@@ -409,7 +479,9 @@ mod tests {
             self.tick(now)
         }
         fn tick(&mut self, now: i64) -> Vec<Notification> {
-            self.state.tick(&self.config, &self.silences, &self.acks, now).notifications
+            self.state
+                .tick(&self.config, &self.silences, &self.acks, &self.inhibitor, now)
+                .notifications
         }
         /// Runs rounds every 60 s from `from` to `to` with the same events; collects sends.
         fn run(&mut self, events: &[AlertEvent], from: i64, to: i64) -> Vec<(i64, Notification)> {
@@ -645,6 +717,47 @@ mod tests {
         let sent = w.run(&[e], 0, 60);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].1.receiver, "phone");
+    }
+
+    #[test]
+    fn reroute_moves_an_alert_without_telling_its_old_group_it_resolved() {
+        let mut w = World::new(config());
+        let a = event("disk", "a", None);
+        assert_eq!(w.run(std::slice::from_ref(&a), 0, 60).len(), 1);
+        // A reload made the rule notify the phone instead.
+        let mut moved = a.clone();
+        moved.receivers = vec!["phone".into()];
+        w.state.ingest(&w.config, std::slice::from_ref(&moved), 120);
+        assert!(w.state.reroute(&w.config, std::slice::from_ref(&moved)).is_empty());
+        let sent = w.run(std::slice::from_ref(&moved), 180, 1800);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].1.receiver, "phone");
+        assert_eq!(hosts(&sent[0].1), vec![("a".into(), "firing")]);
+        assert!(!w.state.groups.keys().any(|k| k.starts_with("hook:")), "the hook's group ended");
+    }
+
+    #[test]
+    fn a_resolution_reaches_the_group_that_told_it_after_the_grouping_changed() {
+        let mut w = World::new(config());
+        let a = event("disk", "a", None);
+        w.run(std::slice::from_ref(&a), 0, 60);
+        w.config.route.group_by = vec!["host".into()];
+        let mut sent = w.round(&[resolved(a, 100)], 120);
+        sent.extend(w.tick(360));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].group_key, "hook:{alertname=\"disk\"}");
+        assert_eq!(sent[0].status, GroupStatus::Resolved);
+    }
+
+    #[test]
+    fn groups_of_removed_receivers_are_dropped() {
+        let mut w = World::new(config());
+        let mut a = event("disk", "a", None);
+        a.receivers = vec!["phone".into()];
+        w.run(std::slice::from_ref(&a), 0, 60);
+        w.config.receivers.retain(|r| r.name != "phone");
+        assert_eq!(w.state.drop_unknown_receivers(&w.config), vec!["phone:{alertname=\"disk\"}"]);
+        assert!(w.state.groups.is_empty());
     }
 
     /// A model check: whatever the sequence of rounds, the receiver never hears of a

@@ -1,4 +1,5 @@
-//! The rules file: `[defaults]`, `[[rule]]`, and the notifier's `[[receiver]]` / `[route]`.
+//! The rules file: `[defaults]`, `[[rule]]`, the notifier's `[[receiver]]` / `[route]` /
+//! `[[inhibit]]`, and `[self_metrics]`.
 //!
 //! The file is reviewed like code, so mistakes must be loud: every table denies unknown keys
 //! (a typo'd `tresh = 5` is an error, not a silently ignored line), and every error names the
@@ -16,6 +17,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, Result};
+use crate::inhibit::InhibitRule;
+use crate::metrics::SelfMetricsConfig;
 use crate::model::Severity;
 use crate::reduce::{Op, Reducer};
 use crate::template::Template;
@@ -44,6 +47,10 @@ pub struct RulesFile {
     pub receivers: Vec<Section>,
     /// The `[route]` table, for the notifier.
     pub route: Option<Section>,
+    /// The `[[inhibit]]` rules, validated, in file order.
+    pub inhibit: Vec<InhibitRule>,
+    /// The `[self_metrics]` table (defaults when absent).
+    pub self_metrics: SelfMetricsConfig,
 }
 
 /// A table the engine does not interpret (the notifier's), with its line for error messages.
@@ -304,6 +311,19 @@ struct RawFile {
     receiver: Vec<Spanned<toml::Value>>,
     #[serde(default)]
     route: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    inhibit: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    self_metrics: Option<Spanned<toml::Table>>,
+}
+
+/// The `[self_metrics]` table as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSelfMetrics {
+    carbon: Option<String>,
+    prefix: Option<String>,
+    interval: Option<toml::Value>,
 }
 
 /// Keys both `[defaults]` and `[[rule]]` accept.
@@ -426,7 +446,35 @@ pub fn parse(text: &str, path: &Path) -> Result<RulesFile> {
         }
         rules.push(rule);
     }
-    Ok(RulesFile { path: path.to_path_buf(), defaults, rules, receivers, route })
+    let mut inhibit = Vec::with_capacity(raw.inhibit.len());
+    for table in raw.inhibit {
+        let span = cx.body(table.span(), "inhibit");
+        let rule: InhibitRule = cx.typed(table.into_inner(), span, None).map_err(|e| match e {
+            Error::Rules(mut e) => {
+                e.message = format!("[[inhibit]]: {}", e.message);
+                Error::Rules(e)
+            }
+            other => other,
+        })?;
+        inhibit.push(rule);
+    }
+    let self_metrics = match raw.self_metrics {
+        Some(t) => {
+            let span = cx.body(t.span(), "self_metrics");
+            let r: RawSelfMetrics = cx.typed(t.into_inner(), span.clone(), None)?;
+            cx.self_metrics(r, &span)?
+        }
+        None => SelfMetricsConfig::default(),
+    };
+    Ok(RulesFile {
+        path: path.to_path_buf(),
+        defaults,
+        rules,
+        receivers,
+        route,
+        inhibit,
+        self_metrics,
+    })
 }
 
 /// The file being parsed, for error positions.
@@ -551,6 +599,43 @@ impl Cx<'_> {
                 format!("`{key}`: `{v}` is not a duration (like \"90s\", \"5m\", \"1h30m\")"),
             )),
         }
+    }
+
+    fn self_metrics(&self, r: RawSelfMetrics, span: &Range<usize>) -> Result<SelfMetricsConfig> {
+        let fail = |key: &str, msg: String| {
+            Err(self.err(self.key_offset(span, key), None, format!("[self_metrics]: {msg}")))
+        };
+        let mut out = SelfMetricsConfig::default();
+        if let Some(carbon) = r.carbon {
+            if !carbon
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0))
+            {
+                return fail("carbon", format!("`carbon`: `{carbon}` is not host:port"));
+            }
+            out.carbon = Some(carbon);
+        }
+        if let Some(prefix) = r.prefix {
+            let valid = !prefix.is_empty()
+                && !prefix.starts_with('.')
+                && !prefix.ends_with('.')
+                && !prefix.contains("..")
+                && prefix.chars().all(|c| !c.is_whitespace() && !c.is_control());
+            if !valid {
+                return fail(
+                    "prefix",
+                    format!("`prefix`: `{prefix}` is not a metric path (like \"alert.{{host}}\")"),
+                );
+            }
+            out.prefix = prefix;
+        }
+        if let Some(interval) = self.duration(r.interval.as_ref(), "interval", span, None)? {
+            if interval <= 0 {
+                return fail("interval", "`interval` must be longer than 0s".into());
+            }
+            out.interval = interval;
+        }
+        Ok(out)
     }
 
     fn resolve_defaults(&self, d: &RawDefaults, span: Range<usize>) -> Result<Defaults> {
@@ -1178,6 +1263,57 @@ max_age = "10m"
         let e =
             err("[[rule]]\nname = \"t\"\nkind = \"tcp\"\naddress = \"h:1\"\nreduce = \"avg\"\n");
         assert!(e.message.contains("does not apply"), "{e}");
+    }
+
+    #[test]
+    fn inhibit_rules_parse_and_their_errors_name_the_line() {
+        let f = p(r#"
+[[inhibit]]
+source_match = { severity = "critical" }
+target_match = { severity = "warning" }
+equal = ["host"]
+
+[[inhibit]]
+source_match_re = { alertname = "dc_.*" }
+
+[inhibit.target_match]
+team = "ops"
+"#)
+        .unwrap();
+        assert_eq!(f.inhibit.len(), 2);
+        let e = err("[[rule]]\nname = \"x\"\ntarget = \"a\"\nop = \">\"\nwarn = 1\n\n\
+                     [[inhibit]]\nsource_match = { a = \"b\" }\ntarget_mtch = { a = \"c\" }\n");
+        assert_eq!(e.line, Some(9), "{e}");
+        assert_eq!(e.rule, None);
+        assert!(e.message.starts_with("[[inhibit]]: unknown field `target_mtch`"), "{e}");
+        let e =
+            err("[[inhibit]]\nsource_match = { a = \"b\" }\n\ntarget_match_re = { a = \"(\" }\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("target_match_re"), "{e}");
+        let e = err("[[inhibit]]\nsource_match = { a = \"b\" }\n");
+        assert!(e.message.contains("needs target_match"), "{e}");
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn self_metrics_parse_with_defaults_and_checks() {
+        let f = p("").unwrap();
+        assert_eq!(f.self_metrics, SelfMetricsConfig::default());
+        let f = p("[self_metrics]\ncarbon = \"127.0.0.1:2003\"\nprefix = \"alert.{host}.x\"\ninterval = \"10s\"\n")
+            .unwrap();
+        assert_eq!(f.self_metrics.carbon.as_deref(), Some("127.0.0.1:2003"));
+        assert_eq!(f.self_metrics.interval, 10);
+        assert!(!f.self_metrics.resolved_prefix().contains('{'));
+        for (text, line, needle) in [
+            ("[self_metrics]\ncarbon = \"nohost\"\n", 2, "host:port"),
+            ("[self_metrics]\n\nprefix = \"a..b\"\n", 3, "prefix"),
+            ("[self_metrics]\ninterval = \"0s\"\n", 2, "interval"),
+            ("[self_metrics]\ncarbn = \"h:1\"\n", 2, "carbn"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -299,6 +299,8 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
         rules: Vec::new(),
         receivers: Vec::new(),
         route: None,
+        inhibit: Vec::new(),
+        self_metrics: crate::metrics::SelfMetricsConfig::default(),
     };
     for f in &raw.rule_files {
         let loaded = crate::rules::load(base.join(f))?;

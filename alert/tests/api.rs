@@ -87,7 +87,12 @@ fn serve(dispatcher: Arc<Dispatcher>) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = ApiState { source: Arc::new(Fixed), dispatcher, clock: Arc::new(|| T0 + 120) };
+    let state = ApiState {
+        source: Arc::new(Fixed),
+        dispatcher,
+        clock: Arc::new(|| T0 + 120),
+        reload: None,
+    };
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {

@@ -495,3 +495,52 @@ fn a_body_template_replaces_the_json() {
     assert_eq!(hooks[0].body, serde_json::json!({"text": "web\"01: disk_full at 97.5", "n": 1}));
     d.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn an_inhibited_alert_is_told_only_once_its_source_resolves() {
+    let sink = WebhookSink::start();
+    let d = dispatcher(&format!(
+        r#"{}
+        [[inhibit]]
+        source_match = {{ severity = "critical" }}
+        target_match = {{ severity = "warning" }}
+        equal = ["dc"]
+
+        # Every dc_down alert is a source and a target: none may inhibit itself.
+        [[inhibit]]
+        source_match = {{ alertname = "dc_down" }}
+        target_match = {{ alertname = "dc_down" }}
+        "#,
+        hook_config(&sink, "").replace(r#"group_by = ["alertname"]"#, r#"group_by = ["..."]"#)
+    ));
+    let in_dc = |mut e: alert::model::AlertEvent, dc: &str| {
+        e.labels.insert("dc".into(), dc.into());
+        e
+    };
+    let source = in_dc(firing("dc_down", "core1", Severity::Critical, 1.0), "ams");
+    let target = in_dc(firing("disk_full", "web01", Severity::Warning, 91.0), "ams");
+    let elsewhere = in_dc(firing("disk_full", "web02", Severity::Warning, 92.0), "fra");
+    let all = [source.clone(), target.clone(), elsewhere.clone()];
+    d.ingest(&all, T0);
+    assert_eq!(d.tick(T0), 2, "the source and the alert in another dc; not web01");
+    let hooks = sink.wait_for(2);
+    let mut told: Vec<&str> =
+        hooks.iter().map(|h| h.body["alerts"][0]["labels"]["host"].as_str().unwrap()).collect();
+    told.sort_unstable();
+    assert_eq!(told, vec!["core1", "web02"]);
+    let marks = d.marks(&target.labels, target.severity, T0);
+    assert_eq!(marks.inhibited_by, vec![source.fingerprint()]);
+    assert!(d.marks(&elsewhere.labels, elsewhere.severity, T0).inhibited_by.is_empty());
+    assert!(d.marks(&source.labels, source.severity, T0).inhibited_by.is_empty());
+
+    // Still inhibited at the next flush; then the source resolves and web01 is news.
+    d.ingest(&all, T0 + 300);
+    assert_eq!(d.tick(T0 + 300), 0);
+    d.ingest(&[resolved(source.clone(), T0 + 330), target.clone(), elsewhere.clone()], T0 + 360);
+    assert!(d.marks(&target.labels, target.severity, T0 + 360).inhibited_by.is_empty());
+    assert_eq!(d.tick(T0 + 600), 2, "web01 firing, core1 resolved");
+    let hooks = sink.wait_for(4);
+    let web01 = hooks[2..].iter().find(|h| h.body["alerts"][0]["labels"]["host"] == "web01");
+    assert_eq!(web01.map(|h| h.body["status"].clone()), Some("firing".into()), "{hooks:?}");
+    d.shutdown(Duration::from_secs(5));
+}

@@ -432,3 +432,92 @@ fn series_mapping_to_one_instance_report_the_worst() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].severity, Some(Severity::Critical));
 }
+
+const DISK: &str = r#"
+[[rule]]
+name = "disk"
+target = "servers.*.disk"
+op = ">"
+crit = 50
+lag = 0
+notify = ["ops"]
+
+[[receiver]]
+name = "ops"
+type = "command"
+command = ["true"]
+"#;
+
+const LOAD: &str = r#"
+[[rule]]
+name = "load"
+target = "servers.*.load"
+op = ">"
+warn = 10
+lag = 0
+"#;
+
+#[test]
+fn reload_keeps_unchanged_rules_state_and_resolves_removed_ones() {
+    let src = Scripted::new();
+    let mut e = engine(&format!("{RULE}for = \"3m\"\n{DISK}"), &src, None);
+    src.set(one("servers.a.cpu", Some(90.0)));
+    assert!(e.evaluate_round(0).iter().all(|ev| ev.labels["alertname"] == "disk"));
+    let fired = e.evaluate_round(60);
+    assert_eq!(fired.len(), 1, "disk fires at once, cpu is pending");
+    assert_eq!(status(&e, "servers.a.cpu"), Status::Pending);
+
+    // New thresholds and annotations for cpu (same name, target, labels), disk removed,
+    // load added.
+    let report = e.reload(
+        rules(&format!(
+            "{}for = \"3m\"\nannotations = {{ s = \"{{value}}\" }}\n{LOAD}",
+            RULE.replace("warn = 80", "warn = 85")
+        )),
+        90,
+    );
+    assert_eq!((report.rules, report.kept), (2, 1));
+    assert_eq!(report.added, vec!["load"]);
+    assert_eq!(report.removed, vec!["disk"]);
+    assert!(report.changed.is_empty());
+    assert_eq!(report.resolved.len(), 1, "the removed rule's firing instance resolves");
+    let r = &report.resolved[0];
+    assert_eq!(
+        (r.labels["alertname"].as_str(), r.status, r.ends_at),
+        ("disk", Status::Normal, Some(90))
+    );
+    assert_eq!(r.starts_at, 0, "its resolution carries when it fired");
+    assert_eq!(r.receivers, vec!["ops"], "routed like the old rule");
+    assert_eq!(e.history(1)[0].to, Status::Normal);
+    assert!(e.instances().iter().all(|i| i.rule != "disk"), "removed rules are dropped");
+
+    // cpu's pending timer (since 0) goes on: evaluated at 120 (not again in the slot of its
+    // evaluation at 60), firing at 180, three minutes after it began — not after the reload.
+    let ev = e.evaluate_round(120);
+    assert!(ev.iter().all(|ev| ev.labels["alertname"] == "load"), "{ev:?}");
+    assert_eq!(status(&e, "servers.a.cpu"), Status::Pending);
+    let ev = e.evaluate_round(180);
+    let cpu = ev.iter().find(|ev| ev.labels["alertname"] == "cpu").unwrap();
+    assert_eq!((cpu.status, cpu.starts_at), (Status::Firing, 180));
+    assert_eq!(cpu.annotations["s"], "90", "the new annotations apply");
+    let m = e.metrics();
+    assert_eq!((m.rules, m.reloads, m.rounds), (2, 1, 4));
+}
+
+#[test]
+fn reload_keeps_firing_since_and_restarts_a_rule_whose_target_changed() {
+    let src = Scripted::new();
+    let mut e = engine(&format!("{RULE}{LOAD}"), &src, None);
+    src.set(one("servers.a.cpu", Some(99.0)));
+    assert_eq!(e.evaluate_round(0).len(), 2);
+    // cpu keeps its identity; load's target changes: it starts again as new.
+    let report = e.reload(rules(&format!("{RULE}{}", LOAD.replace(".load", ".load15"))), 30);
+    assert_eq!((report.kept, report.changed.clone()), (1, vec!["load".to_owned()]));
+    assert_eq!(report.resolved.len(), 1);
+    assert_eq!(report.resolved[0].labels["alertname"], "load");
+    assert!(e.instances().iter().all(|i| i.rule != "load"), "load starts without instances");
+    let ev = e.evaluate_round(60);
+    let by = |name: &str| ev.iter().find(|ev| ev.labels["alertname"] == name).unwrap().starts_at;
+    assert_eq!(by("cpu"), 0, "firing since before the reload");
+    assert_eq!(by("load"), 60, "fired again, as new");
+}

@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! graphite-alert run RULES [--state FILE] [--listen 127.0.0.1:9093] [--source URL | --data-dir DIR]
+//!                    [--self-metrics HOST:PORT]
 //! graphite-alert check RULES                  validate; print the resolved rules and receivers
 //! graphite-alert backtest RULES --rule X [--from -7d] [--until now] [--step 1m] [--source URL | --data-dir DIR]
 //! graphite-alert test FILE                    run rule unit tests
 //! ```
+//!
+//! `run` reloads the rules file on SIGHUP (and `POST /-/reload`): an invalid file is logged
+//! with its file, line and rule, and the old rules keep running.
 //!
 //! Exit status: 0 on success (`run` after SIGTERM or SIGINT, with the state saved), 1 when
 //! `test` has failures, 2 on errors (a rules file with a typo names the file, line and rule).
@@ -23,7 +27,7 @@ use alert::source::Sources;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::signals::{StopSignals, init_logging};
+use crate::signals::{ReloadSignal, StopSignals, init_logging, reload_alerts_on_sighup};
 
 /// graphite-alert: alerting on Graphite render targets.
 #[derive(Debug, Parser)]
@@ -35,7 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Evaluate the rules, notify, and serve the status page and API until SIGTERM.
+    /// Evaluate the rules, notify, and serve the status page and API until SIGTERM; SIGHUP
+    /// reloads the rules file.
     Run(RunArgs),
     /// Validate a rules file and print the rules as resolved (defaults applied).
     Check {
@@ -81,8 +86,22 @@ struct RunArgs {
     /// The page's public address, for links in notifications (default: http://LISTEN/).
     #[arg(long, value_name = "URL")]
     external_url: Option<String>,
+    /// Send the alerter's self-metrics as carbon plaintext lines to this address
+    /// (`host:port`), overriding the rules file's `[self_metrics] carbon`; prefix and
+    /// interval come from `[self_metrics]` (default `alert.{host}`, 60 s).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_carbon)]
+    self_metrics: Option<String>,
     #[command(flatten)]
     source: SourceArgs,
+}
+
+fn parse_carbon(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!("{text:?} is not host:port")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -134,11 +153,16 @@ fn pick(flag: Option<PathBuf>, positional: Option<PathBuf>) -> PathBuf {
 
 /// Loads the rules file and points `local` rules at `--source`, if given.
 fn load(path: &Path, source: &SourceArgs) -> anyhow::Result<RulesFile> {
+    Ok(load_with(path, source.source.as_deref())?)
+}
+
+/// [`load`] with the `--source` URL (also what a reload reads the file with).
+fn load_with(path: &Path, source: Option<&str>) -> alert::Result<RulesFile> {
     let mut rules = alert::rules::load(path)?;
-    if let Some(url) = &source.source {
+    if let Some(url) = source {
         for r in &mut rules.rules {
             if r.source == SourceSpec::Local {
-                r.source = SourceSpec::Remote(url.clone());
+                r.source = SourceSpec::Remote(url.to_owned());
             }
         }
     }
@@ -265,7 +289,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("http://{}/", args.listen)),
         ..EngineConfig::default()
     };
-    let service = Arc::new(alert::AlertService::new(rules, sources, args.state.clone(), config)?);
+    let remote = args.source.source.clone();
+    let service = Arc::new(
+        alert::AlertService::new(rules, sources, args.state.clone(), config)?
+            .with_loader(Box::new(move |p| load_with(p, remote.as_deref())))
+            .with_self_metrics_carbon(args.self_metrics.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -273,10 +302,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the runtime")?;
     let result = runtime.block_on(async {
+        // Before the page answers: whoever sees it up may send SIGHUP.
+        let hangup = ReloadSignal::install().context("cannot install the SIGHUP handler")?;
+        tokio::spawn(reload_alerts_on_sighup(hangup, Arc::clone(&service)));
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         tracing::info!(addr = %args.listen, rules = %path.display(), "graphite-alert running");
+        if let Some(carbon) = service.self_metrics_config().carbon {
+            tracing::info!(carbon, "sending self-metrics");
+        }
         service.start().context("cannot start the alert threads")?;
         let app = alert::api::router(service.api_state());
         axum::serve(listener, app)

@@ -33,6 +33,6 @@ pub mod wal;
 pub use error::{Error, Result};
 pub use selfmetrics::Counters;
 pub use store::{
-    DEFAULT_MAX_CACHE_POINTS, DEFAULT_WRITE_MAX_DELAY, DEFAULT_WRITE_QUIET, OpenReport, Store,
-    StoreOptions, WhisperOptions,
+    DEFAULT_MAX_CACHE_POINTS, DEFAULT_WRITE_MAX_DELAY, DEFAULT_WRITE_QUIET, OpenReport,
+    SelfMetricsSource, Store, StoreOptions, WhisperOptions,
 };

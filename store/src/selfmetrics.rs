@@ -95,7 +95,6 @@ impl Reporter {
     }
 
     /// The metric prefix.
-    #[cfg(test)]
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }

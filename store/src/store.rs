@@ -268,8 +268,15 @@ pub(crate) struct Inner {
     pub(crate) active_connections: AtomicU64,
     /// The cache reached its limit and has not yet gone below the low watermark.
     pub(crate) full: AtomicBool,
+    /// Further self-metrics, reported with the store's own ([`Store::add_self_metrics`]).
+    pub(crate) extra_metrics: Mutex<Vec<SelfMetricsSource>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// A component's self-metrics for one interval, as `(name, value)` with names relative to
+/// the store's `<CARBON_METRIC_PREFIX>.agents.<host>-<instance>` (see
+/// [`Store::add_self_metrics`]).
+pub type SelfMetricsSource = Box<dyn FnMut() -> Vec<(String, f64)> + Send>;
 
 impl Store {
     /// Opens the store: loads the index from the data directory (creating it if needed),
@@ -338,6 +345,7 @@ impl Store {
             active_connections: AtomicU64::new(0),
             total_committed: AtomicU64::new(0),
             full: AtomicBool::new(false),
+            extra_metrics: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
@@ -542,6 +550,15 @@ impl Store {
     /// The self-metric counters (the server adds its own).
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    /// Reports `source`'s points with the store's self-metrics, every
+    /// `CARBON_METRIC_INTERVAL`, under the same prefix: a name `alert.rounds` is written as
+    /// `carbon.agents.<host>-<instance>.alert.rounds`, with the same timestamp. The source is
+    /// called on the store's maintenance thread (keep it quick); it is never called when
+    /// self-metrics are off.
+    pub fn add_self_metrics(&self, source: SelfMetricsSource) {
+        self.inner.extra_metrics.lock().unwrap_or_else(PoisonError::into_inner).push(source);
     }
 
     /// Tells the self-metrics how many connections are open.
@@ -889,7 +906,13 @@ fn maintenance(inner: Arc<Inner>, self_metrics: Option<(String, Duration, String
                 cache_queues: inner.cache.metrics(),
                 active_connections: inner.active_connections.load(Ordering::Relaxed),
             };
-            let points = r.report(&inner.counters, gauges);
+            let mut points = r.report(&inner.counters, gauges);
+            for source in
+                inner.extra_metrics.lock().unwrap_or_else(PoisonError::into_inner).iter_mut()
+            {
+                points
+                    .extend(source().into_iter().map(|(n, v)| (format!("{}.{n}", r.prefix()), v)));
+            }
             let now = unix_now();
             if let Err(e) = inner.ingest(points.iter().map(|(n, v)| (n.as_str(), now, *v))) {
                 tracing::warn!(error = %e, "cannot store self-metrics");

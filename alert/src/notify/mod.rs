@@ -1,9 +1,9 @@
 //! Receivers: where notifications go (webhook, email, command) and how their bodies are made.
 //!
 //! The rules file's `[[receiver]]` sections deserialise into [`ReceiverConfig`] and its
-//! `[route]` section into [`RouteConfig`]; together they are a [`NotifyConfig`], which the
-//! [`crate::Dispatcher`] validates once ([`NotifyConfig::validate`]) so a typo fails the load,
-//! not the first page at night.
+//! `[route]` section into [`RouteConfig`]; with the `[[inhibit]]` rules they are a
+//! [`NotifyConfig`], which the [`crate::Dispatcher`] validates once
+//! ([`NotifyConfig::validate`]) so a typo fails the load, not the first page at night.
 //!
 //! A [`Notification`] is what one receiver is told about one group of alerts at one time; the
 //! transports turn it into an Alertmanager v4 webhook body ([`webhook_body`]), an email or a
@@ -341,6 +341,9 @@ pub struct NotifyConfig {
     /// Grouping, timing and retries.
     #[serde(default)]
     pub route: RouteConfig,
+    /// The `[[inhibit]]` rules.
+    #[serde(default, rename = "inhibit", skip_serializing_if = "Vec::is_empty")]
+    pub inhibit_rules: Vec<crate::inhibit::InhibitRule>,
 }
 
 impl NotifyConfig {
@@ -372,7 +375,7 @@ impl NotifyConfig {
                 .map_err(|e| at(section.line, format!("[route]: {}", e.message())))?,
             None => RouteConfig::default(),
         };
-        let config = NotifyConfig { receivers, route };
+        let config = NotifyConfig { receivers, route, inhibit_rules: rules.inhibit.clone() };
         config.validate().map_err(|e| {
             let line = match &e {
                 Error::Receiver { receiver, .. } => rules

@@ -8,7 +8,9 @@
 //!
 //! With `--alert-rules FILE` the alerter runs in the same process: its engine evaluates the
 //! rules through render over the same store (no HTTP hop), on its own threads, and its
-//! status page and API are served under `/alerts/` on this port. It stops (writing its state
+//! status page and API are served under `/alerts/` on this port. SIGHUP (or
+//! `POST /alerts/-/reload`) reloads its rules file; its self-metrics go into the store with
+//! the server's own (`carbon.agents.<host>-<instance>.alert.*`). It stops (writing its state
 //! file) after the HTTP server, before the store.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -49,7 +51,7 @@ pub(crate) struct HttpArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_timeout: u64,
     /// An alert rules file: run the alerter over the store, with its status page and API
-    /// under /alerts/ on the HTTP port.
+    /// under /alerts/ on the HTTP port; SIGHUP reloads it.
     #[arg(long, value_name = "FILE")]
     alert_rules: Option<PathBuf>,
     /// The alerter's state file (default: `.alert-state.json` in the data directory).
@@ -157,7 +159,7 @@ pub(crate) fn spawn(
         request_timeout: Duration::from_secs(args.http_timeout.max(1)),
         ..HttpConfig::default()
     };
-    let mut backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store, data_dir));
+    let mut backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store.clone(), data_dir));
     if let Some(hosts) = args.carbonlink_hosts.as_deref().filter(|h| !h.trim().is_empty()) {
         let hash_type: HashType = args
             .carbonlink_hashing_type
@@ -197,6 +199,16 @@ pub(crate) fn spawn(
                 Some(state),
                 alert::engine::EngineConfig::default(),
             )?);
+            // Its self-metrics are written with the store's, every CARBON_METRIC_INTERVAL.
+            let mut reporter = service.metrics_reporter();
+            store.add_self_metrics(Box::new(move || {
+                let points = reporter.points(alert::Dispatcher::now());
+                points.into_iter().map(|(name, v)| (format!("alert.{name}"), v)).collect()
+            }));
+            // Before the ready file: whoever sees the server up may send SIGHUP.
+            let hangup = crate::signals::ReloadSignal::install()
+                .context("cannot install the SIGHUP handler")?;
+            tokio::spawn(crate::signals::reload_alerts_on_sighup(hangup, Arc::clone(&service)));
             service.start().context("cannot start the alerter's threads")?;
             tracing::info!(rules = %rules_path.display(), "alerter running; page at /alerts/");
             Some(service)

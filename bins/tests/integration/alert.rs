@@ -218,3 +218,149 @@ fn a_rules_file_with_a_typo_names_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rules.toml:25") && err.contains("group_wiat"), "{err}");
 }
+
+/// A rules file of rules named `names` (on nothing: they stay normal), evaluated each second.
+fn named_rules(names: &[&str], extra: &str) -> String {
+    let mut text = String::from("[defaults]\nevery = \"1s\"\nlag = \"0s\"\n");
+    for name in names {
+        text.push_str(&format!(
+            "\n[[rule]]\nname = \"{name}\"\ntarget = \"test.reload.{name}\"\nop = \">\"\ncrit = 1\nno_data = \"ok\"\n"
+        ));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// The rule names `GET {prefix}/api/rules` lists.
+fn listed_rules(addr: SocketAddr, prefix: &str) -> Vec<String> {
+    let (status, body) = support::http_get(addr, &format!("{prefix}/api/rules"));
+    assert_eq!(status, 200, "{body}");
+    let rules: serde_json::Value = serde_json::from_str(&body).unwrap();
+    rules.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// `GET {prefix}/api/metrics`.
+fn alert_metrics(addr: SocketAddr, prefix: &str) -> serde_json::Value {
+    let (status, body) = support::http_get(addr, &format!("{prefix}/api/metrics"));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Sends SIGHUP to `child`.
+fn sighup(child: &Child) {
+    // SAFETY: a plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+}
+
+#[test]
+fn the_standalone_alerter_reloads_on_sighup_and_sends_its_metrics_to_carbon() {
+    let dir = tempfile::tempdir().unwrap();
+    let carbon = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    carbon.set_nonblocking(true).unwrap();
+    let metrics = format!(
+        "\n[self_metrics]\ncarbon = \"{}\"\nprefix = \"alert.it\"\ninterval = \"1s\"\n",
+        carbon.local_addr().unwrap()
+    );
+    let rules_file = dir.path().join("rules.toml");
+    fs::write(&rules_file, named_rules(&["first"], &metrics)).unwrap();
+    let data = dir.path().join("whisper");
+    fs::create_dir_all(&data).unwrap();
+    let log = dir.path().join("alert.log");
+    let listen = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let child = Command::new(ALERT)
+        .arg("run")
+        .arg(&rules_file)
+        .arg("--listen")
+        .arg(listen.to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let alerter = Proc { child, log: log.clone() };
+    assert!(
+        sinks::wait_until(|| TcpStream::connect(listen).is_ok()),
+        "{}",
+        support::read_log(&log)
+    );
+    assert_eq!(listed_rules(listen, ""), vec!["first"]);
+
+    // A valid file: in force after SIGHUP.
+    fs::write(&rules_file, named_rules(&["first", "second"], &metrics)).unwrap();
+    sighup(&alerter.child);
+    assert!(
+        sinks::wait_until(|| listed_rules(listen, "").len() == 2),
+        "not reloaded:\n{}",
+        support::read_log(&log)
+    );
+    // An invalid one: logged with its file, line and rule; the old rules keep running.
+    fs::write(
+        &rules_file,
+        named_rules(&["first", "second"], &metrics).replace("crit = 1", "crti = 1"),
+    )
+    .unwrap();
+    sighup(&alerter.child);
+    assert!(sinks::wait_until(|| alert_metrics(listen, "")["reload_failures"] == 1));
+    assert_eq!(listed_rules(listen, ""), vec!["first", "second"]);
+    let text = support::read_log(&log);
+    assert!(text.contains("rules.toml:9: rule `first`") && text.contains("crti"), "{text}");
+    assert!(text.contains("the old rules stay in force"), "{text}");
+    // The same through the API.
+    let (status, body) = support::http_request(listen, "POST", "/-/reload", "", "");
+    assert_eq!(status, 400, "{body}");
+    fs::write(&rules_file, named_rules(&["third"], &metrics)).unwrap();
+    let (status, body) = support::http_request(listen, "POST", "/-/reload", "", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(listed_rules(listen, ""), vec!["third"]);
+
+    // The self-metrics, once a second, as carbon plaintext lines.
+    let mut conn = None;
+    assert!(sinks::wait_until(|| {
+        conn = carbon.accept().ok().map(|(c, _)| c);
+        conn.is_some()
+    }));
+    let conn = conn.unwrap();
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(conn));
+    let names: Vec<String> = (0..30)
+        .map_while(|_| lines.next().and_then(Result::ok))
+        .map(|l| l.split(' ').next().unwrap_or("").to_owned())
+        .collect();
+    for name in ["alert.it.rounds", "alert.it.rule_evaluations", "alert.it.instances.normal"] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    alerter.stop();
+}
+
+#[test]
+fn the_server_reloads_alert_rules_on_sighup_and_stores_their_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("conf")).unwrap();
+    fs::write(dir.path().join("conf/carbon.conf"), "[cache]\nCARBON_METRIC_INTERVAL = 1\n")
+        .unwrap();
+    let rules_file = dir.path().join("rules.toml");
+    fs::write(&rules_file, named_rules(&["first"], "")).unwrap();
+    let (server, _, http) = start_server(dir.path(), &rules_file);
+    assert_eq!(listed_rules(http, "/alerts"), vec!["first"]);
+    fs::write(&rules_file, named_rules(&["first", "second"], "")).unwrap();
+    sighup(&server.child);
+    assert!(
+        sinks::wait_until(|| listed_rules(http, "/alerts").len() == 2),
+        "{}",
+        support::read_log(&server.log)
+    );
+    fs::write(&rules_file, "[[rule]]\nname = \"broken\"\n").unwrap();
+    sighup(&server.child);
+    assert!(sinks::wait_until(|| alert_metrics(http, "/alerts")["reload_failures"] == 1));
+    assert_eq!(listed_rules(http, "/alerts"), vec!["first", "second"]);
+    // The alerter's metrics are in the store beside carbon.agents.*'s own.
+    let find = "/metrics/find?format=json&query=carbon.agents.*.alert.rounds";
+    assert!(
+        sinks::wait_until(|| support::http_get(http, find).1.contains("alert.rounds")),
+        "{}",
+        support::http_get(http, find).1
+    );
+    server.stop();
+}

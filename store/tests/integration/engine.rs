@@ -470,3 +470,30 @@ fn without_flow_control_a_full_cache_drops_and_counts() {
     assert_eq!(store.cache_size(), 10);
     drop(store);
 }
+
+#[test]
+fn added_self_metrics_are_written_with_the_stores_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.self_metrics = Some(("carbon".into(), Duration::from_millis(300), "a".into()));
+    let (store, _) = Store::open(o).unwrap();
+    let mut calls = 0;
+    store.add_self_metrics(Box::new(move || {
+        calls += 1;
+        vec![("alert.rounds".into(), f64::from(calls))]
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let found = loop {
+        let found = store.find("carbon.agents.*.alert.rounds").unwrap();
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(found.len(), 1, "written under the agent's prefix");
+    let path = &found[0].path;
+    let own = format!("{}.updateOperations", path.trim_end_matches(".alert.rounds"));
+    assert_eq!(store.find(&own).unwrap().len(), 1, "beside the store's own");
+    assert!(store.cache_points(path).iter().all(|(_, v)| *v >= 1.0));
+    store.shutdown(Duration::from_secs(10)).unwrap();
+}
