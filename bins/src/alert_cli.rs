@@ -305,6 +305,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         // Before the page answers: whoever sees it up may send SIGHUP.
         let hangup = ReloadSignal::install().context("cannot install the SIGHUP handler")?;
         tokio::spawn(reload_alerts_on_sighup(hangup, Arc::clone(&service)));
+        // Likewise SIGTERM/SIGINT, installed now rather than when the shutdown future is
+        // first polled, so a stop sent the moment the port answers is never the default
+        // action (which would skip saving the state file).
+        let stop = StopSignals::install().context("cannot install the SIGTERM/SIGINT handlers")?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -315,7 +319,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         service.start().context("cannot start the alert threads")?;
         let app = alert::api::router(service.api_state());
         axum::serve(listener, app)
-            .with_graceful_shutdown(signal())
+            .with_graceful_shutdown(signal(stop))
             .await
             .context("the status page server failed")
     });
@@ -340,17 +344,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Waits for SIGTERM or SIGINT.
-async fn signal() {
-    match StopSignals::install() {
-        Ok(mut signals) => {
-            let name = signals.recv().await;
-            tracing::info!("{name}: saving state and stopping");
-        }
-        Err(_) => {
-            tracing::error!("cannot install signal handlers");
-            std::future::pending::<()>().await;
-        }
-    }
+async fn signal(mut signals: StopSignals) {
+    let name = signals.recv().await;
+    tracing::info!("{name}: saving state and stopping");
 }
 
 #[cfg(test)]
