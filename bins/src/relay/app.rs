@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config_carbon::AggregatorSettings;
 use super::config_carbon::CarbonRelayConf;
-use super::config_crelay::parse_crelay;
+use super::config_crelay::read_crelay;
 use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
 use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
 use crate::signals::StopSignals;
@@ -148,9 +148,7 @@ fn settings(cli: &Cli) -> anyhow::Result<(RelaySettings, Option<AggregatorSettin
         None
     };
     let relay = if let Some(path) = &cli.crelay_config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        parse_crelay(&text).with_context(|| format!("in {}", path.display()))?
+        read_crelay(path)?
     } else {
         conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())?
     };

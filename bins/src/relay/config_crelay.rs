@@ -1,6 +1,7 @@
 //! carbon-c-relay's configuration syntax (3.7): `cluster`, `match`, `rewrite`, `listen`.
 //!
 //! ```text
+//! include <path or glob> ;
 //! cluster <name> <forward|any_of|failover> [useall] <host[:port][=instance] [proto udp|tcp]>... ;
 //! cluster <name> <carbon_ch|fnv1a_ch|jump_fnv1a_ch> [replication N] [dynamic] <host...>... ;
 //! match <*|regex>... send to <cluster|blackhole>... [stop] ;
@@ -10,68 +11,163 @@
 //!
 //! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
 //! A server is one destination whatever clusters list it (carbon-c-relay's identity is
-//! `host:port`). Not supported, refused with a message: `aggregate`, `statistics`,
-//! `send statistics`, `include`, `file` clusters, `validate`, `route using`, transports
+//! `host:port`). `include` reads other files in place (see [`read_crelay`]); errors name the
+//! file and line of the statement. Not supported, refused with a message: `aggregate`,
+//! `statistics`, `send statistics`, `file` clusters, `validate`, `route using`, transports
 //! other than plain, `type` other than linemode.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use carbon_proto::ring::{CRelayHash, CRelayRingBuilder, Destination};
 use collect::sender::Protocol;
 use regex::Regex;
 
+use super::glob;
 use super::router::{Cluster, Expr, Router, Stmt, parse_replacement};
 use super::{DestSpec, ListenSpec, RelaySettings};
 
 /// Default port of a server without one (carbon-c-relay's).
 const DEFAULT_PORT: u16 = 2003;
 
+/// One statement: its words and the line it starts on (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Statement {
+    line: usize,
+    words: Vec<String>,
+}
+
 /// Splits the file into statements of tokens. `"..."` quotes a token (keeping `#`, `;` and
 /// spaces); an unterminated quote runs to the end of the file.
-fn statements(text: &str) -> Vec<Vec<String>> {
+fn statements(text: &str) -> Vec<Statement> {
     let mut stmts = Vec::new();
     let mut cur: Vec<String> = Vec::new();
     let mut tok = String::new();
+    let mut line = 1usize;
+    // The line of the statement's first token.
+    let mut start = 1usize;
     let mut chars = text.chars().peekable();
-    let flush = |tok: &mut String, cur: &mut Vec<String>| {
+    let flush = |tok: &mut String, cur: &mut Vec<String>, start: &mut usize, line: usize| {
         if !tok.is_empty() {
+            if cur.is_empty() {
+                *start = line;
+            }
             cur.push(std::mem::take(tok));
         }
     };
     while let Some(c) = chars.next() {
         match c {
             '#' => {
-                flush(&mut tok, &mut cur);
+                flush(&mut tok, &mut cur, &mut start, line);
                 for c in chars.by_ref() {
                     if c == '\n' {
+                        line += 1;
                         break;
                     }
                 }
             }
             '"' => {
+                let at = line;
                 for c in chars.by_ref() {
                     if c == '"' {
                         break;
                     }
+                    if c == '\n' {
+                        line += 1;
+                    }
                     tok.push(c);
                 }
                 // An empty quoted token still counts.
+                if cur.is_empty() {
+                    start = at;
+                }
                 cur.push(std::mem::take(&mut tok));
             }
             ';' => {
-                flush(&mut tok, &mut cur);
+                flush(&mut tok, &mut cur, &mut start, line);
                 if !cur.is_empty() {
-                    stmts.push(std::mem::take(&mut cur));
+                    stmts.push(Statement { line: start, words: std::mem::take(&mut cur) });
                 }
             }
-            c if c.is_whitespace() => flush(&mut tok, &mut cur),
+            c if c.is_whitespace() => {
+                flush(&mut tok, &mut cur, &mut start, line);
+                if c == '\n' {
+                    line += 1;
+                }
+            }
             c => tok.push(c),
         }
     }
-    flush(&mut tok, &mut cur);
+    flush(&mut tok, &mut cur, &mut start, line);
     if !cur.is_empty() {
-        stmts.push(cur);
+        stmts.push(Statement { line: start, words: cur });
     }
     stmts
+}
+
+/// How deep includes may nest (carbon-c-relay has no limit and overflows its stack on a loop).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// A statement and the file it is in.
+struct Located {
+    file: Arc<str>,
+    stmt: Statement,
+}
+
+/// The statements of `text` (read from `file`), with every `include <path-or-glob>;` replaced
+/// by the statements of the files it names, in place and in sorted order. Paths are taken as
+/// written, so relative ones are relative to the working directory, as carbon-c-relay
+/// resolves them (not to the including file). `stack` holds the files being read, to refuse
+/// a loop.
+fn expand_includes(
+    file: &Arc<str>,
+    text: &str,
+    stack: &mut Vec<PathBuf>,
+    out: &mut Vec<Located>,
+) -> anyhow::Result<()> {
+    for stmt in statements(text) {
+        if stmt.words.first().map(String::as_str) != Some("include") {
+            out.push(Located { file: Arc::clone(file), stmt });
+            continue;
+        }
+        let at = || format!("{file}:{}: in statement `include ...`", stmt.line);
+        let [_, pattern] = stmt.words.as_slice() else {
+            bail!("{}: expected `include <path or glob>;`", at());
+        };
+        let paths = if glob::is_glob(pattern) {
+            let paths = glob::expand(pattern)
+                .with_context(|| format!("{}: cannot expand {pattern:?}", at()))?;
+            if paths.is_empty() {
+                bail!("{}: {pattern:?} matches no file", at());
+            }
+            paths
+        } else {
+            vec![PathBuf::from(pattern)]
+        };
+        for path in paths {
+            if stack.len() >= MAX_INCLUDE_DEPTH {
+                bail!("{}: includes nest deeper than {MAX_INCLUDE_DEPTH}", at());
+            }
+            let canonical = std::fs::canonicalize(&path)
+                .with_context(|| format!("{}: cannot include {}", at(), path.display()))?;
+            if stack.contains(&canonical) {
+                bail!("{}: {} includes itself", at(), path.display());
+            }
+            if canonical.is_dir() {
+                bail!("{}: cannot include {}: it is a directory", at(), path.display());
+            }
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("{}: cannot include {}", at(), path.display()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{}: {} is not UTF-8", at(), path.display()))?;
+            let name: Arc<str> = Arc::from(path.display().to_string());
+            stack.push(canonical);
+            expand_includes(&name, &text, stack, out)?;
+            stack.pop();
+        }
+    }
+    Ok(())
 }
 
 /// A server as written in a cluster: `host[:port][=instance]`, IPv6 in brackets.
@@ -114,27 +210,54 @@ fn compile(expr: &str) -> anyhow::Result<Regex> {
     Regex::new(expr).with_context(|| format!("bad regular expression {expr:?}"))
 }
 
-/// Reads a carbon-c-relay config.
+/// Reads a carbon-c-relay config from its text (named `config` in errors); `include`d
+/// paths are relative to the working directory.
 ///
 /// # Errors
 ///
-/// Unknown or unsupported statements, an unknown cluster, a bad server or regex; each names
-/// the statement's first words.
+/// Unknown or unsupported statements, an unknown cluster, a bad server or regex, an include
+/// that names no file; each names the file, the line and the statement's first words.
 pub fn parse_crelay(text: &str) -> anyhow::Result<RelaySettings> {
+    let mut located = Vec::new();
+    expand_includes(&Arc::from("config"), text, &mut Vec::new(), &mut located)?;
+    parse_statements(located)
+}
+
+/// Reads a carbon-c-relay config file and the files it `include`s (relative paths are
+/// relative to the working directory, as carbon-c-relay reads them).
+///
+/// # Errors
+///
+/// The file cannot be read, or as [`parse_crelay`].
+pub fn read_crelay(path: &Path) -> anyhow::Result<RelaySettings> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", path.display()))?;
+    let canonical =
+        std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut located = Vec::new();
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    expand_includes(&name, &text, &mut vec![canonical], &mut located)?;
+    parse_statements(located)
+}
+
+fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
     let mut destinations: Vec<DestSpec> = Vec::new();
     let mut cluster_names: Vec<String> = Vec::new();
     let mut clusters: Vec<Cluster> = Vec::new();
     let mut stmts: Vec<Stmt> = Vec::new();
     let mut listen = ListenSpec { line: None, pickle: None, udp: None };
     let mut listened = false;
-    for words in statements(text) {
+    for Located { file, stmt } in located {
+        let words = stmt.words;
         let head = words.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
-        let ctx = || format!("in statement `{head} ...`");
-        match words[0].as_str() {
+        let ctx = || format!("{file}:{}: in statement `{head} ...`", stmt.line);
+        let Some(first) = words.first() else { continue };
+        match first.as_str() {
             "cluster" => {
                 let (name, cluster) = parse_cluster(&words, &mut destinations).with_context(ctx)?;
                 if cluster_names.contains(&name) || name == "blackhole" {
-                    bail!("cluster {name} defined twice");
+                    bail!("{}: cluster {name} defined twice", ctx());
                 }
                 cluster_names.push(name);
                 clusters.push(cluster);
@@ -159,8 +282,8 @@ pub fn parse_crelay(text: &str) -> anyhow::Result<RelaySettings> {
                 listened = true;
                 parse_listen(&words, &mut listen).with_context(ctx)?;
             }
-            "aggregate" | "statistics" | "send" | "include" => {
-                bail!("{}: `{}` is not supported by graphite-relay", ctx(), words[0])
+            "aggregate" | "statistics" | "send" => {
+                bail!("{}: `{first}` is not supported by graphite-relay", ctx())
             }
             other => bail!("{}: unknown statement `{other}`", ctx()),
         }
@@ -427,6 +550,79 @@ mod tests {
         assert!(
             parse_crelay("cluster c forward a:1; match * validate x else drop send to c;").is_err()
         );
+    }
+
+    #[test]
+    fn statements_know_their_lines() {
+        let st = statements("# c\ncluster a\n  forward b:1;\n\nmatch *\n send to a; \"x y\";");
+        let lines: Vec<usize> = st.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 5, 6]);
+        assert_eq!(st[2].words, ["x y"]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse_crelay("cluster a forward b:1;\n\nmatch * send to nowhere;").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.starts_with("config:3: in statement `match * send ...`"), "{msg}");
+        assert!(msg.contains("unknown cluster nowhere"), "{msg}");
+    }
+
+    #[test]
+    fn includes_are_read_in_place_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("conf.d")).unwrap();
+        std::fs::write(d.join("conf.d/20-b.conf"), "cluster b forward 127.0.0.1:2102;\n").unwrap();
+        std::fs::write(
+            d.join("conf.d/10-a.conf"),
+            format!("cluster a forward 127.0.0.1:2101;\ninclude {}/more.conf;\n", d.display()),
+        )
+        .unwrap();
+        std::fs::write(d.join("more.conf"), "match ^a\\. send to a stop;\n").unwrap();
+        let main = d.join("relay.conf");
+        std::fs::write(
+            &main,
+            format!("include {}/conf.d/*.conf;\nmatch * send to b;\n", d.display()),
+        )
+        .unwrap();
+        let s = read_crelay(&main).unwrap();
+        // a.conf (and what it includes) before b.conf, then the rest of relay.conf.
+        let addrs: Vec<String> = s.destinations.iter().map(DestSpec::address).collect();
+        assert_eq!(addrs, ["127.0.0.1:2101", "127.0.0.1:2102"]);
+        assert_eq!(route(&s, "a.x"), [("a.x".to_string(), "127.0.0.1:2101".to_string())]);
+        assert_eq!(route(&s, "b.x"), [("b.x".to_string(), "127.0.0.1:2102".to_string())]);
+    }
+
+    #[test]
+    fn include_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let main = d.join("relay.conf");
+        let inc = d.join("inc.conf");
+        std::fs::write(&inc, "cluster a forward 127.0.0.1:1;\n\nfrobnicate;\n").unwrap();
+        std::fs::write(&main, format!("# x\ninclude {};\n", inc.display())).unwrap();
+        let msg = format!("{:#}", read_crelay(&main).unwrap_err());
+        assert!(msg.starts_with(&format!("{}:3:", inc.display())), "{msg}");
+        assert!(msg.contains("unknown statement `frobnicate`"), "{msg}");
+
+        std::fs::write(&main, format!("\ninclude {}/none/*.conf;\n", d.display())).unwrap();
+        let msg = format!("{:#}", read_crelay(&main).unwrap_err());
+        assert!(msg.starts_with(&format!("{}:2:", main.display())), "{msg}");
+        assert!(msg.contains("matches no file"), "{msg}");
+
+        std::fs::write(&main, format!("include {}/missing.conf;\n", d.display())).unwrap();
+        let msg = format!("{:#}", read_crelay(&main).unwrap_err());
+        assert!(msg.contains("cannot include") && msg.contains("missing.conf"), "{msg}");
+
+        std::fs::write(&main, "include a b;\n").unwrap();
+        assert!(format!("{:#}", read_crelay(&main).unwrap_err()).contains("expected `include"));
+
+        // A loop: relay.conf -> inc.conf -> relay.conf.
+        std::fs::write(&inc, format!("include {};\n", main.display())).unwrap();
+        std::fs::write(&main, format!("include {};\n", inc.display())).unwrap();
+        let msg = format!("{:#}", read_crelay(&main).unwrap_err());
+        assert!(msg.contains("includes itself"), "{msg}");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 pub mod app;
 pub mod config_carbon;
 pub mod config_crelay;
+mod glob;
 pub mod router;
 
 use std::path::PathBuf;

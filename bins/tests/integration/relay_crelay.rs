@@ -1,0 +1,162 @@
+//! carbon-c-relay's configuration constructs beyond clusters and matches, against Debian's
+//! carbon-c-relay where it can say what the answer is:
+//!
+//! - `include <glob>`: the same config tree routed by `carbon-c-relay -t` and by us; relative
+//!   include paths are relative to the working directory (checked through the binary).
+//!
+//! Tests that need carbon-c-relay print SKIP when it is missing, and fail instead under
+//! `GRAPHITE_REQUIRE_REFERENCE=1`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bins::relay::config_crelay::read_crelay;
+use bins::relay::router::Health;
+
+use crate::carbon::Carbon;
+use crate::relay::{CRELAY, Proc, RELAY, have, names, ready_addrs, send_lines, wait_until};
+
+/// Writes the include tree under `dir`: `conf.d/10-clusters.conf` defines the clusters that
+/// `conf.d/20-routes.conf` uses, so a wrong order fails to parse.
+fn include_tree(dir: &Path, sink_port: u16) {
+    fs::create_dir_all(dir.join("conf.d")).unwrap();
+    fs::write(
+        dir.join("conf.d/10-clusters.conf"),
+        format!(
+            "cluster sink forward 127.0.0.1:{sink_port} ;\n\
+             cluster ring fnv1a_ch 127.0.0.1:2101 127.0.0.1:2102 127.0.0.1:2103 ;\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("conf.d/20-routes.conf"),
+        "rewrite ^old\\.(.*)$ into new.\\1 ;\nmatch ^new\\. send to sink stop ;\n",
+    )
+    .unwrap();
+    fs::write(dir.join("conf.d/README"), "not a config: the glob leaves it out\n").unwrap();
+}
+
+/// Our routing of `names` for the config file `path`: per name, the servers.
+fn our_routes(path: &Path, names: &[String]) -> BTreeMap<String, Vec<String>> {
+    let s = read_crelay(path).unwrap();
+    let health = Health::new(s.destinations.len());
+    names
+        .iter()
+        .map(|n| {
+            let mut to = Vec::new();
+            s.router.route(n, &health, &mut |_, d| to.push(s.destinations[d].address()));
+            (n.clone(), to)
+        })
+        .collect()
+}
+
+/// `carbon-c-relay -t` on `config` with `names`, every name ending in a `stop` rule: per
+/// name in input order, the servers it would be sent to.
+fn crelay_servers(dir: &Path, config: &str, names: &[String]) -> Vec<Vec<String>> {
+    let path = dir.join("test-mode.conf");
+    fs::write(&path, config).unwrap();
+    let mut child = Command::new(CRELAY)
+        .args(["-t", "-f"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = names.iter().map(|n| format!("{n} 1 1700000000\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // The configuration dump ends with its last `    ;`; the routing follows.
+    let start = lines.iter().rposition(|l| *l == "    ;").map_or(0, |i| i + 1);
+    let mut blocks = Vec::new();
+    let mut current = Vec::new();
+    for l in &lines[start..] {
+        if *l == "    stop" {
+            blocks.push(std::mem::take(&mut current));
+        } else if let Some(server) = l.strip_prefix("        ")
+            && !server.starts_with(' ')
+        {
+            current.push(server.trim().to_string());
+        }
+    }
+    blocks
+}
+
+#[test]
+fn include_routes_like_carbon_c_relay() {
+    if !have(CRELAY, "include_routes_like_carbon_c_relay") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    include_tree(d, 2199);
+    let config = format!("include {}/conf.d/*.conf ;\nmatch * send to ring stop ;\n", d.display());
+    let mut all = names("inc.route", 500);
+    all.extend(names("old.route", 200));
+    all.extend(names("new.route", 100));
+    let theirs = crelay_servers(d, &config, &all);
+    let path = d.join("ours.conf");
+    fs::write(&path, &config).unwrap();
+    let ours = our_routes(&path, &all);
+    assert_eq!(theirs.len(), all.len(), "carbon-c-relay -t printed {} routes", theirs.len());
+    let differ: Vec<_> =
+        all.iter().zip(&theirs).filter(|(n, t)| Some(*t) != ours.get(*n)).take(5).collect();
+    assert!(
+        differ.is_empty(),
+        "routes differ, e.g. {:?}",
+        differ.iter().map(|(n, t)| (n, t, &ours[*n])).collect::<Vec<_>>()
+    );
+    let to_sink = ours.values().filter(|v| v.iter().any(|s| s.ends_with(":2199"))).count();
+    assert_eq!(to_sink, 300, "the rewrite and match of the second included file apply");
+    eprintln!("include: {} names routed identically", all.len());
+}
+
+#[test]
+fn relative_includes_are_relative_to_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Carbon::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&lines));
+    include_tree(d, sink.addr.port());
+    fs::write(d.join("relay.conf"), "include conf.d/*.conf ;\nmatch * send to sink stop ;\n")
+        .unwrap();
+    // From elsewhere the relative glob matches nothing: refused, naming the file and line.
+    fs::create_dir(d.join("elsewhere")).unwrap();
+    let out = Command::new(RELAY)
+        .args(["--crelay-config", "../relay.conf", "--bind", "127.0.0.1", "--line-port", "0"])
+        .current_dir(d.join("elsewhere"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("../relay.conf:1:") && err.contains("matches no file"), "{err}");
+    // From the directory the paths are relative to, it runs and routes through the include.
+    let ready = d.join("relay.ready");
+    let mut relay = Proc::spawn(
+        "graphite-relay",
+        Command::new(RELAY)
+            .args(["--crelay-config", "relay.conf", "--udp-port", "0", "--metric-interval", "0"])
+            .args(["--bind", "127.0.0.1", "--line-port", "0", "--ready-file"])
+            .arg(&ready)
+            .current_dir(d),
+        d.join("relay.log"),
+    );
+    let addr = ready_addrs(&ready, &mut relay)["line"];
+    send_lines(addr, &["old.cpu 1 1700000000".to_string()]);
+    let arrived = wait_until(Duration::from_secs(10), || {
+        lines.lock().unwrap().iter().any(|l| l.starts_with("new.cpu 1"))
+    });
+    relay.stop();
+    assert!(arrived, "nothing arrived:\n{}", relay.log());
+    sink.finish();
+}
