@@ -4,7 +4,7 @@
 //! graphite-relay [--config carbon.conf] [--instance a] [--rules relay-rules.conf]   carbon-relay
 //! graphite-relay --crelay-config relay.conf                                       carbon-c-relay
 //! graphite-relay --aggregator [--config carbon.conf] [--aggregation-rules FILE]    carbon-aggregator
-//!   [--aggregation-forward-all BOOL]
+//!   [--aggregation-forward-all BOOL] [--aggregation-rules-reload SECS]
 //!   [--bind ADDR] [--line-port P] [--pickle-port P] [--udp-port P]   (0: any free port)
 //!   [--spool-dir DIR] [--spool-max-bytes N] [--queue-points N] [--batch-size N]
 //!   [--ready-file FILE] [--metric-interval SECS]
@@ -68,6 +68,10 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, requires = "aggregator")]
     aggregation_forward_all: Option<bool>,
+    /// With `--aggregator`: look at the aggregation rules file this often, in seconds, and
+    /// use its new rules when it changed (carbon-aggregator: every 10 s; 0: read it once).
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "aggregator")]
+    aggregation_rules_reload: u64,
     /// A carbon-c-relay configuration file (carbon-c-relay mode).
     #[arg(long, value_name = "FILE")]
     crelay_config: Option<PathBuf>,
@@ -210,10 +214,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for (i, d) in relay.destinations().enumerate() {
         tracing::info!(index = i, destination = %d.address(), protocol = ?d.protocol, "destination");
     }
-    let aggregating = aggregator.map(|a| {
-        let inner: Arc<dyn crate::server::Sink> = relay.clone();
-        Arc::new(AggregatingSink::new(store::aggregator::Aggregator::new(a.rules, a.config), inner))
-    });
+    let reload = Duration::from_secs(cli.aggregation_rules_reload);
+    let aggregating = match aggregator {
+        Some(a) => {
+            // Read again, with the version the reloads compare against.
+            let file = store::aggregator::RulesFile::open(a.rules.path())?;
+            let inner: Arc<dyn crate::server::Sink> = relay.clone();
+            let rules = file.rules().clone();
+            let sink =
+                AggregatingSink::new(store::aggregator::Aggregator::new(rules, a.config), inner);
+            sink.watch_rules(file, reload);
+            Some(Arc::new(sink))
+        }
+        None => None,
+    };
     let host = carbon_host(Some(&cli.instance));
     let metrics = SelfMetrics { interval, prefix, host };
     let result = runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
