@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use super::config_carbon::AggregatorSettings;
 use super::config_carbon::CarbonRelayConf;
 use super::config_crelay::read_crelay;
-use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
+use super::statistics::{CRelayStatistics, Collector};
+use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host, hostname};
 use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
 use crate::signals::StopSignals;
 
@@ -229,7 +230,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let host = carbon_host(Some(&cli.instance));
-    let metrics = SelfMetrics { interval, prefix, host };
+    let crelay = s.statistics.map(|st| {
+        let prefix = st.prefix_for(&hostname());
+        (st, prefix)
+    });
+    let metrics = SelfMetrics { interval, prefix, host, crelay };
     let result = runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
@@ -243,6 +248,8 @@ struct SelfMetrics {
     prefix: String,
     /// carbon's `<host>-<instance>`.
     host: String,
+    /// c-relay mode: its `statistics` settings and the prefix they make of the host name.
+    crelay: Option<(CRelayStatistics, String)>,
 }
 
 /// carbon-aggregator's self-metrics: the relay's (destinations) under
@@ -290,8 +297,10 @@ async fn serve(
     let addrs = listeners.addrs();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
+    let stats = Arc::new(ListenerStats::default());
     {
         let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        let listener_stats = Arc::clone(&stats);
         let aggregating = aggregating.clone();
         let interval = m.interval;
         tokio::spawn(async move {
@@ -301,6 +310,7 @@ async fn serve(
                 tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             let mut state = SelfMetricsState::default();
             let mut last = store::aggregator::AggregatorStats::default();
+            let mut collector = Collector::default();
             loop {
                 tokio::select! {
                     _ = health.tick() => relay.refresh_health(),
@@ -308,15 +318,26 @@ async fn serve(
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs()) as f64;
-                        let values = match &aggregating {
-                            Some(a) => aggregator_metrics(&relay, a, &m, &mut state, &mut last),
-                            None => relay.self_metrics(&m.prefix, &m.host, &mut state),
+                        let (values, to) = match (&m.crelay, &aggregating) {
+                            (Some((st, prefix)), _) => {
+                                let snapshot = relay.crelay_snapshot(&listener_stats, None);
+                                (collector.collect(st, prefix, snapshot), st.send_to.clone())
+                            }
+                            (None, Some(a)) => {
+                                (aggregator_metrics(&relay, a, &m, &mut state, &mut last), None)
+                            }
+                            (None, None) => {
+                                (relay.self_metrics(&m.prefix, &m.host, &mut state), None)
+                            }
                         };
                         let points: Vec<(String, f64, f64)> =
                             values.into_iter().map(|(n, v)| (n, now, v)).collect();
                         let r = Arc::clone(&relay);
                         // Queuing may wait for room: off the I/O threads.
-                        let _ = tokio::task::spawn_blocking(move || r.push(&points)).await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            r.push_to(&points, to.as_deref())
+                        })
+                        .await;
                     }
                     () = shutdown.cancelled() => break,
                 }
@@ -333,7 +354,6 @@ async fn serve(
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let stats = Arc::new(ListenerStats::default());
     let ticker = match &aggregating {
         Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
         None => None,

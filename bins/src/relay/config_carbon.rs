@@ -304,6 +304,7 @@ impl CarbonRelayConf {
             batch_size: Some(batch.max(1)),
             metric_prefix: self.get("CARBON_METRIC_PREFIX").unwrap_or("carbon").to_string(),
             metric_interval: self.number("CARBON_METRIC_INTERVAL", 60u64)?,
+            statistics: None,
         })
     }
 }

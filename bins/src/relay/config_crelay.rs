@@ -7,13 +7,16 @@
 //! match <*|regex>... send to <cluster|blackhole>... [stop] ;
 //! rewrite <regex> into <replacement> ;
 //! listen type linemode <[iface:]port proto tcp|udp>... ;
+//! statistics [submit every N seconds] [reset counters after interval] [prefix with P]
+//!     [send to <cluster>... [stop]] ;
+//! send statistics to <cluster>... [stop] ;
 //! ```
 //!
 //! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
 //! A server is one destination whatever clusters list it (carbon-c-relay's identity is
 //! `host:port`). `include` reads other files in place (see [`read_crelay`]); errors name the
 //! file and line of the statement. Not supported, refused with a message: `aggregate`,
-//! `statistics`, `send statistics`, `file` clusters, `validate`, `route using`, transports
+//! `file` clusters, `validate`, `route using`, transports
 //! other than plain, `type` other than linemode.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ use regex::Regex;
 
 use super::glob;
 use super::router::{Cluster, Expr, Router, Stmt, parse_replacement};
+use super::statistics::CRelayStatistics;
 use super::{DestSpec, ListenSpec, RelaySettings};
 
 /// Default port of a server without one (carbon-c-relay's).
@@ -248,6 +252,8 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
     let mut stmts: Vec<Stmt> = Vec::new();
     let mut listen = ListenSpec { line: None, pickle: None, udp: None };
     let mut listened = false;
+    let mut statistics = CRelayStatistics::default();
+    let mut interval = 60u64;
     for Located { file, stmt } in located {
         let words = stmt.words;
         let head = words.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
@@ -263,7 +269,8 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
                 clusters.push(cluster);
             }
             "match" => {
-                let stmt = parse_match(&words, &cluster_names, &mut clusters).with_context(ctx)?;
+                let stmt =
+                    parse_match(&words, &mut cluster_names, &mut clusters).with_context(ctx)?;
                 stmts.push(stmt);
             }
             "rewrite" => {
@@ -282,7 +289,39 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
                 listened = true;
                 parse_listen(&words, &mut listen).with_context(ctx)?;
             }
-            "aggregate" | "statistics" | "send" => {
+            "statistics" => {
+                parse_statistics(
+                    &words,
+                    &mut cluster_names,
+                    &mut clusters,
+                    &mut statistics,
+                    &mut interval,
+                )
+                .with_context(ctx)?;
+            }
+            "send" => {
+                // The deprecated `send statistics to <cluster>... [stop];`.
+                if words.get(1).map(String::as_str) != Some("statistics") {
+                    bail!("{}: unknown statement `send`", ctx());
+                }
+                tracing::warn!(
+                    "{file}:{}: `send statistics to` is deprecated, use `statistics send to`",
+                    stmt.line
+                );
+                let rest: Vec<String> = ["statistics".to_string(), "send".to_string()]
+                    .into_iter()
+                    .chain(words.into_iter().skip(2))
+                    .collect();
+                parse_statistics(
+                    &rest,
+                    &mut cluster_names,
+                    &mut clusters,
+                    &mut statistics,
+                    &mut interval,
+                )
+                .with_context(ctx)?;
+            }
+            "aggregate" => {
                 bail!("{}: `{first}` is not supported by graphite-relay", ctx())
             }
             other => bail!("{}: unknown statement `{other}`", ctx()),
@@ -301,8 +340,99 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
         queue_points: None,
         batch_size: None,
         metric_prefix: "carbon".into(),
-        metric_interval: 60,
+        metric_interval: interval,
+        statistics: Some(statistics),
     })
+}
+
+/// `statistics [submit every N seconds] [reset counters after interval] [prefix with P]
+/// [send to <cluster>... [stop]];`, clauses in that order, as carbon-c-relay's grammar has
+/// them. Several statements override each other's settings; only one may `send to`.
+fn parse_statistics(
+    words: &[String],
+    names: &mut Vec<String>,
+    clusters: &mut Vec<Cluster>,
+    stats: &mut CRelayStatistics,
+    interval: &mut u64,
+) -> anyhow::Result<()> {
+    let at = |i: usize| words.get(i).map(String::as_str);
+    let mut i = 1;
+    if at(i) == Some("submit") {
+        if at(i + 1) != Some("every") || at(i + 3) != Some("seconds") {
+            bail!("expected `submit every <N> seconds`");
+        }
+        let n: u64 = at(i + 2)
+            .and_then(|n| n.parse().ok())
+            .context("expected a number of seconds after `submit every`")?;
+        if n == 0 {
+            bail!("interval must be > 0");
+        }
+        *interval = n;
+        i += 4;
+    }
+    if at(i) == Some("reset") {
+        if words.get(i + 1..i + 4).is_none_or(|w| w != ["counters", "after", "interval"]) {
+            bail!("expected `reset counters after interval`");
+        }
+        stats.reset = true;
+        i += 4;
+    }
+    if at(i) == Some("prefix") {
+        let (Some("with"), Some(prefix)) = (at(i + 1), at(i + 2)) else {
+            bail!("expected `prefix with <prefix>`");
+        };
+        stats.prefix = parse_replacement(prefix);
+        i += 3;
+    }
+    if at(i) == Some("send") {
+        if at(i + 1) != Some("to") {
+            bail!("expected `send to`");
+        }
+        if stats.send_to.is_some() {
+            bail!("duplicate `statistics send to` (name several clusters in one instead)");
+        }
+        let (to, stop, used) =
+            parse_targets(words.get(i + 2..).unwrap_or_default(), names, clusters)?;
+        if to.is_empty() {
+            bail!("`send to` names no cluster");
+        }
+        // The statistics never reach the other rules when sent to clusters: `stop` is implied.
+        let _ = stop;
+        stats.send_to = Some(to);
+        i += 2 + used;
+    }
+    if let Some(extra) = at(i) {
+        bail!("unexpected `{extra}`");
+    }
+    Ok(())
+}
+
+/// The clusters of a `send to` list up to an optional `stop` (which must be last): their
+/// indices, whether `stop` was there, and how many words were used. `blackhole` is a cluster
+/// that discards, added (under that name, which no `cluster` may take) when first used.
+/// `names[i]` names `clusters[i]`.
+fn parse_targets(
+    words: &[String],
+    names: &mut Vec<String>,
+    clusters: &mut Vec<Cluster>,
+) -> anyhow::Result<(Vec<usize>, bool, usize)> {
+    let mut to = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if w == "stop" {
+            if let Some(extra) = words.get(i + 1) {
+                bail!("unexpected `{extra}` after stop");
+            }
+            return Ok((to, true, i + 1));
+        }
+        if w == "blackhole" && !names.iter().any(|n| n == "blackhole") {
+            names.push("blackhole".into());
+            clusters.push(Cluster::Blackhole);
+        }
+        let c =
+            names.iter().position(|n| n == w).with_context(|| format!("unknown cluster {w}"))?;
+        to.push(c);
+    }
+    Ok((to, false, words.len()))
 }
 
 fn parse_cluster(
@@ -410,7 +540,7 @@ fn parse_cluster(
 
 fn parse_match(
     words: &[String],
-    names: &[String],
+    names: &mut Vec<String>,
     clusters: &mut Vec<Cluster>,
 ) -> anyhow::Result<Stmt> {
     let mut exprs = Vec::new();
@@ -431,31 +561,13 @@ fn parse_match(
         Some("route") => bail!("`route using` is not supported"),
         _ => bail!("expected `send to`"),
     }
-    let mut to = Vec::new();
-    let mut stop = false;
-    while let Some(w) = words.get(i) {
-        i += 1;
-        if w == "stop" {
-            stop = true;
-            break;
-        }
-        if w == "blackhole" {
-            // A match that sends to the blackhole stops, as in carbon-c-relay.
-            stop = true;
-            clusters.push(Cluster::Blackhole);
-            to.push(clusters.len() - 1);
-            continue;
-        }
-        let c =
-            names.iter().position(|n| n == w).with_context(|| format!("unknown cluster {w}"))?;
-        to.push(c);
-    }
-    if let Some(extra) = words.get(i) {
-        bail!("unexpected `{extra}` after stop");
-    }
+    let (to, stop, _) = parse_targets(words.get(i..).unwrap_or_default(), names, clusters)?;
     if to.is_empty() {
         bail!("match sends nowhere");
     }
+    // A match that sends to the blackhole stops, as in carbon-c-relay.
+    let blackhole = names.iter().position(|n| n == "blackhole");
+    let stop = stop || blackhole.is_some_and(|b| to.contains(&b));
     Ok(Stmt::Match { exprs, clusters: to, stop })
 }
 
@@ -543,6 +655,7 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_do() {
         assert!(parse_crelay("aggregate ^a every 10 seconds;").is_err());
+        assert!(parse_crelay("cluster blackhole forward 127.0.0.1:1;").is_err());
         assert!(parse_crelay("match * send to nowhere;").is_err());
         assert!(parse_crelay("cluster c carbon_ch replication 3 a:1 b:2;").is_err());
         assert!(parse_crelay("cluster c forward ;").is_err());
@@ -623,6 +736,51 @@ mod tests {
         std::fs::write(&main, format!("include {};\n", inc.display())).unwrap();
         let msg = format!("{:#}", read_crelay(&main).unwrap_err());
         assert!(msg.contains("includes itself"), "{msg}");
+    }
+
+    #[test]
+    fn a_cluster_defined_after_a_blackhole_match_is_itself() {
+        // postmortem: `blackhole` used to take a cluster index without a name, so the next
+        // cluster defined resolved to the blackhole.
+        let s = parse_crelay(
+            "cluster a forward 127.0.0.1:1;\nmatch ^junk send to blackhole;\n\
+             cluster b forward 127.0.0.1:2;\nmatch * send to b;",
+        )
+        .unwrap();
+        assert_eq!(route(&s, "x"), [("x".to_string(), "127.0.0.1:2".to_string())]);
+        assert!(route(&s, "junk.x").is_empty());
+    }
+
+    #[test]
+    fn statistics_as_crelay_reads_them() {
+        let s = parse_crelay("cluster a forward 127.0.0.1:1;").unwrap();
+        assert_eq!(s.metric_interval, 60);
+        assert_eq!(s.statistics, Some(CRelayStatistics::default()));
+        let s = parse_crelay(
+            "cluster a forward 127.0.0.1:1;\ncluster b forward 127.0.0.1:2;\n\
+             statistics submit every 5 seconds reset counters after interval\n\
+               prefix with stats.\\_2 send to a b stop;\n\
+             statistics submit every 7 seconds;",
+        )
+        .unwrap();
+        assert_eq!(s.metric_interval, 7, "a later statement overrides");
+        let st = s.statistics.unwrap();
+        assert!(st.reset);
+        assert_eq!(st.prefix_for("Host.example"), "stats.host");
+        assert_eq!(st.send_to, Some(vec![0, 1]));
+        let s = parse_crelay("cluster a forward 127.0.0.1:1;\nsend statistics to a stop;").unwrap();
+        assert_eq!(s.statistics.unwrap().send_to, Some(vec![0]));
+        for bad in [
+            "statistics submit every 0 seconds;",
+            "statistics prefix with x submit every 5 seconds;",
+            "statistics stop;",
+            "statistics send to nowhere;",
+            "cluster a forward 127.0.0.1:1; statistics send to a; statistics send to a;",
+            "statistics reset counters;",
+            "send stats to a;",
+        ] {
+            assert!(parse_crelay(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -259,6 +259,25 @@ impl Router {
         }
     }
 
+    /// Calls `emit(name, destination)` for `metric` sent straight to the c-relay clusters
+    /// `to` (indices into the route list's clusters), as a `send to` of a `statistics` or
+    /// `aggregate` statement does: no rule applies. Other routers emit nothing.
+    pub fn send_to_clusters(
+        &self,
+        metric: &str,
+        to: &[usize],
+        health: &Health,
+        emit: &mut dyn FnMut(&str, usize),
+    ) {
+        if let Router::CRelay { clusters, .. } = self {
+            for &c in to {
+                if let Some(cluster) = clusters.get(c) {
+                    cluster.send(metric, health, emit);
+                }
+            }
+        }
+    }
+
     /// Every destination index the router can ever emit.
     pub fn destinations(&self) -> Vec<usize> {
         let mut all = Vec::new();

@@ -576,8 +576,8 @@ fn restart_mid_stream(spool: bool) {
         got == want
     };
     let complete = wait_until(Duration::from_secs(60), got_all);
-    // The self-metrics of the destination arrive through the relay itself.
-    let label = format!("destinations.127_0_0_1:{}:None.sent", sink_addr.port());
+    // The statistics of the destination (carbon-c-relay's names) arrive through the relay.
+    let label = format!("destinations.127_0_0_1:{}.sent", sink_addr.port());
     let metrics = wait_until(Duration::from_secs(10), || {
         lines.lock().unwrap().iter().any(|l| l.starts_with("carbon.relays.") && l.contains(&label))
     });

@@ -2,14 +2,17 @@
 //! carbon-c-relay where it can say what the answer is:
 //!
 //! - `include <glob>`: the same config tree routed by `carbon-c-relay -t` and by us; relative
-//!   include paths are relative to the working directory (checked through the binary).
+//!   include paths are relative to the working directory (checked through the binary);
+//! - `statistics`: both relays send their statistics to one sink; the names are the same
+//!   (less the thread and internal-queue metrics we do not have) and ours count right.
 //!
 //! Tests that need carbon-c-relay print SKIP when it is missing, and fail instead under
 //! `GRAPHITE_REQUIRE_REFERENCE=1`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -19,7 +22,9 @@ use bins::relay::config_crelay::read_crelay;
 use bins::relay::router::Health;
 
 use crate::carbon::Carbon;
-use crate::relay::{CRELAY, Proc, RELAY, have, names, ready_addrs, send_lines, wait_until};
+use crate::relay::{
+    CRELAY, Proc, RELAY, have, names, ready_addrs, send_lines, start_relay, wait_until,
+};
 
 /// Writes the include tree under `dir`: `conf.d/10-clusters.conf` defines the clusters that
 /// `conf.d/20-routes.conf` uses, so a wrong order fails to parse.
@@ -159,4 +164,115 @@ fn relative_includes_are_relative_to_the_working_directory() {
     relay.stop();
     assert!(arrived, "nothing arrived:\n{}", relay.log());
     sink.finish();
+}
+
+/// The metric names after the prefix, from the lines starting with `prefix.`.
+fn stat_names(lines: &[String], prefix: &str) -> BTreeSet<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix)?.strip_prefix('.'))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// carbon-c-relay's statistics that describe its threads and internal queue: not emitted here.
+fn crelay_only(name: &str) -> bool {
+    name.starts_with("dispatcher")
+        || name.starts_with("destinations.internal.")
+        || name.ends_with("wallTime_us")
+        || name.ends_with("sleepTime_us")
+}
+
+#[test]
+fn statistics_have_carbon_c_relays_names() {
+    if !have(CRELAY, "statistics_have_carbon_c_relays_names") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Carbon::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&lines));
+    let spare = crate::support::free_port();
+    let config = |listen: u16, prefix: &str| {
+        format!(
+            "listen type linemode 127.0.0.1:{listen} proto tcp ;\n\
+             cluster sink forward 127.0.0.1:{} ;\n\
+             cluster spare forward 127.0.0.1:{} proto udp ;\n\
+             statistics submit every 1 seconds reset counters after interval\n\
+               prefix with {prefix}.\\_2 send to sink stop ;\n\
+             match ^junk send to blackhole ;\n\
+             match * send to sink stop ;\n",
+            sink.addr.port(),
+            spare,
+        )
+    };
+    let port = crate::support::free_port();
+    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
+        d.join("crelay.log"),
+    );
+    fs::write(d.join("ours.conf"), config(port, "ours")).unwrap();
+    let ours_conf = d.join("ours.conf");
+    let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
+    assert!(
+        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok()),
+        "carbon-c-relay:\n{}",
+        crelay.log()
+    );
+    let input: Vec<String> = (0..50)
+        .map(|i| format!("stat.m{i} {i} 1700000000"))
+        .chain((0..5).map(|i| format!("junk.m{i} 1 1700000000")))
+        .collect();
+    send_lines(SocketAddr::from(([127, 0, 0, 1], port)), &input);
+    send_lines(addr, &input);
+    let prefix = |who: &str| format!("{who}.{}", hostname_short());
+    let arrived = wait_until(Duration::from_secs(10), || {
+        let l = lines.lock().unwrap();
+        let sums = |who: &str, metric: &str| -> f64 {
+            let p = format!("{}.{metric} ", prefix(who));
+            l.iter()
+                .filter_map(|x| x.strip_prefix(&p)?.split(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        // Both have counted the 5 blackholed points in some interval.
+        sums("theirs", "metricsBlackholed") >= 5.0 && sums("ours", "metricsBlackholed") >= 5.0
+    });
+    relay.stop();
+    crelay.stop();
+    let l = lines.lock().unwrap().clone();
+    assert!(
+        arrived,
+        "statistics did not arrive: {:?}\n{}",
+        &l[l.len().saturating_sub(40)..],
+        relay.log()
+    );
+    let theirs: BTreeSet<String> =
+        stat_names(&l, &prefix("theirs")).into_iter().filter(|n| !crelay_only(n)).collect();
+    let ours = stat_names(&l, &prefix("ours"));
+    assert_eq!(ours, theirs, "metric names differ");
+    // Our counters over the intervals: the 55 points in, 50 to the sink, 5 blackholed.
+    let sum = |metric: &str| -> f64 {
+        let p = format!("{}.{metric} ", prefix("ours"));
+        l.iter().filter_map(|x| x.strip_prefix(&p)?.split(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    assert_eq!(sum("metricsBlackholed"), 5.0);
+    assert!(sum("metricsReceived") >= 55.0);
+    let dest = format!("destinations.127_0_0_1:{}.sent", sink.addr.port());
+    assert!(sum(&dest) >= 50.0, "{dest}: {}", sum(&dest));
+    eprintln!(
+        "statistics: {} names as carbon-c-relay's ({} of its own left out)",
+        ours.len(),
+        stat_names(&l, &prefix("theirs")).len() - ours.len()
+    );
+    drop(l);
+    sink.finish();
+}
+
+/// The host name's first label, lowercased (`\_2` of carbon-c-relay's host name pattern).
+fn hostname_short() -> String {
+    bins::relay::hostname().split('.').next().unwrap_or_default().to_lowercase()
 }
