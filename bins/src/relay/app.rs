@@ -240,6 +240,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
+/// How often the `aggregate` statements' buckets are checked for expiry.
+const AGGREGATE_EXPIRY: Duration = Duration::from_millis(250);
+
 /// Where and how often the self-metrics go.
 struct SelfMetrics {
     /// Seconds; 0: off.
@@ -320,7 +323,8 @@ async fn serve(
                             .map_or(0, |d| d.as_secs()) as f64;
                         let (values, to) = match (&m.crelay, &aggregating) {
                             (Some((st, prefix)), _) => {
-                                let snapshot = relay.crelay_snapshot(&listener_stats, None);
+                                let snapshot = relay
+                                    .crelay_snapshot(&listener_stats, relay.aggregate_counters());
                                 (collector.collect(st, prefix, snapshot), st.send_to.clone())
                             }
                             (None, Some(a)) => {
@@ -344,6 +348,26 @@ async fn serve(
             }
         });
     }
+    // carbon-c-relay's `aggregate` statements: its expiry pass runs every 250 ms when idle.
+    let expiry = relay.has_aggregates().then(|| {
+        let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AGGREGATE_EXPIRY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let r = Arc::clone(&relay);
+                        // Queuing may wait for room: off the I/O threads.
+                        let _ = tokio::task::spawn_blocking(move || {
+                            r.expire_aggregates(super::unix_now(), false)
+                        })
+                        .await;
+                    }
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        })
+    });
     let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
     let ready =
         format!("line={} udp={} pickle={}", show(addrs.line), show(addrs.udp), show(addrs.pickle));
@@ -376,6 +400,15 @@ async fn serve(
         .await
         .context("the aggregator's last tick panicked")?;
         tracing::info!(aggregates = due, "aggregator stopped");
+    }
+    if let Some(expiry) = expiry {
+        let _ = expiry.await;
+        // As carbon-c-relay stops: every bucket complete by now is emitted.
+        let r = Arc::clone(&relay);
+        let n = tokio::task::spawn_blocking(move || r.expire_aggregates(super::unix_now(), true))
+            .await
+            .context("the last aggregate expiry panicked")?;
+        tracing::info!(aggregates = n, "aggregates of complete buckets emitted");
     }
     tracing::info!("listeners closed; flushing the destinations");
     let timeout = Duration::from_secs(cli.shutdown_timeout);

@@ -1,4 +1,5 @@
-//! carbon-c-relay's configuration syntax (3.7): `cluster`, `match`, `rewrite`, `listen`.
+//! carbon-c-relay's configuration syntax (3.7): `cluster`, `match`, `rewrite`, `listen`,
+//! `include`, `statistics`, `aggregate`.
 //!
 //! ```text
 //! include <path or glob> ;
@@ -10,14 +11,16 @@
 //! statistics [submit every N seconds] [reset counters after interval] [prefix with P]
 //!     [send to <cluster>... [stop]] ;
 //! send statistics to <cluster>... [stop] ;
+//! aggregate <expr>... every N seconds expire after M seconds [timestamp at start|middle|end
+//!     of bucket] compute <method> write to <name> [compute ...]... [send to <cluster>...]
+//!     [stop] ;
 //! ```
 //!
 //! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
 //! A server is one destination whatever clusters list it (carbon-c-relay's identity is
 //! `host:port`). `include` reads other files in place (see [`read_crelay`]); errors name the
-//! file and line of the statement. Not supported, refused with a message: `aggregate`,
-//! `file` clusters, `validate`, `route using`, transports
-//! other than plain, `type` other than linemode.
+//! file and line of the statement. Not supported, refused with a message: `file` clusters,
+//! `validate`, `route using`, transports other than plain, `type` other than linemode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,8 +30,9 @@ use carbon_proto::ring::{CRelayHash, CRelayRingBuilder, Destination};
 use collect::sender::Protocol;
 use regex::Regex;
 
+use super::aggregate::{Aggregate, AggregateSpec, Compute, Method, TimestampAt};
 use super::glob;
-use super::router::{Cluster, Expr, Router, Stmt, parse_replacement};
+use super::router::{AggregateRule, Cluster, Expr, Router, Stmt, parse_replacement};
 use super::statistics::CRelayStatistics;
 use super::{DestSpec, ListenSpec, RelaySettings};
 
@@ -253,6 +257,7 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
     let mut listen = ListenSpec { line: None, pickle: None, udp: None };
     let mut listened = false;
     let mut statistics = CRelayStatistics::default();
+    let mut aggregates: Vec<AggregateRule> = Vec::new();
     let mut interval = 60u64;
     for Located { file, stmt } in located {
         let words = stmt.words;
@@ -322,7 +327,10 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
                 .with_context(ctx)?;
             }
             "aggregate" => {
-                bail!("{}: `{first}` is not supported by graphite-relay", ctx())
+                let (exprs, rule, stop) =
+                    parse_aggregate(&words, &mut cluster_names, &mut clusters).with_context(ctx)?;
+                aggregates.push(rule);
+                stmts.push(Stmt::Aggregate { exprs, index: aggregates.len() - 1, stop });
             }
             other => bail!("{}: unknown statement `{other}`", ctx()),
         }
@@ -335,7 +343,7 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
     Ok(RelaySettings {
         listen,
         destinations,
-        router: Router::CRelay { clusters, stmts },
+        router: Router::CRelay { clusters, stmts, aggregates },
         cleanse: true,
         queue_points: None,
         batch_size: None,
@@ -343,6 +351,112 @@ fn parse_statements(located: Vec<Located>) -> anyhow::Result<RelaySettings> {
         metric_interval: interval,
         statistics: Some(statistics),
     })
+}
+
+/// `aggregate <expr>... every <N> seconds expire after <M> seconds [timestamp at
+/// start|middle|end of bucket] compute <method> write to <name> [compute ...]... [send to
+/// <cluster>...] [stop];`, with carbon-c-relay's checks: `N > 0`, `M > N`, percentiles 1 to
+/// 99.
+fn parse_aggregate(
+    words: &[String],
+    names: &mut Vec<String>,
+    clusters: &mut Vec<Cluster>,
+) -> anyhow::Result<(Vec<Expr>, AggregateRule, bool)> {
+    let at = |i: usize| words.get(i).map(String::as_str);
+    let mut i = 1;
+    let mut exprs = Vec::new();
+    while let Some(w) = at(i) {
+        if w == "every" {
+            break;
+        }
+        exprs.push(if w == "*" { Expr::Any } else { Expr::Regex(compile(w)?) });
+        i += 1;
+    }
+    if exprs.is_empty() {
+        bail!("aggregate without an expression");
+    }
+    let seconds = |i: usize, what: &str| -> anyhow::Result<u32> {
+        let n = at(i)
+            .and_then(|n| n.parse::<u32>().ok())
+            .with_context(|| format!("expected a number of seconds after `{what}`"))?;
+        if at(i + 1) != Some("seconds") {
+            bail!("expected `seconds` after `{what} {n}`");
+        }
+        Ok(n)
+    };
+    // at(i) is `every`.
+    let interval = seconds(i + 1, "every")?;
+    if interval == 0 {
+        bail!("interval must be > 0");
+    }
+    i += 3;
+    if at(i) != Some("expire") || at(i + 1) != Some("after") {
+        bail!("expected `expire after <M> seconds`");
+    }
+    let expire = seconds(i + 2, "expire after")?;
+    if expire <= interval {
+        bail!("expire must be greater than interval");
+    }
+    i += 4;
+    let mut timestamp = TimestampAt::End;
+    if at(i) == Some("timestamp") {
+        timestamp = match (at(i + 1), at(i + 2), at(i + 3), at(i + 4)) {
+            (Some("at"), Some("start"), Some("of"), Some("bucket")) => TimestampAt::Start,
+            (Some("at"), Some("middle"), Some("of"), Some("bucket")) => TimestampAt::Middle,
+            (Some("at"), Some("end"), Some("of"), Some("bucket")) => TimestampAt::End,
+            _ => bail!("expected `timestamp at start|middle|end of bucket`"),
+        };
+        i += 5;
+    }
+    let mut computes = Vec::new();
+    while at(i) == Some("compute") {
+        let kind = at(i + 1).context("expected a method after `compute`")?;
+        let method = Method::from_name(kind).with_context(|| {
+            format!(
+                "unknown method {kind:?} (sum, count, max, min, average, median, \
+                 percentile<NN>, variance, stddev)"
+            )
+        })?;
+        if let Method::Percentile(p) = method
+            && !(1..=99).contains(&p)
+        {
+            bail!("percentile<x>: value x must be between 1 and 99");
+        }
+        let (Some("write"), Some("to"), Some(name)) = (at(i + 2), at(i + 3), at(i + 4)) else {
+            bail!("expected `compute <method> write to <name>`");
+        };
+        computes.push(Compute {
+            method,
+            name: name.to_string(),
+            template: parse_replacement(name),
+        });
+        i += 5;
+    }
+    if computes.is_empty() {
+        bail!("expected `compute <method> write to <name>`");
+    }
+    let mut send_to = None;
+    let mut stop = false;
+    if at(i) == Some("send") {
+        if at(i + 1) != Some("to") {
+            bail!("expected `send to`");
+        }
+        let (to, s, used) = parse_targets(words.get(i + 2..).unwrap_or_default(), names, clusters)?;
+        if to.is_empty() {
+            bail!("`send to` names no cluster");
+        }
+        send_to = Some(to);
+        stop = s;
+        i += 2 + used;
+    } else if at(i) == Some("stop") {
+        stop = true;
+        i += 1;
+    }
+    if let Some(extra) = at(i) {
+        bail!("unexpected `{extra}`");
+    }
+    let engine = Aggregate::new(AggregateSpec { interval, expire, timestamp, computes });
+    Ok((exprs, AggregateRule { engine, send_to }, stop))
 }
 
 /// `statistics [submit every N seconds] [reset counters after interval] [prefix with P]
@@ -616,6 +730,7 @@ fn parse_listen(words: &[String], listen: &mut ListenSpec) -> anyhow::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::aggregate::{Method, TimestampAt};
     use crate::relay::router::Health;
 
     fn route(s: &RelaySettings, name: &str) -> Vec<(String, String)> {
@@ -655,6 +770,7 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_do() {
         assert!(parse_crelay("aggregate ^a every 10 seconds;").is_err());
+        assert!(parse_crelay("cluster c forward a:1; match * send to c; file x;").is_err());
         assert!(parse_crelay("cluster blackhole forward 127.0.0.1:1;").is_err());
         assert!(parse_crelay("match * send to nowhere;").is_err());
         assert!(parse_crelay("cluster c carbon_ch replication 3 a:1 b:2;").is_err());
@@ -780,6 +896,69 @@ mod tests {
             "send stats to a;",
         ] {
             assert!(parse_crelay(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn aggregates_as_crelay_reads_them() {
+        let s = parse_crelay(
+            "cluster a forward 127.0.0.1:1;\n\
+             aggregate ^sys\\.(x|y)\\.cpu ^other every 10 seconds expire after 35 seconds\n\
+               timestamp at start of bucket compute sum write to cpu.\\1.sum\n\
+               compute percentile95 write to cpu.p95 send to a stop;\n\
+             aggregate * every 1 seconds expire after 2 seconds compute count write to n;\n\
+             match * send to a;",
+        )
+        .unwrap();
+        let rules = s.router.aggregates();
+        assert_eq!(rules.len(), 2);
+        let spec = rules[0].engine.spec();
+        assert_eq!((spec.interval, spec.expire, spec.timestamp), (10, 35, TimestampAt::Start));
+        assert_eq!(spec.computes[1].method, Method::Percentile(95));
+        assert_eq!(rules[0].send_to, Some(vec![0]));
+        assert_eq!(rules[1].send_to, None);
+        assert_eq!(rules[1].engine.spec().timestamp, TimestampAt::End);
+        // Routing without a point passes the aggregates over: `sys.x.cpu` stops at the first.
+        assert!(route(&s, "sys.x.cpu").is_empty());
+        assert_eq!(route(&s, "b").len(), 1);
+        for (bad, why) in [
+            ("aggregate ^a every 0 seconds expire after 1 seconds compute sum write to x;", "> 0"),
+            (
+                "aggregate ^a every 2 seconds expire after 2 seconds compute sum write to x;",
+                "greater",
+            ),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds compute percentile0 write to x;",
+                "between 1 and 99",
+            ),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds compute percentile100 write to x;",
+                "between 1 and 99",
+            ),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds compute avg write to x;",
+                "unknown method",
+            ),
+            ("aggregate ^a every 2 seconds expire after 3 seconds;", "compute"),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds compute sum write to x send to no;",
+                "unknown cluster",
+            ),
+            (
+                "aggregate every 2 seconds expire after 3 seconds compute sum write to x;",
+                "expression",
+            ),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds timestamp at end compute sum write to x;",
+                "timestamp at",
+            ),
+            (
+                "aggregate ^a every 2 seconds expire after 3 seconds compute sum write to x stop x;",
+                "unexpected",
+            ),
+        ] {
+            let msg = format!("{:#}", parse_crelay(bad).unwrap_err());
+            assert!(msg.contains(why), "{bad}: {msg}");
         }
     }
 

@@ -27,6 +27,7 @@
 //! threw away unread (a `kill -9`) cannot be known to the relay; an orderly restart of the
 //! destination loses nothing (see `bins/tests/integration/relay.rs`).
 
+pub mod aggregate;
 pub mod app;
 pub mod config_carbon;
 pub mod config_crelay;
@@ -44,7 +45,7 @@ use carbon_proto::{MetricName, Point};
 use collect::sender::{DestinationConfig, DestinationStats, Protocol, Sender, SenderConfig};
 
 use crate::server::{RawPoint, Sink};
-use router::{Health, Router};
+use router::{Health, PointIn, Router};
 
 /// One destination: where, and how it is spoken to.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,9 +157,9 @@ const SPOOL_SLACK: u64 = 1 << 20;
 /// How long a blocked ingest sleeps before looking again.
 const FULL_WAIT: Duration = Duration::from_millis(2);
 
-/// A routing step: calls its second argument with `(name, destination)` for each destination
-/// of the name it is given.
-type RouteFn<'a> = dyn Fn(&str, &mut dyn FnMut(&str, usize)) + 'a;
+/// A routing step: calls its last argument with `(name, destination)` for each destination
+/// of the name (and point) it is given; returns whether an `aggregate` took the point.
+type RouteFn<'a> = dyn Fn(&str, &RawPoint<'_>, &mut dyn FnMut(&str, usize)) -> bool + 'a;
 
 /// Relay-wide counters.
 #[derive(Debug, Default)]
@@ -341,10 +342,43 @@ impl Relay {
             .collect();
         match to {
             None => self.ingest(&raw),
-            Some(to) => self.dispatch(&raw, &|name, emit| {
+            Some(to) => self.dispatch(&raw, &|name, _, emit| {
                 self.router.send_to_clusters(name, to, &self.health, emit);
+                false
             }),
         }
+    }
+
+    /// Whether the routes have `aggregate` statements.
+    pub fn has_aggregates(&self) -> bool {
+        !self.router.aggregates().is_empty()
+    }
+
+    /// The `aggregate` statements' `(received, sent, dropped)`, summed; `None` without any.
+    pub fn aggregate_counters(&self) -> Option<(u64, u64, u64)> {
+        let rules = self.router.aggregates();
+        (!rules.is_empty()).then(|| {
+            rules
+                .iter()
+                .map(|r| r.engine.counters())
+                .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2))
+        })
+    }
+
+    /// Emits the aggregates due at `now` (whole seconds; with `shutdown`, every complete
+    /// bucket) and queues them: to their statement's `send to` clusters, or routed like
+    /// received points. Returns how many. Queuing may wait for room: call it off the I/O
+    /// threads.
+    pub fn expire_aggregates(&self, now: i64, shutdown: bool) -> usize {
+        let mut n = 0;
+        for rule in self.router.aggregates() {
+            let due = rule.engine.expire(now, shutdown);
+            if !due.is_empty() {
+                n += due.len();
+                self.push_to(&due, rule.send_to.as_deref());
+            }
+        }
+        n
     }
 
     /// carbon-c-relay's counters now (see [`statistics`]): `listeners` are the listeners'
@@ -390,11 +424,7 @@ impl Relay {
 
     /// Counts, cleanses (c-relay mode) and queues `points` for the destinations `route`
     /// emits for each name: the work of [`Sink::ingest`] with the routing supplied.
-    fn dispatch(
-        &self,
-        points: &[RawPoint<'_>],
-        route: &RouteFn<'_>,
-    ) -> usize {
+    fn dispatch(&self, points: &[RawPoint<'_>], route: &RouteFn<'_>) -> usize {
         self.counters.received.fetch_add(points.len() as u64, Ordering::Relaxed);
         let mut per_dest: Vec<Vec<Point>> = (0..self.dests.len()).map(|_| Vec::new()).collect();
         let mut accepted = 0usize;
@@ -404,7 +434,7 @@ impl Relay {
             let mut last: Option<MetricName> = None;
             let mut invalid = false;
             let mut routed = false;
-            route(&name, &mut |n, d| {
+            let aggregated = route(&name, p, &mut |n, d| {
                 routed = true;
                 let metric = match &last {
                     Some(m) if m.as_str() == n => m.clone(),
@@ -426,7 +456,7 @@ impl Relay {
             });
             if invalid {
                 self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-            } else if !routed {
+            } else if !routed && !aggregated {
                 self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
             } else {
                 accepted += 1;
@@ -497,7 +527,11 @@ pub struct SelfMetricsState {
 
 impl Sink for Relay {
     fn ingest(&self, points: &[RawPoint<'_>]) -> usize {
-        self.dispatch(points, &|name, emit| self.router.route(name, &self.health, emit))
+        let now = unix_now();
+        self.dispatch(points, &|name, p, emit| {
+            let point = PointIn { value: p.value, timestamp: p.timestamp, now };
+            self.router.route_point(name, Some(point), &self.health, emit)
+        })
     }
 
     fn is_full(&self) -> bool {
@@ -514,6 +548,13 @@ pub fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The clock in whole seconds (`time(NULL)`).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `socket.gethostname()` with dots made underscores, then `-<instance>`: carbon's `<H>`.

@@ -201,6 +201,8 @@ fn statistics_have_carbon_c_relays_names() {
              cluster spare forward 127.0.0.1:{} proto udp ;\n\
              statistics submit every 1 seconds reset counters after interval\n\
                prefix with {prefix}.\\_2 send to sink stop ;\n\
+             aggregate ^stat\\.m1$ every 1 seconds expire after 2 seconds\n\
+               compute sum write to agg.sum send to sink stop ;\n\
              match ^junk send to blackhole ;\n\
              match * send to sink stop ;\n",
             sink.addr.port(),
@@ -254,7 +256,9 @@ fn statistics_have_carbon_c_relays_names() {
         stat_names(&l, &prefix("theirs")).into_iter().filter(|n| !crelay_only(n)).collect();
     let ours = stat_names(&l, &prefix("ours"));
     assert_eq!(ours, theirs, "metric names differ");
-    // Our counters over the intervals: the 55 points in, 50 to the sink, 5 blackholed.
+    assert!(ours.contains("aggregators.metricsReceived"), "{ours:?}");
+    // Our counters over the intervals: the 55 points in, 49 to the sink (and one aggregate),
+    // 5 blackholed.
     let sum = |metric: &str| -> f64 {
         let p = format!("{}.{metric} ", prefix("ours"));
         l.iter().filter_map(|x| x.strip_prefix(&p)?.split(' ').next()?.parse::<f64>().ok()).sum()
@@ -262,7 +266,8 @@ fn statistics_have_carbon_c_relays_names() {
     assert_eq!(sum("metricsBlackholed"), 5.0);
     assert!(sum("metricsReceived") >= 55.0);
     let dest = format!("destinations.127_0_0_1:{}.sent", sink.addr.port());
-    assert!(sum(&dest) >= 50.0, "{dest}: {}", sum(&dest));
+    assert!(sum(&dest) >= 49.0, "{dest}: {}", sum(&dest));
+    assert_eq!(sum("aggregators.metricsReceived"), 1.0);
     eprintln!(
         "statistics: {} names as carbon-c-relay's ({} of its own left out)",
         ours.len(),
@@ -275,4 +280,163 @@ fn statistics_have_carbon_c_relays_names() {
 /// The host name's first label, lowercased (`\_2` of carbon-c-relay's host name pattern).
 fn hostname_short() -> String {
     bins::relay::hostname().split('.').next().unwrap_or_default().to_lowercase()
+}
+
+/// The aggregate lines (`name value timestamp`, names under `out.`, `m2.` or `lit.`) a sink
+/// received, parsed and sorted.
+fn aggregate_lines(lines: &Mutex<Vec<String>>) -> Vec<(String, i64, f64)> {
+    let mut out: Vec<(String, i64, f64)> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("out.") || l.starts_with("m2.") || l.starts_with("lit."))
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (n, v, t) = (f.next()?, f.next()?, f.next()?);
+            Some((n.to_string(), t.parse::<f64>().ok()? as i64, v.parse().ok()?))
+        })
+        .collect();
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+/// The same timestamped points into carbon-c-relay and into ours, both configured with the
+/// same `aggregate` statements (buckets of 2 s expiring after 3 s, so the test is short):
+/// the aggregate lines each sends out must be the same names, timestamps and values. Then
+/// points late for buckets already emitted: both drop them.
+#[test]
+fn aggregates_match_carbon_c_relay() {
+    if !have(CRELAY, "aggregates_match_carbon_c_relay") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (theirs_lines, ours_lines) =
+        (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let theirs_sink = Carbon::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&theirs_lines));
+    let ours_sink = Carbon::start_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&ours_lines));
+    let config = |listen: u16, sink: u16| {
+        format!(
+            "listen type linemode 127.0.0.1:{listen} proto tcp ;\n\
+             cluster sink forward 127.0.0.1:{sink} ;\n\
+             aggregate ^agg\\.([a-z]+)\\.v ^agg2\\.([a-z]+)$\n\
+               every 2 seconds expire after 3 seconds\n\
+               compute sum write to out.\\1.sum\n\
+               compute count write to out.\\1.count\n\
+               compute max write to out.\\1.max\n\
+               compute min write to out.\\1.min\n\
+               compute average write to out.\\1.avg\n\
+               compute median write to out.\\1.median\n\
+               compute percentile90 write to out.\\1.p90\n\
+               compute percentile25 write to out.\\1.p25\n\
+               compute percentile5 write to out.\\1.p5\n\
+               compute variance write to out.\\1.var\n\
+               compute stddev write to out.\\1.sd\n\
+               send to sink stop ;\n\
+             aggregate ^mid\\.([a-z]+) every 2 seconds expire after 3 seconds\n\
+               timestamp at start of bucket compute sum write to m2.\\_1.s ;\n\
+             aggregate ^lit\\. every 2 seconds expire after 5 seconds\n\
+               timestamp at middle of bucket compute count write to lit.count\n\
+               compute max write to lit.\\1.max send to sink stop ;\n\
+             match * send to sink stop ;\n"
+        )
+    };
+    let port = crate::support::free_port();
+    fs::write(d.join("crelay.conf"), config(port, theirs_sink.addr.port())).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-s", "-w", "1"]),
+        d.join("crelay.log"),
+    );
+    let ours_conf = d.join("ours.conf");
+    fs::write(&ours_conf, config(port, ours_sink.addr.port())).unwrap();
+    let (mut relay, ours) =
+        start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap(), "--metric-interval", "0"]);
+    assert!(
+        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok()),
+        "carbon-c-relay:\n{}",
+        crelay.log()
+    );
+    let theirs = SocketAddr::from(([127, 0, 0, 1], port));
+    // Timestamps within [now - 2, now + 1], well inside every window whichever second each
+    // relay creates its buckets in; others far outside, dropped by both.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
+    let values = [0.5, 0.2, 1.7, 3.0, 2.25, 10.0, -1.5, 1e9, 7.125, 0.0078125, -3.3];
+    let mut input = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let t = now - 2 + (i as i64 % 4);
+        input.push(format!("agg.a.v {v} {t}"));
+        input.push(format!("agg.b.v {} {}", v * 3.0, now - 1));
+        input.push(format!("agg2.c {} {t}.75", v / 7.0));
+        // The match is `mid.ab`: the output keeps what follows it (`m2.ab.sC.d`).
+        input.push(format!("mid.abC.d {v} {t}"));
+        input.push(format!("lit.q {v} {}", now - 1));
+    }
+    input.push(format!("agg.a.v 100 {}", now - 30));
+    input.push(format!("agg.a.v 100 {}", now + 100));
+    input.push(format!("agg.late.v 1 {}", now - 30));
+    input.push("other.metric 1 1700000000".to_string());
+    let send_both = |input: &[String]| {
+        let (a, b) = (input.to_vec(), input.to_vec());
+        let t1 = std::thread::spawn(move || send_lines(theirs, &a));
+        let t2 = std::thread::spawn(move || send_lines(ours, &b));
+        t1.join().unwrap();
+        t2.join().unwrap();
+    };
+    send_both(&input);
+    // Every bucket has been emitted by then: the last starts at now + 1 at the latest and
+    // goes once `start + expire + splay (at most 1) < clock` (`lit.`: now - 1 + 5 + 1), plus
+    // an expiry pass.
+    let all_emitted = std::time::UNIX_EPOCH + Duration::from_secs((now + 7) as u64);
+    if let Ok(wait) = all_emitted.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(wait + Duration::from_millis(300));
+    }
+    let before_late = (aggregate_lines(&theirs_lines).len(), aggregate_lines(&ours_lines).len());
+    // Late points for the buckets just emitted: dropped by both.
+    let late: Vec<String> = ["agg.a.v 5 {t}", "agg2.c 5 {t}", "lit.q 5 {t}", "mid.abC.d 5 {t}"]
+        .iter()
+        .map(|l| l.replace("{t}", &(now - 2).to_string()))
+        .collect();
+    send_both(&late);
+    std::thread::sleep(Duration::from_millis(1500));
+    relay.stop();
+    crelay.stop();
+    let (t, o) = (aggregate_lines(&theirs_lines), aggregate_lines(&ours_lines));
+    assert!(t.len() >= 40, "carbon-c-relay sent {} aggregates:\n{}", t.len(), crelay.log());
+    let only_theirs: Vec<_> = t.iter().filter(|x| !o.contains(x)).collect();
+    let only_ours: Vec<_> = o.iter().filter(|x| !t.contains(x)).collect();
+    assert!(
+        only_theirs.is_empty() && only_ours.is_empty() && t.len() == o.len(),
+        "aggregates differ:\nonly carbon-c-relay's: {only_theirs:?}\nonly ours: {only_ours:?}"
+    );
+    // The points forwarded by `match *` too (the `mid.` inputs and the others).
+    let forwarded = |l: &Mutex<Vec<String>>| -> Vec<String> {
+        let mut v: Vec<String> = l
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|x| x.starts_with("mid.") || x.starts_with("other."))
+            .map(|x| {
+                let f: Vec<&str> = x.split(' ').collect();
+                format!(
+                    "{} {} {}",
+                    f[0],
+                    f[1].parse::<f64>().unwrap(),
+                    f[2].parse::<f64>().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(forwarded(&ours_lines), forwarded(&theirs_lines));
+    assert_eq!((t.len(), o.len()), before_late, "late points made aggregates");
+    for name in ["out.a.p25", "out.b.sd", "out.c.p5", "m2.ab.sC.d", "lit.count", "lit._1.max"] {
+        assert!(o.iter().any(|(n, _, _)| n == name), "no {name}: {o:?}");
+    }
+    eprintln!("aggregates: {} lines identical to carbon-c-relay's", o.len());
+    theirs_sink.finish();
+    ours_sink.finish();
 }
