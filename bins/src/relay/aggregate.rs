@@ -338,7 +338,8 @@ impl Aggregate {
                 None => compute.name.clone(),
             };
             let keep = compute.method.keeps_values();
-            if !invocations.contains_key(&output) {
+            let new = !invocations.contains_key(&output);
+            if new {
                 if held + created >= MAX_INVOCATIONS {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
@@ -362,14 +363,13 @@ impl Aggregate {
                 Some(b) if !(keep && b.values.len() >= MAX_VALUES_PER_BUCKET) => b.add(value, keep),
                 _ => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
+                    // An invocation made for a point that was dropped holds nothing:
+                    // carbon-c-relay frees it at its next expiry pass.
+                    if new {
+                        invocations.remove(&output);
+                        created -= 1;
+                    }
                 }
-            }
-        }
-        // An invocation made for a point that was dropped holds nothing: carbon-c-relay frees
-        // it at its next expiry pass.
-        for invocations in state.iter_mut() {
-            if created > 0 {
-                invocations.retain(|_, inv| inv.buckets.iter().any(|b| b.count > 0));
             }
         }
     }

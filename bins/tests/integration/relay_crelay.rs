@@ -166,6 +166,17 @@ fn relative_includes_are_relative_to_the_working_directory() {
     sink.finish();
 }
 
+/// Waits for carbon-c-relay to accept connections on `port`, and checks it is the one that
+/// does.
+fn wait_crelay(crelay: &mut Proc, port: u16) {
+    let up = wait_until(Duration::from_secs(15), || {
+        crelay.assert_running();
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "carbon-c-relay did not listen on {port}:\n{}", crelay.log());
+    crelay.assert_running();
+}
+
 /// The metric names after the prefix, from the lines starting with `prefix.`.
 fn stat_names(lines: &[String], prefix: &str) -> BTreeSet<String> {
     lines
@@ -216,15 +227,10 @@ fn statistics_have_carbon_c_relays_names() {
         Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
         d.join("crelay.log"),
     );
+    wait_crelay(&mut crelay, port);
     fs::write(d.join("ours.conf"), config(port, "ours")).unwrap();
     let ours_conf = d.join("ours.conf");
     let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
-    assert!(
-        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port))
-            .is_ok()),
-        "carbon-c-relay:\n{}",
-        crelay.log()
-    );
     let input: Vec<String> = (0..50)
         .map(|i| format!("stat.m{i} {i} 1700000000"))
         .chain((0..5).map(|i| format!("junk.m{i} 1 1700000000")))
@@ -348,16 +354,12 @@ fn aggregates_match_carbon_c_relay() {
         Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-s", "-w", "1"]),
         d.join("crelay.log"),
     );
+    // carbon-c-relay listens before ours takes a free port, so neither can take the other's.
+    wait_crelay(&mut crelay, port);
     let ours_conf = d.join("ours.conf");
     fs::write(&ours_conf, config(port, ours_sink.addr.port())).unwrap();
     let (mut relay, ours) =
         start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap(), "--metric-interval", "0"]);
-    assert!(
-        wait_until(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port))
-            .is_ok()),
-        "carbon-c-relay:\n{}",
-        crelay.log()
-    );
     let theirs = SocketAddr::from(([127, 0, 0, 1], port));
     // Timestamps within [now - 2, now + 1], well inside every window whichever second each
     // relay creates its buckets in; others far outside, dropped by both.
@@ -404,7 +406,13 @@ fn aggregates_match_carbon_c_relay() {
     relay.stop();
     crelay.stop();
     let (t, o) = (aggregate_lines(&theirs_lines), aggregate_lines(&ours_lines));
-    assert!(t.len() >= 40, "carbon-c-relay sent {} aggregates:\n{}", t.len(), crelay.log());
+    assert!(
+        t.len() >= 40,
+        "carbon-c-relay sent {} aggregates (ours {}): {t:?}\nours: {o:?}\n{}",
+        t.len(),
+        o.len(),
+        crelay.log()
+    );
     let only_theirs: Vec<_> = t.iter().filter(|x| !o.contains(x)).collect();
     let only_ours: Vec<_> = o.iter().filter(|x| !t.contains(x)).collect();
     assert!(
