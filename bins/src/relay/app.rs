@@ -4,7 +4,7 @@
 //! graphite-relay [--config carbon.conf] [--instance a] [--rules relay-rules.conf]   carbon-relay
 //! graphite-relay --crelay-config relay.conf                                       carbon-c-relay
 //! graphite-relay --aggregator [--config carbon.conf] [--aggregation-rules FILE]    carbon-aggregator
-//!   [--aggregation-forward-all BOOL]
+//!   [--aggregation-forward-all BOOL] [--aggregation-rules-reload SECS]
 //!   [--bind ADDR] [--line-port P] [--pickle-port P] [--udp-port P]   (0: any free port)
 //!   [--spool-dir DIR] [--spool-max-bytes N] [--queue-points N] [--batch-size N]
 //!   [--ready-file FILE] [--metric-interval SECS]
@@ -32,8 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::config_carbon::AggregatorSettings;
 use super::config_carbon::CarbonRelayConf;
-use super::config_crelay::parse_crelay;
-use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host};
+use super::config_crelay::read_crelay;
+use super::statistics::{CRelayStatistics, Collector};
+use super::{QueueOptions, Relay, RelaySettings, SelfMetricsState, carbon_host, hostname};
 use crate::server::{AggregatingSink, Limits, ListenConfig, ListenerStats, Listeners, MemorySink};
 use crate::signals::StopSignals;
 
@@ -68,6 +69,10 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, requires = "aggregator")]
     aggregation_forward_all: Option<bool>,
+    /// With `--aggregator`: look at the aggregation rules file this often, in seconds, and
+    /// use its new rules when it changed (carbon-aggregator: every 10 s; 0: read it once).
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "aggregator")]
+    aggregation_rules_reload: u64,
     /// A carbon-c-relay configuration file (carbon-c-relay mode).
     #[arg(long, value_name = "FILE")]
     crelay_config: Option<PathBuf>,
@@ -148,9 +153,7 @@ fn settings(cli: &Cli) -> anyhow::Result<(RelaySettings, Option<AggregatorSettin
         None
     };
     let relay = if let Some(path) = &cli.crelay_config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        parse_crelay(&text).with_context(|| format!("in {}", path.display()))?
+        read_crelay(path)?
     } else {
         conf.settings(cli.rules.as_deref(), cli.aggregation_rules.as_deref())?
     };
@@ -212,16 +215,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for (i, d) in relay.destinations().enumerate() {
         tracing::info!(index = i, destination = %d.address(), protocol = ?d.protocol, "destination");
     }
-    let aggregating = aggregator.map(|a| {
-        let inner: Arc<dyn crate::server::Sink> = relay.clone();
-        Arc::new(AggregatingSink::new(store::aggregator::Aggregator::new(a.rules, a.config), inner))
-    });
+    let reload = Duration::from_secs(cli.aggregation_rules_reload);
+    let aggregating = match aggregator {
+        Some(a) => {
+            // Read again, with the version the reloads compare against.
+            let file = store::aggregator::RulesFile::open(a.rules.path())?;
+            let inner: Arc<dyn crate::server::Sink> = relay.clone();
+            let rules = file.rules().clone();
+            let sink =
+                AggregatingSink::new(store::aggregator::Aggregator::new(rules, a.config), inner);
+            sink.watch_rules(file, reload);
+            Some(Arc::new(sink))
+        }
+        None => None,
+    };
     let host = carbon_host(Some(&cli.instance));
-    let metrics = SelfMetrics { interval, prefix, host };
+    let crelay = s.statistics.map(|st| {
+        let prefix = st.prefix_for(&hostname());
+        (st, prefix)
+    });
+    let metrics = SelfMetrics { interval, prefix, host, crelay };
     let result = runtime.block_on(serve(Arc::clone(&relay), aggregating, listen, cli, metrics));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
+
+/// How often the `aggregate` statements' buckets are checked for expiry.
+const AGGREGATE_EXPIRY: Duration = Duration::from_millis(250);
 
 /// Where and how often the self-metrics go.
 struct SelfMetrics {
@@ -231,6 +251,8 @@ struct SelfMetrics {
     prefix: String,
     /// carbon's `<host>-<instance>`.
     host: String,
+    /// c-relay mode: its `statistics` settings and the prefix they make of the host name.
+    crelay: Option<(CRelayStatistics, String)>,
 }
 
 /// carbon-aggregator's self-metrics: the relay's (destinations) under
@@ -280,8 +302,10 @@ async fn serve(
     // Installed before anything says we listen, so an early SIGTERM finds the handler.
     let signals = StopSignals::install().context("cannot install the SIGTERM/SIGINT handlers")?;
     tokio::spawn(watch_signals(signals, shutdown.clone()));
+    let stats = Arc::new(ListenerStats::default());
     {
         let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        let listener_stats = Arc::clone(&stats);
         let aggregating = aggregating.clone();
         let interval = m.interval;
         tokio::spawn(async move {
@@ -291,6 +315,7 @@ async fn serve(
                 tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             let mut state = SelfMetricsState::default();
             let mut last = store::aggregator::AggregatorStats::default();
+            let mut collector = Collector::default();
             loop {
                 tokio::select! {
                     _ = health.tick() => relay.refresh_health(),
@@ -298,21 +323,53 @@ async fn serve(
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs()) as f64;
-                        let values = match &aggregating {
-                            Some(a) => aggregator_metrics(&relay, a, &m, &mut state, &mut last),
-                            None => relay.self_metrics(&m.prefix, &m.host, &mut state),
+                        let (values, to) = match (&m.crelay, &aggregating) {
+                            (Some((st, prefix)), _) => {
+                                let snapshot = relay
+                                    .crelay_snapshot(&listener_stats, relay.aggregate_counters());
+                                (collector.collect(st, prefix, snapshot), st.send_to.clone())
+                            }
+                            (None, Some(a)) => {
+                                (aggregator_metrics(&relay, a, &m, &mut state, &mut last), None)
+                            }
+                            (None, None) => {
+                                (relay.self_metrics(&m.prefix, &m.host, &mut state), None)
+                            }
                         };
                         let points: Vec<(String, f64, f64)> =
                             values.into_iter().map(|(n, v)| (n, now, v)).collect();
                         let r = Arc::clone(&relay);
                         // Queuing may wait for room: off the I/O threads.
-                        let _ = tokio::task::spawn_blocking(move || r.push(&points)).await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            r.push_to(&points, to.as_deref())
+                        })
+                        .await;
                     }
                     () = shutdown.cancelled() => break,
                 }
             }
         });
     }
+    // carbon-c-relay's `aggregate` statements: its expiry pass runs every 250 ms when idle.
+    let expiry = relay.has_aggregates().then(|| {
+        let (relay, shutdown) = (Arc::clone(&relay), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AGGREGATE_EXPIRY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let r = Arc::clone(&relay);
+                        // Queuing may wait for room: off the I/O threads.
+                        let _ = tokio::task::spawn_blocking(move || {
+                            r.expire_aggregates(super::unix_now(), false)
+                        })
+                        .await;
+                    }
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        })
+    });
     let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
     let ready =
         format!("line={} udp={} pickle={}", show(addrs.line), show(addrs.udp), show(addrs.pickle));
@@ -323,7 +380,6 @@ async fn serve(
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let stats = Arc::new(ListenerStats::default());
     let ticker = match &aggregating {
         Some(a) => Some(a.spawn_ticker(shutdown.clone()).context("cannot start the aggregator")?),
         None => None,
@@ -346,6 +402,15 @@ async fn serve(
         .await
         .context("the aggregator's last tick panicked")?;
         tracing::info!(aggregates = due, "aggregator stopped");
+    }
+    if let Some(expiry) = expiry {
+        let _ = expiry.await;
+        // As carbon-c-relay stops: every bucket complete by now is emitted.
+        let r = Arc::clone(&relay);
+        let n = tokio::task::spawn_blocking(move || r.expire_aggregates(super::unix_now(), true))
+            .await
+            .context("the last aggregate expiry panicked")?;
+        tracing::info!(aggregates = n, "aggregates of complete buckets emitted");
     }
     tracing::info!("listeners closed; flushing the destinations");
     let timeout = Duration::from_secs(cli.shutdown_timeout);

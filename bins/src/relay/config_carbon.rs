@@ -136,12 +136,11 @@ impl CarbonRelayConf {
                 .conf_dir
                 .join(self.get("AGGREGATION_RULES").unwrap_or("aggregation-rules.conf")),
         };
-        let rules = if path.exists() {
-            AggregationRules::open(&path)?
-        } else {
+        if !path.exists() {
             tracing::warn!(file = %path.display(), "no aggregation rules file: nothing to aggregate");
-            AggregationRules::default()
-        };
+        }
+        // A missing file has no rules (and is read when it appears).
+        let rules = AggregationRules::open(&path)?;
         let rewrite_path =
             self.conf_dir.join(self.get("REWRITE_RULES").unwrap_or("rewrite-rules.conf"));
         let rewrite =
@@ -305,6 +304,7 @@ impl CarbonRelayConf {
             batch_size: Some(batch.max(1)),
             metric_prefix: self.get("CARBON_METRIC_PREFIX").unwrap_or("carbon").to_string(),
             metric_interval: self.number("CARBON_METRIC_INTERVAL", 60u64)?,
+            statistics: None,
         })
     }
 }

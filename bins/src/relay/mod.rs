@@ -27,10 +27,13 @@
 //! threw away unread (a `kill -9`) cannot be known to the relay; an orderly restart of the
 //! destination loses nothing (see `bins/tests/integration/relay.rs`).
 
+pub mod aggregate;
 pub mod app;
 pub mod config_carbon;
 pub mod config_crelay;
+mod glob;
 pub mod router;
+pub mod statistics;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -42,7 +45,7 @@ use carbon_proto::{MetricName, Point};
 use collect::sender::{DestinationConfig, DestinationStats, Protocol, Sender, SenderConfig};
 
 use crate::server::{RawPoint, Sink};
-use router::{Health, Router};
+use router::{Health, PointIn, Router};
 
 /// One destination: where, and how it is spoken to.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +107,11 @@ pub struct RelaySettings {
     pub batch_size: Option<usize>,
     /// `CARBON_METRIC_PREFIX`.
     pub metric_prefix: String,
-    /// `CARBON_METRIC_INTERVAL` in seconds; 0 turns self-metrics off.
+    /// `CARBON_METRIC_INTERVAL` in seconds (c-relay: `statistics submit every`); 0 turns
+    /// self-metrics off.
     pub metric_interval: u64,
+    /// carbon-c-relay's statistics instead of carbon's self-metrics (c-relay mode).
+    pub statistics: Option<statistics::CRelayStatistics>,
 }
 
 /// Queue, spool and timing settings of every destination.
@@ -151,6 +157,10 @@ const SPOOL_SLACK: u64 = 1 << 20;
 /// How long a blocked ingest sleeps before looking again.
 const FULL_WAIT: Duration = Duration::from_millis(2);
 
+/// A routing step: calls its last argument with `(name, destination)` for each destination
+/// of the name (and point) it is given; returns whether an `aggregate` took the point.
+type RouteFn<'a> = dyn Fn(&str, &RawPoint<'_>, &mut dyn FnMut(&str, usize)) -> bool + 'a;
+
 /// Relay-wide counters.
 #[derive(Debug, Default)]
 pub struct RelayCounters {
@@ -171,6 +181,8 @@ struct Dest {
     /// Serialises "is there room" and "queue" for this destination.
     gate: Mutex<()>,
     spooled: bool,
+    /// Times an ingest waited for room here (carbon-c-relay's `stalls`).
+    waits: AtomicU64,
 }
 
 /// The relay: router plus one sender per destination. A [`Sink`] for the listeners.
@@ -224,7 +236,14 @@ impl Relay {
             let sender = Sender::start(SenderConfig { destinations: vec![config] })
                 .map_err(|e| anyhow::anyhow!("destination {label}: {e}"))?;
             let spooled = queue.spool_dir.is_some() && spec.protocol != Protocol::Udp;
-            dests.push(Dest { spec, label, sender, gate: Mutex::new(()), spooled });
+            dests.push(Dest {
+                spec,
+                label,
+                sender,
+                gate: Mutex::new(()),
+                spooled,
+                waits: AtomicU64::new(0),
+            });
         }
         Ok(Relay {
             health: Health::new(dests.len()),
@@ -300,6 +319,7 @@ impl Relay {
         while !self.has_room(d, points.len()) && !self.stopping.load(Ordering::Relaxed) {
             if !waited {
                 self.counters.waits.fetch_add(1, Ordering::Relaxed);
+                d.waits.fetch_add(1, Ordering::Relaxed);
                 waited = true;
             }
             std::thread::sleep(FULL_WAIT);
@@ -309,11 +329,146 @@ impl Relay {
 
     /// Routes and queues owned points (self-metrics, tests).
     pub fn push(&self, points: &[(String, f64, f64)]) -> usize {
+        self.push_to(points, None)
+    }
+
+    /// Queues owned points for the c-relay clusters `to` (a `send to` of `statistics` or
+    /// `aggregate`: no rule applies), or routes them like received points when `to` is
+    /// `None`. They count as received either way, as carbon-c-relay's internal metrics do.
+    pub fn push_to(&self, points: &[(String, f64, f64)], to: Option<&[usize]>) -> usize {
         let raw: Vec<RawPoint<'_>> = points
             .iter()
             .map(|(n, t, v)| RawPoint { name: n.as_str(), timestamp: *t, value: *v })
             .collect();
-        self.ingest(&raw)
+        match to {
+            None => self.ingest(&raw),
+            Some(to) => self.dispatch(&raw, &|name, _, emit| {
+                self.router.send_to_clusters(name, to, &self.health, emit);
+                false
+            }),
+        }
+    }
+
+    /// Whether the routes have `aggregate` statements.
+    pub fn has_aggregates(&self) -> bool {
+        !self.router.aggregates().is_empty()
+    }
+
+    /// The `aggregate` statements' `(received, sent, dropped)`, summed; `None` without any.
+    pub fn aggregate_counters(&self) -> Option<(u64, u64, u64)> {
+        let rules = self.router.aggregates();
+        (!rules.is_empty()).then(|| {
+            rules
+                .iter()
+                .map(|r| r.engine.counters())
+                .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2))
+        })
+    }
+
+    /// Emits the aggregates due at `now` (whole seconds; with `shutdown`, every complete
+    /// bucket) and queues them: to their statement's `send to` clusters, or routed like
+    /// received points. Returns how many. Queuing may wait for room: call it off the I/O
+    /// threads.
+    pub fn expire_aggregates(&self, now: i64, shutdown: bool) -> usize {
+        let mut n = 0;
+        for rule in self.router.aggregates() {
+            let due = rule.engine.expire(now, shutdown);
+            if !due.is_empty() {
+                n += due.len();
+                self.push_to(&due, rule.send_to.as_deref());
+            }
+        }
+        n
+    }
+
+    /// carbon-c-relay's counters now (see [`statistics`]): `listeners` are the listeners'
+    /// counters, `aggregators` the `aggregate` statements' `(received, sent, dropped)`.
+    pub fn crelay_snapshot(
+        &self,
+        listeners: &crate::server::ListenerStats,
+        aggregators: Option<(u64, u64, u64)>,
+    ) -> statistics::Snapshot {
+        use crate::server::ListenerStats as L;
+        let stats = self.stats();
+        let destinations = self
+            .dests
+            .iter()
+            .zip(&stats)
+            .map(|(d, s)| {
+                let udp = if d.spec.protocol == Protocol::Udp { "-udp" } else { "" };
+                statistics::DestinationCounters {
+                    name: format!("{}:{}{udp}", d.spec.dest.host(), d.spec.dest.port())
+                        .replace('.', "_"),
+                    sent: s.sent,
+                    queued: s.queued + s.spooled,
+                    stalls: d.waits.load(Ordering::Relaxed),
+                    dropped: s.dropped,
+                }
+            })
+            .collect();
+        let connections = L::get(&listeners.connections);
+        let active = listeners.active_connections.load(Ordering::Relaxed).max(0) as u64;
+        statistics::Snapshot {
+            received: self.counters.received.load(Ordering::Relaxed),
+            blackholed: self.counters.unrouted.load(Ordering::Relaxed),
+            discarded: L::get(&listeners.bad_lines)
+                + L::get(&listeners.bad_frames)
+                + L::get(&listeners.bad_items)
+                + self.counters.invalid.load(Ordering::Relaxed),
+            destinations,
+            connections,
+            disconnects: connections.saturating_sub(active),
+            aggregators,
+        }
+    }
+
+    /// Counts, cleanses (c-relay mode) and queues `points` for the destinations `route`
+    /// emits for each name: the work of [`Sink::ingest`] with the routing supplied.
+    fn dispatch(&self, points: &[RawPoint<'_>], route: &RouteFn<'_>) -> usize {
+        self.counters.received.fetch_add(points.len() as u64, Ordering::Relaxed);
+        let mut per_dest: Vec<Vec<Point>> = (0..self.dests.len()).map(|_| Vec::new()).collect();
+        let mut accepted = 0usize;
+        let mut longest = 0usize;
+        for p in points {
+            let name = if self.cleanse { router::cleanse(p.name) } else { p.name.into() };
+            let mut last: Option<MetricName> = None;
+            let mut invalid = false;
+            let mut routed = false;
+            let aggregated = route(&name, p, &mut |n, d| {
+                routed = true;
+                let metric = match &last {
+                    Some(m) if m.as_str() == n => m.clone(),
+                    _ => match MetricName::new(n) {
+                        Ok(m) => {
+                            longest = longest.max(n.len());
+                            last = Some(m.clone());
+                            m
+                        }
+                        Err(_) => {
+                            invalid = true;
+                            return;
+                        }
+                    },
+                };
+                if let Some(buf) = per_dest.get_mut(d) {
+                    buf.push(Point::new(metric, p.timestamp, p.value));
+                }
+            });
+            if invalid {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            } else if !routed && !aggregated {
+                self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+            } else {
+                accepted += 1;
+            }
+        }
+        self.max_name.fetch_max(longest, Ordering::Relaxed);
+        for (d, buf) in self.dests.iter().zip(per_dest) {
+            if !buf.is_empty() {
+                self.deliver(d, buf);
+            }
+        }
+        accepted
     }
 
     /// Stops: listeners are expected to be closed already. Each sender writes what it can
@@ -372,50 +527,11 @@ pub struct SelfMetricsState {
 
 impl Sink for Relay {
     fn ingest(&self, points: &[RawPoint<'_>]) -> usize {
-        self.counters.received.fetch_add(points.len() as u64, Ordering::Relaxed);
-        let mut per_dest: Vec<Vec<Point>> = (0..self.dests.len()).map(|_| Vec::new()).collect();
-        let mut accepted = 0usize;
-        let mut longest = 0usize;
-        for p in points {
-            let name = if self.cleanse { router::cleanse(p.name) } else { p.name.into() };
-            let mut last: Option<MetricName> = None;
-            let mut invalid = false;
-            let mut routed = false;
-            self.router.route(&name, &self.health, &mut |n, d| {
-                routed = true;
-                let metric = match &last {
-                    Some(m) if m.as_str() == n => m.clone(),
-                    _ => match MetricName::new(n) {
-                        Ok(m) => {
-                            longest = longest.max(n.len());
-                            last = Some(m.clone());
-                            m
-                        }
-                        Err(_) => {
-                            invalid = true;
-                            return;
-                        }
-                    },
-                };
-                if let Some(buf) = per_dest.get_mut(d) {
-                    buf.push(Point::new(metric, p.timestamp, p.value));
-                }
-            });
-            if invalid {
-                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-            } else if !routed {
-                self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
-            } else {
-                accepted += 1;
-            }
-        }
-        self.max_name.fetch_max(longest, Ordering::Relaxed);
-        for (d, buf) in self.dests.iter().zip(per_dest) {
-            if !buf.is_empty() {
-                self.deliver(d, buf);
-            }
-        }
-        accepted
+        let now = unix_now();
+        self.dispatch(points, &|name, p, emit| {
+            let point = PointIn { value: p.value, timestamp: p.timestamp, now };
+            self.router.route_point(name, Some(point), &self.health, emit)
+        })
     }
 
     fn is_full(&self) -> bool {
@@ -425,14 +541,25 @@ impl Sink for Relay {
     }
 }
 
-/// `socket.gethostname()` with dots made underscores, then `-<instance>`: carbon's `<H>`.
-pub fn carbon_host(instance: Option<&str>) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// The host name (`gethostname`), `localhost` if it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
-        .replace('.', "_");
+}
+
+/// The clock in whole seconds (`time(NULL)`).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `socket.gethostname()` with dots made underscores, then `-<instance>`: carbon's `<H>`.
+pub fn carbon_host(instance: Option<&str>) -> String {
+    let host = hostname().replace('.', "_");
     match instance {
         Some(i) if !i.is_empty() => format!("{host}-{i}"),
         _ => host,

@@ -1,5 +1,5 @@
 //! Where a metric goes: carbon-relay's routers (`rules`, `consistent-hashing`) and
-//! carbon-c-relay's route list (clusters, `match`, `rewrite`).
+//! carbon-c-relay's route list (clusters, `match`, `rewrite`, `aggregate`).
 //!
 //! A router maps a metric name to destination indices (into the relay's destination table),
 //! possibly under a new name (c-relay's `rewrite`). It allocates nothing per lookup unless a
@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use carbon_proto::ring::{CRelayRing, ConsistentHashRing};
 use regex::Regex;
 use store::config::PatternList;
+
+use super::aggregate::Aggregate;
 
 /// Which destinations are connected now, updated by the relay's monitor. `any_of` and
 /// `failover` clusters skip destinations that are down; every other router ignores it
@@ -95,6 +97,15 @@ pub enum Stmt {
         /// Stop after a match (implied by `blackhole`).
         stop: bool,
     },
+    /// `aggregate <expr>... ... [stop];`: a matching point goes into the aggregate.
+    Aggregate {
+        /// Any of these matching is a match; the first that matches gives the groups.
+        exprs: Vec<Expr>,
+        /// Index into the route list's aggregates.
+        index: usize,
+        /// Stop after a match.
+        stop: bool,
+    },
     /// `rewrite <regex> into <replacement>;`
     Rewrite {
         /// The regex.
@@ -163,7 +174,29 @@ pub enum Router {
         clusters: Vec<Cluster>,
         /// The statements in file order.
         stmts: Vec<Stmt>,
+        /// The `aggregate` statements' engines, referenced by index from the statements.
+        aggregates: Vec<AggregateRule>,
     },
+}
+
+/// An `aggregate` statement: its buckets, and where its aggregates go.
+#[derive(Debug)]
+pub struct AggregateRule {
+    /// The buckets.
+    pub engine: Aggregate,
+    /// `send to`: cluster indices; `None`: the aggregates are routed like received points.
+    pub send_to: Option<Vec<usize>>,
+}
+
+/// A point being routed, for the `aggregate` statements.
+#[derive(Debug, Clone, Copy)]
+pub struct PointIn {
+    /// The value.
+    pub value: f64,
+    /// The timestamp.
+    pub timestamp: f64,
+    /// The clock, in whole seconds.
+    pub now: i64,
 }
 
 impl Router {
@@ -173,6 +206,20 @@ impl Router {
     /// carbon's routers send a metric at most once to each destination (its client manager
     /// collects the destinations in a set); carbon-c-relay sends once per matching cluster.
     pub fn route(&self, metric: &str, health: &Health, emit: &mut dyn FnMut(&str, usize)) {
+        self.route_point(metric, None, health, emit);
+    }
+
+    /// [`Router::route`] for a point: an `aggregate` statement that matches takes it into its
+    /// buckets (with `point` `None` it is passed over, as carbon-c-relay's test mode shows it).
+    /// Returns whether an aggregate took it.
+    pub fn route_point(
+        &self,
+        metric: &str,
+        point: Option<PointIn>,
+        health: &Health,
+        emit: &mut dyn FnMut(&str, usize),
+    ) -> bool {
+        let mut aggregated = false;
         match self {
             Router::Rules(rules) => {
                 let mut seen: [usize; 8] = [usize::MAX; 8];
@@ -196,7 +243,7 @@ impl Router {
                             once(d, emit);
                         }
                         if !rule.continue_matching {
-                            return;
+                            return false;
                         }
                     }
                 }
@@ -231,7 +278,7 @@ impl Router {
                     add(metric, emit);
                 }
             }
-            Router::CRelay { clusters, stmts } => {
+            Router::CRelay { clusters, stmts, aggregates } => {
                 let mut name: Cow<'_, str> = Cow::Borrowed(metric);
                 for stmt in stmts {
                     match stmt {
@@ -245,7 +292,25 @@ impl Router {
                                 }
                             }
                             if *stop {
-                                return;
+                                return aggregated;
+                            }
+                        }
+                        Stmt::Aggregate { exprs, index, stop } => {
+                            let Some(expr) = exprs.iter().find(|e| e.matches(&name)) else {
+                                continue;
+                            };
+                            if let (Some(p), Some(rule)) = (point, aggregates.get(*index)) {
+                                // The outputs are rewrites of the name when the expression
+                                // has groups, else named as written.
+                                let caps = match expr {
+                                    Expr::Regex(r) if r.captures_len() > 1 => r.captures(&name),
+                                    _ => None,
+                                };
+                                rule.engine.put(&name, caps.as_ref(), p.value, p.timestamp, p.now);
+                                aggregated = true;
+                            }
+                            if *stop {
+                                return aggregated;
                             }
                         }
                         Stmt::Rewrite { regex, replacement } => {
@@ -254,6 +319,34 @@ impl Router {
                             }
                         }
                     }
+                }
+            }
+        }
+        aggregated
+    }
+
+    /// The `aggregate` statements (c-relay), in file order.
+    pub fn aggregates(&self) -> &[AggregateRule] {
+        match self {
+            Router::CRelay { aggregates, .. } => aggregates,
+            _ => &[],
+        }
+    }
+
+    /// Calls `emit(name, destination)` for `metric` sent straight to the c-relay clusters
+    /// `to` (indices into the route list's clusters), as a `send to` of a `statistics` or
+    /// `aggregate` statement does: no rule applies. Other routers emit nothing.
+    pub fn send_to_clusters(
+        &self,
+        metric: &str,
+        to: &[usize],
+        health: &Health,
+        emit: &mut dyn FnMut(&str, usize),
+    ) {
+        if let Router::CRelay { clusters, .. } = self {
+            for &c in to {
+                if let Some(cluster) = clusters.get(c) {
+                    cluster.send(metric, health, emit);
                 }
             }
         }
@@ -349,9 +442,16 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 /// is kept), back-references expanded with their modifiers. `None` when it does not match.
 pub fn rewrite(regex: &Regex, replacement: &[ReplPart], name: &str) -> Option<String> {
     let caps = regex.captures(name)?;
-    let whole = caps.get(0)?;
+    Some(expand(&caps, replacement, name))
+}
+
+/// The rewrite of `name` for a match `caps` of it: the text before and after the match kept,
+/// the match replaced by `replacement` with its back-references expanded (a group that did
+/// not take part is empty).
+pub fn expand(caps: &regex::Captures<'_>, replacement: &[ReplPart], name: &str) -> String {
+    let (start, end) = caps.get(0).map_or((0, 0), |m| (m.start(), m.end()));
     let mut out = String::with_capacity(name.len() + 16);
-    out.push_str(name.get(..whole.start()).unwrap_or_default());
+    out.push_str(name.get(..start).unwrap_or_default());
     for part in replacement {
         match part {
             ReplPart::Text(t) => out.push_str(t),
@@ -368,8 +468,8 @@ pub fn rewrite(regex: &Regex, replacement: &[ReplPart], name: &str) -> Option<St
             }
         }
     }
-    out.push_str(name.get(whole.end()..).unwrap_or_default());
-    Some(out)
+    out.push_str(name.get(end..).unwrap_or_default());
+    out
 }
 
 /// Parses a c-relay replacement: `\1`..`\9`, `\_1` (lowercase), `\^1` (uppercase), `\.1`,

@@ -142,6 +142,10 @@ struct AggregationArgs {
     #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     aggregation_forward_all: bool,
+    /// With --aggregation-rules: look at the rules file this often, in seconds, and use its
+    /// new rules when it changed (carbon-aggregator: every 10 s; 0: read it once).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    aggregation_rules_reload: u64,
 }
 
 /// The statsd server inside the main server.
@@ -353,7 +357,7 @@ async fn run(
     args: ServeArgs,
     options: StoreOptions,
     listen: ListenConfig,
-    aggregator: Option<store::aggregator::Aggregator>,
+    aggregator: Option<(store::aggregator::Aggregator, store::aggregator::RulesFile)>,
 ) -> anyhow::Result<()> {
     // Sockets first, so a port in use fails before the (possibly long) log replay.
     let listeners = Listeners::bind(&listen).await?;
@@ -384,8 +388,11 @@ async fn run(
     );
     let stopping = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(StoreSink::new(store.clone(), Arc::clone(&stopping)));
-    let aggregating = aggregator.map(|a| {
-        Arc::new(super::AggregatingSink::new(a, Arc::clone(&sink) as Arc<dyn super::Sink>))
+    let reload = Duration::from_secs(args.aggregation.aggregation_rules_reload);
+    let aggregating = aggregator.map(|(a, file)| {
+        let agg = super::AggregatingSink::new(a, Arc::clone(&sink) as Arc<dyn super::Sink>);
+        agg.watch_rules(file, reload);
+        Arc::new(agg)
     });
     let stats = Arc::new(ListenerStats::default());
     let shutdown = CancellationToken::new();
@@ -496,19 +503,22 @@ async fn run(
 
 /// The aggregator role, when `--aggregation-rules` names a file (read before anything starts,
 /// so that a bad file stops the server at once, naming its line).
-fn load_aggregator(args: &ServeArgs) -> anyhow::Result<Option<store::aggregator::Aggregator>> {
-    use store::aggregator::{AggregationRules, Aggregator, AggregatorConfig};
+fn load_aggregator(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<(store::aggregator::Aggregator, store::aggregator::RulesFile)>> {
+    use store::aggregator::{Aggregator, AggregatorConfig, RulesFile};
     let Some(path) = &args.aggregation.aggregation_rules else { return Ok(None) };
     if !path.exists() {
         bail!("--aggregation-rules {}: no such file", path.display());
     }
-    let rules = AggregationRules::open(path)?;
+    let file = RulesFile::open(path)?;
+    let rules = file.rules().clone();
     tracing::info!(file = %path.display(), rules = rules.rules().len(), "read aggregation rules");
     let config = AggregatorConfig {
         forward_all: args.aggregation.aggregation_forward_all,
         ..AggregatorConfig::default()
     };
-    Ok(Some(Aggregator::new(rules, config)))
+    Ok(Some((Aggregator::new(rules, config), file)))
 }
 
 /// Once a minute at most, a warning for what went wrong meanwhile: malformed input (each line

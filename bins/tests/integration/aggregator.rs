@@ -114,3 +114,54 @@ fn a_bad_rules_file_stops_the_server_naming_the_line() {
         "{stderr}"
     );
 }
+
+/// The rules file is looked at every `--aggregation-rules-reload` seconds (carbon: 10): a
+/// broken new version is logged and the old rules stay; a good one is used from then on.
+#[test]
+fn a_changed_rules_file_is_read_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let rules = root.join("aggregation-rules.conf");
+    fs::write(&rules, "first (1) = max <<any>>\n").unwrap();
+    let (running, line) = start(
+        root,
+        &[
+            "--aggregation-rules",
+            rules.to_str().unwrap(),
+            "--aggregation-forward-all",
+            "false",
+            "--aggregation-rules-reload",
+            "1",
+        ],
+    );
+    let log = root.join("server.log");
+    let wait_log = |what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !support::read_log(&log).contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?}:\n{}",
+                support::read_log(&log)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let now = whisper::now();
+    let t = now - now % 60 - 180;
+    fs::write(&rules, "first (1) = max <<any>>\nbroken (1) = nosuch <<any>>\n").unwrap();
+    wait_log("cannot be used");
+    TcpStream::connect(line).unwrap().write_all(format!("a 1 {t}\n").as_bytes()).unwrap();
+    // Its buffer fires 1 s after the point (a reload before then would clear it, as in carbon).
+    std::thread::sleep(Duration::from_millis(2500));
+    fs::write(&rules, "second (1) = sum <<any>>\n").unwrap();
+    wait_log("re-read aggregation rules");
+    TcpStream::connect(line)
+        .unwrap()
+        .write_all(format!("a 2 {}\nb 3 {}\n", t + 60, t + 60).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    stop(running, root);
+    let dir = root.join("storage/whisper");
+    assert_eq!(points(&dir.join("first.wsp")), [(t, 1.0)], "the old rules stayed");
+    assert_eq!(points(&dir.join("second.wsp")), [(t + 60, 5.0)], "the new rules");
+}

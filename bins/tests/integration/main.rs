@@ -20,6 +20,7 @@ mod listeners;
 mod read_tools;
 mod relay;
 mod relay_aggregate;
+mod relay_crelay;
 mod server;
 mod statsd;
 mod support;

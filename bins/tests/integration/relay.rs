@@ -29,13 +29,13 @@ use bins::relay::router::Health;
 use crate::carbon::Carbon;
 use crate::support;
 
-const RELAY: &str = env!("CARGO_BIN_EXE_graphite-relay");
-const CRELAY: &str = "/usr/bin/carbon-c-relay";
+pub(crate) const RELAY: &str = env!("CARGO_BIN_EXE_graphite-relay");
+pub(crate) const CRELAY: &str = "/usr/bin/carbon-c-relay";
 const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Whether `path` exists; otherwise SKIP (or fail under GRAPHITE_REQUIRE_REFERENCE=1).
-fn have(path: &str, test: &str) -> bool {
+pub(crate) fn have(path: &str, test: &str) -> bool {
     if Path::new(path).exists() {
         return true;
     }
@@ -46,7 +46,7 @@ fn have(path: &str, test: &str) -> bool {
     false
 }
 
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if cond() {
@@ -62,14 +62,14 @@ fn wait_port(port: u16, limit: Duration) -> bool {
 }
 
 /// A child process, stopped with SIGTERM (then SIGKILL) when dropped.
-struct Proc {
+pub(crate) struct Proc {
     child: Option<Child>,
     name: &'static str,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Proc {
+    pub(crate) fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Proc {
         let out = fs::File::create(&log).unwrap();
         let child = cmd
             .stdin(Stdio::null())
@@ -80,12 +80,12 @@ impl Proc {
         Proc { child: Some(child), name, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM and wait (bounded); SIGKILL if it does not stop.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -101,7 +101,7 @@ impl Proc {
         let _ = child.wait();
     }
 
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Some(c) = self.child.as_mut()
             && let Ok(Some(status)) = c.try_wait()
         {
@@ -117,7 +117,7 @@ impl Drop for Proc {
 }
 
 /// Reads `key=addr` pairs of a ready file.
-fn ready_addrs(path: &Path, proc: &mut Proc) -> HashMap<String, SocketAddr> {
+pub(crate) fn ready_addrs(path: &Path, proc: &mut Proc) -> HashMap<String, SocketAddr> {
     let ok = wait_until(Duration::from_secs(60), || {
         proc.assert_running();
         path.exists()
@@ -157,7 +157,7 @@ fn start_server(root: &Path) -> (Proc, SocketAddr) {
 }
 
 /// Our relay with `args`; returns it and its plaintext address.
-fn start_relay(dir: &Path, args: &[&str]) -> (Proc, SocketAddr) {
+pub(crate) fn start_relay(dir: &Path, args: &[&str]) -> (Proc, SocketAddr) {
     let ready = dir.join("relay.ready");
     let _ = fs::remove_file(&ready);
     let mut p = Proc::spawn(
@@ -191,7 +191,7 @@ fn wsp_names(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-fn names(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}.host{}.metric_{i}", i % 97)).collect()
 }
 
@@ -200,7 +200,7 @@ fn now_minute() -> i64 {
     (now as i64 / 60) * 60 - 60
 }
 
-fn send_lines(addr: SocketAddr, lines: &[String]) {
+pub(crate) fn send_lines(addr: SocketAddr, lines: &[String]) {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut buf = String::new();
     for l in lines {
@@ -216,7 +216,11 @@ fn send_lines(addr: SocketAddr, lines: &[String]) {
 
 /// Runs `carbon-c-relay -t` on `config` with `names` and returns, per name, the servers it
 /// would send to.
-fn crelay_test_mode(dir: &Path, config: &str, names: &[String]) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn crelay_test_mode(
+    dir: &Path,
+    config: &str,
+    names: &[String],
+) -> BTreeMap<String, Vec<String>> {
     let path = dir.join("test-mode.conf");
     fs::write(&path, config).unwrap();
     let mut child = Command::new(CRELAY)
@@ -572,8 +576,8 @@ fn restart_mid_stream(spool: bool) {
         got == want
     };
     let complete = wait_until(Duration::from_secs(60), got_all);
-    // The self-metrics of the destination arrive through the relay itself.
-    let label = format!("destinations.127_0_0_1:{}:None.sent", sink_addr.port());
+    // The statistics of the destination (carbon-c-relay's names) arrive through the relay.
+    let label = format!("destinations.127_0_0_1:{}.sent", sink_addr.port());
     let metrics = wait_until(Duration::from_secs(10), || {
         lines.lock().unwrap().iter().any(|l| l.starts_with("carbon.relays.") && l.contains(&label))
     });

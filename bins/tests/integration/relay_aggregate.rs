@@ -259,3 +259,40 @@ fn relay_aggregator_command_line_and_self_metrics() {
     assert!(own.iter().any(|n| n.ends_with(".allocatedBuffers")), "{own:?}");
     assert!(own.iter().any(|n| n.contains(".destinations.127_0_0_1:")), "{own:?}");
 }
+
+/// The rules file is re-read when it changes (every `--aggregation-rules-reload` seconds;
+/// carbon: 10): a broken version is logged and the rules in use stay, a good one replaces
+/// them.
+#[test]
+fn relay_aggregator_re_reads_a_changed_rules_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sink, lines) = line_sink();
+    let (relay, addr) = Relay::start(
+        tmp.path(),
+        &conf(sink, false),
+        "cpu.total (60) = sum <host>.cpu\n",
+        &["--aggregation-rules-reload", "1"],
+    );
+    let rules = tmp.path().join("aggregation-rules.conf");
+    let wait_log = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !relay.log().contains(what) {
+            assert!(Instant::now() < deadline, "no {what:?}:\n{}", relay.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let m1 = (now() - 300) / 60 * 60;
+    fs::write(&rules, "cpu.total (60) = sum <host>.cpu\ncpu.x (60) = median <host>.cpu\n").unwrap();
+    wait_log("cannot be used");
+    send(addr, m1);
+    let ok = wait_for(&lines, |v| last(v, "cpu.total", m1) == Some(12.0));
+    assert!(ok, "the old rule: {:?}\n{}", values(&lines), relay.log());
+    fs::write(&rules, "cpu.count (60) = count <host>.cpu\n").unwrap();
+    wait_log("re-read aggregation rules");
+    let m2 = m1 + 60;
+    send(addr, m2);
+    let ok = wait_for(&lines, |v| last(v, "cpu.count", m2) == Some(4.0));
+    assert!(ok, "the new rule: {:?}\n{}", values(&lines), relay.log());
+    relay.stop();
+    assert_eq!(last(&values(&lines), "cpu.total", m2), None, "the old rule is gone");
+}

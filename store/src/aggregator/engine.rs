@@ -243,6 +243,12 @@ impl Aggregator {
         self.intervals = 0;
     }
 
+    /// Replaces the rules and keeps the buffers (they are emitted when due, then dropped):
+    /// what carbon does when the rules file disappears.
+    pub(crate) fn replace_rules_keeping_buffers(&mut self, rules: AggregationRules) {
+        self.rules = rules;
+    }
+
     /// What was counted so far.
     pub fn stats(&self) -> AggregatorStats {
         self.stats

@@ -10,6 +10,9 @@
 //! [`Aggregator::tick`] about once a second to collect what is due; both take the current
 //! time, so the engine is deterministic under test.
 //!
+//! [`RulesFile`] re-reads the rules file when it changes, as carbon-aggregator does every 10
+//! seconds, and [`Aggregator::update_rules`] puts the new rules in use.
+//!
 //! The server runs it as a role (`graphite-rs --aggregation-rules FILE`): aggregated points
 //! go into the same store as received ones. The relay can call it the same way.
 //!
@@ -17,12 +20,14 @@
 //! carbon's.
 
 mod engine;
+mod reload;
 mod rules;
 
 pub use engine::{
     Aggregator, AggregatorConfig, AggregatorStats, DEFAULT_MAX_AGGREGATION_INTERVALS,
     DEFAULT_MAX_INTERVALS, DEFAULT_MAX_VALUES_PER_INTERVAL, Pushed,
 };
+pub use reload::{RULES_RELOAD_INTERVAL, RulesFile, RulesReload, RulesUpdate};
 pub use rules::{
     AggregationRule, AggregationRules, Method, RuleErrorKind, RulesError, input_regex,
 };

@@ -367,9 +367,7 @@ impl AggregationRules {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Ok(AggregationRules { path: path.to_path_buf(), rules: Vec::new() })
             }
-            Err(e) => {
-                Err(RulesError { path: path.to_path_buf(), line: None, kind: RuleErrorKind::Io(e) })
-            }
+            Err(e) => Err(RulesError::io(path, e)),
         }
     }
 
@@ -391,6 +389,18 @@ impl AggregationRules {
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Whether `other` has the same rules in the same order (output, frequency, method and
+    /// input of each), wherever they are written.
+    pub(crate) fn same_rules(&self, other: &AggregationRules) -> bool {
+        self.rules.len() == other.rules.len()
+            && self.rules.iter().zip(&other.rules).all(|(a, b)| {
+                a.output == b.output
+                    && a.frequency == b.frequency
+                    && a.method == b.method
+                    && a.input == b.input
+            })
     }
 }
 
@@ -420,6 +430,11 @@ pub struct RulesError {
 }
 
 impl RulesError {
+    /// A file that exists but cannot be read or looked at.
+    pub(crate) fn io(path: &Path, error: io::Error) -> RulesError {
+        RulesError { path: path.to_path_buf(), line: None, kind: RuleErrorKind::Io(error) }
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path

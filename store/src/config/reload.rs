@@ -7,7 +7,7 @@
 //! [`SCHEMA_RELOAD_INTERVAL`] to do what carbon does.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -22,37 +22,38 @@ pub const SCHEMA_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A config file type that [`Reloadable`] can read.
 pub trait ConfigFile: Sized {
+    /// What a file that cannot be used is.
+    type Error;
+
     /// Reads the file at `path`, deciding what a missing file means (each type's `open`).
     ///
     /// # Errors
     ///
     /// The type's own errors.
-    fn open_file(path: &Path) -> Result<Self, ConfigError>;
+    fn open_file(path: &Path) -> Result<Self, Self::Error>;
+
+    /// The error for a file that cannot even be looked at (`stat` failed).
+    fn io_error(path: &Path, error: io::Error) -> Self::Error;
 }
 
-impl ConfigFile for StorageSchemas {
-    fn open_file(path: &Path) -> Result<Self, ConfigError> {
-        StorageSchemas::open(path)
-    }
+/// The config files whose errors are [`ConfigError`].
+macro_rules! config_file {
+    ($($t:ty),*) => {$(
+        impl ConfigFile for $t {
+            type Error = ConfigError;
+
+            fn open_file(path: &Path) -> Result<Self, ConfigError> {
+                <$t>::open(path)
+            }
+
+            fn io_error(path: &Path, error: io::Error) -> ConfigError {
+                ConfigError::new(path, None, ConfigErrorKind::Io(error))
+            }
+        }
+    )*};
 }
 
-impl ConfigFile for StorageAggregation {
-    fn open_file(path: &Path) -> Result<Self, ConfigError> {
-        StorageAggregation::open(path)
-    }
-}
-
-impl ConfigFile for PatternList {
-    fn open_file(path: &Path) -> Result<Self, ConfigError> {
-        PatternList::open(path)
-    }
-}
-
-impl ConfigFile for RewriteRules {
-    fn open_file(path: &Path) -> Result<Self, ConfigError> {
-        RewriteRules::open(path)
-    }
-}
+config_file!(StorageSchemas, StorageAggregation, PatternList, RewriteRules);
 
 /// What identifies a version of a file: its modification time and size, `None` when the file
 /// does not exist.
@@ -93,10 +94,10 @@ impl<T: ConfigFile> Reloadable<T> {
     ///
     /// # Errors
     ///
-    /// As the type's `open`, or [`ConfigErrorKind::Io`] if the file cannot be looked at.
-    pub fn open(path: impl AsRef<Path>) -> Result<Reloadable<T>, ConfigError> {
+    /// As the type's `open`, or [`ConfigFile::io_error`] if the file cannot be looked at.
+    pub fn open(path: impl AsRef<Path>) -> Result<Reloadable<T>, T::Error> {
         let path = path.as_ref().to_path_buf();
-        let stamp = stamp(&path)?;
+        let stamp = stamp(&path).map_err(|e| T::io_error(&path, e))?;
         let value = T::open_file(&path)?;
         Ok(Reloadable { path, value, loaded: stamp, tried: stamp })
     }
@@ -108,8 +109,8 @@ impl<T: ConfigFile> Reloadable<T> {
     ///
     /// The new version's error; the old value stays in use, and the same broken version is not
     /// reported again.
-    pub fn reload_if_changed(&mut self) -> Result<bool, ConfigError> {
-        let now = stamp(&self.path)?;
+    pub fn reload_if_changed(&mut self) -> Result<bool, T::Error> {
+        let now = stamp(&self.path).map_err(|e| T::io_error(&self.path, e))?;
         if now == self.tried {
             return Ok(false);
         }
@@ -142,11 +143,11 @@ impl<T> Reloadable<T> {
     }
 }
 
-fn stamp(path: &Path) -> Result<Stamp, ConfigError> {
+fn stamp(path: &Path) -> io::Result<Stamp> {
     match fs::metadata(path) {
         Ok(meta) => Ok(Some((meta.modified().ok(), meta.len()))),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::new(path, None, ConfigErrorKind::Io(e))),
+        Err(e) => Err(e),
     }
 }
 
