@@ -16,6 +16,10 @@ use collect::apps::{
 };
 use collect::{Collector, Env, Options, RunContext, Sample};
 
+/// The same collectors over `https`.
+#[path = "apps/tls.rs"]
+mod tls;
+
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apps").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -20,7 +20,6 @@
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -61,9 +60,9 @@ impl Tls {
     ///
     /// # Errors
     ///
-    /// A bad `tls_verify`; a `ca_file` that cannot be read ([`crate::Error::Io`]) or holds no
-    /// PEM certificate ([`crate::Error::Malformed`]); no CA certificate on the system when
-    /// neither option is set ([`crate::Error::BadOption`] on `ca_file`).
+    /// [`crate::Error::BadOption`]: a bad `tls_verify`; a `ca_file` that cannot be read or
+    /// holds no PEM certificate; no CA certificate on the system when neither option is set
+    /// (named `ca_file`).
     pub(crate) fn from_options(opts: &Options) -> Result<Tls> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verify = opts.bool_or("tls_verify", true)?;
@@ -80,7 +79,7 @@ impl Tls {
                 .with_custom_certificate_verifier(Arc::new(NoCertificateCheck(provider)))
                 .with_no_client_auth()
         } else if let Some(path) = opts.get("ca_file").filter(|p| !p.is_empty()) {
-            builder.with_root_certificates(read_ca_file(Path::new(path))?).with_no_client_auth()
+            builder.with_root_certificates(read_ca_file(path)?).with_no_client_auth()
         } else {
             let roots = system_roots().ok_or_else(|| crate::Error::BadOption {
                 key: "ca_file".into(),
@@ -158,44 +157,55 @@ pub(crate) fn classify(
     AppError::Io { addr: url.to_owned(), source: e }
 }
 
-/// A hint for a refused certificate, appended to [`AppError::Tls`]'s message.
+/// A hint for the usual causes of a failed handshake, appended to [`AppError::Tls`]'s message.
 pub(crate) fn hint(source: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
     match source {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => " (use a host name the certificate lists, or tls_verify = false)",
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => " (check the server's certificate dates and this host's clock)",
         rustls::Error::InvalidCertificate(_) => {
             " (a private CA or self-signed certificate: set ca_file to its PEM file, or \
              tls_verify = false)"
         }
+        rustls::Error::InvalidMessage(_) => " (does the server speak plain http on this port?)",
         _ => "",
     }
 }
 
 /// The certificates of a PEM file, as trust anchors.
-fn read_ca_file(path: &Path) -> Result<RootCertStore> {
-    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+///
+/// # Errors
+///
+/// [`crate::Error::BadOption`] on `ca_file` (so the agent names the file, line and key): the
+/// file cannot be read, is not PEM, or holds no certificate usable as a trust anchor.
+fn read_ca_file(path: &str) -> Result<RootCertStore> {
+    let bad =
+        |reason| crate::Error::BadOption { key: "ca_file".into(), value: path.into(), reason };
+    let bytes = std::fs::read(path).map_err(|e| {
+        bad(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file",
+            std::io::ErrorKind::PermissionDenied => "permission denied",
+            _ => "cannot be read",
+        })
+    })?;
     let mut roots = RootCertStore::empty();
-    let mut bad = 0usize;
+    let mut unusable = 0usize;
     for cert in CertificateDer::pem_slice_iter(&bytes) {
-        match cert {
-            Ok(der) => {
-                if roots.add(der).is_err() {
-                    bad += 1;
-                }
-            }
-            Err(e) => {
-                return Err(crate::Error::Malformed {
-                    path: path.to_owned(),
-                    what: format!("ca_file: bad PEM: {e}"),
-                });
-            }
+        let der = cert.map_err(|_| bad("not a PEM file"))?;
+        if roots.add(der).is_err() {
+            unusable += 1;
         }
     }
     if roots.is_empty() {
-        let what = if bad > 0 {
-            format!("ca_file: none of its {bad} certificates can be used as a trust anchor")
+        return Err(bad(if unusable > 0 {
+            "no certificate in it can be used as a trust anchor"
         } else {
-            "ca_file: no PEM certificate (-----BEGIN CERTIFICATE-----) in it".to_owned()
-        };
-        return Err(crate::Error::Malformed { path: path.to_owned(), what });
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+        }));
     }
     Ok(roots)
 }
@@ -338,7 +348,8 @@ mod tests {
         assert!(e.contains("no PEM certificate") && e.contains("ca.pem"), "{e}");
         let o: Options = [("ca_file", "/nonexistent/ca.pem")].into_iter().collect();
         let e = Tls::from_options(&o).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        assert!(e.contains("`ca_file`") && e.contains("/nonexistent/ca.pem"), "{e}");
+        assert!(e.contains("no such file"), "{e}");
     }
 
     #[test]
@@ -350,9 +361,11 @@ mod tests {
     }
 
     #[test]
-    fn hints_only_for_certificate_errors() {
+    fn hints_name_the_usual_causes() {
         let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         assert!(hint(&cert).contains("ca_file"));
+        let name = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        assert!(hint(&name).contains("host name"));
         assert_eq!(hint(&rustls::Error::DecryptError), "");
     }
 }
