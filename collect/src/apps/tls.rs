@@ -8,7 +8,10 @@
 //!   `rustls-native-certs` (Debian's `/etc/ssl/certs`, or `SSL_CERT_FILE` / `SSL_CERT_DIR`),
 //!   and the certificate must name the host connected to;
 //! - `ca_file = "/path.pem"`: against the certificates in that PEM file only (a private CA, or a
-//!   self-signed server certificate), read when the collector is built;
+//!   self-signed server certificate), read when the collector is built. A server presenting one
+//!   of those certificates itself is accepted when its dates and name are right, even when it is
+//!   marked as a CA: `openssl req -x509` marks its self-signed certificates so, and webpki alone
+//!   refuses a CA certificate as a server's (`CaUsedAsEndEntity`) where OpenSSL took it;
 //! - `tls_verify = false`: the certificate is not checked at all (the handshake signatures still
 //!   are); `ca_file` is then unused.
 //!
@@ -79,7 +82,21 @@ impl Tls {
                 .with_custom_certificate_verifier(Arc::new(NoCertificateCheck(provider)))
                 .with_no_client_auth()
         } else if let Some(path) = opts.get("ca_file").filter(|p| !p.is_empty()) {
-            builder.with_root_certificates(read_ca_file(path)?).with_no_client_auth()
+            let (roots, pinned) = read_ca_file(path)?;
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|_| crate::Error::BadOption {
+                key: "ca_file".into(),
+                value: path.into(),
+                reason: "no certificate in it can be used as a trust anchor",
+            })?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CaFileCheck { inner, pinned }))
+                .with_no_client_auth()
         } else {
             let roots = system_roots().ok_or_else(|| crate::Error::BadOption {
                 key: "ca_file".into(),
@@ -176,13 +193,13 @@ pub(crate) fn hint(source: &rustls::Error) -> &'static str {
     }
 }
 
-/// The certificates of a PEM file, as trust anchors.
+/// The certificates of a PEM file, as trust anchors and as they were written.
 ///
 /// # Errors
 ///
 /// [`crate::Error::BadOption`] on `ca_file` (so the agent names the file, line and key): the
 /// file cannot be read, is not PEM, or holds no certificate usable as a trust anchor.
-fn read_ca_file(path: &str) -> Result<RootCertStore> {
+fn read_ca_file(path: &str) -> Result<(RootCertStore, Vec<CertificateDer<'static>>)> {
     let bad =
         |reason| crate::Error::BadOption { key: "ca_file".into(), value: path.into(), reason };
     let bytes = std::fs::read(path).map_err(|e| {
@@ -193,11 +210,14 @@ fn read_ca_file(path: &str) -> Result<RootCertStore> {
         })
     })?;
     let mut roots = RootCertStore::empty();
+    let mut pinned = Vec::new();
     let mut unusable = 0usize;
     for cert in CertificateDer::pem_slice_iter(&bytes) {
         let der = cert.map_err(|_| bad("not a PEM file"))?;
-        if roots.add(der).is_err() {
+        if roots.add(der.clone()).is_err() {
             unusable += 1;
+        } else {
+            pinned.push(der);
         }
     }
     if roots.is_empty() {
@@ -207,7 +227,7 @@ fn read_ca_file(path: &str) -> Result<RootCertStore> {
             "no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
         }));
     }
-    Ok(roots)
+    Ok((roots, pinned))
 }
 
 /// The system's CA certificates, read on first use and kept for the process (a few hundred KiB
@@ -233,6 +253,72 @@ fn system_roots() -> Option<Arc<RootCertStore>> {
     let roots = Arc::new(roots);
     *cached = Some(roots.clone());
     Some(roots)
+}
+
+/// `ca_file`: webpki's check against the file's certificates, plus one case it refuses: the
+/// server presents, as its own, a certificate of the file that is marked as a CA.
+#[derive(Debug)]
+struct CaFileCheck {
+    /// webpki with the file's certificates as trust anchors.
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    /// The file's certificates, DER, to recognise one presented as is.
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for CaFileCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match verdict {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)))
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) && self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                // webpki checks a certificate's dates before its CA flag, so they were right;
+                // it is one the operator trusts byte for byte; what is left is the name.
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// `tls_verify = false`: any certificate is accepted, but the handshake's signatures are still

@@ -27,13 +27,29 @@ struct TestCert {
 }
 
 impl TestCert {
+    /// A self-signed end-entity certificate for `names`.
     fn new(names: &[&str]) -> TestCert {
+        TestCert::make(names, false)
+    }
+
+    /// A self-signed certificate marked as a CA (basicConstraints CA:TRUE), as
+    /// `openssl req -x509` makes them.
+    fn new_ca_flagged(names: &[&str]) -> TestCert {
+        TestCert::make(names, true)
+    }
+
+    fn make(names: &[&str], ca: bool) -> TestCert {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let made = rcgen::generate_simple_self_signed(names).unwrap();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
-        TestCert { der: made.cert.der().clone(), key_pkcs8: made.signing_key.serialize_der(), dir }
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        TestCert { der: cert.der().clone(), key_pkcs8: key.serialize_der(), dir }
     }
 
     fn cert_path(&self) -> PathBuf {
@@ -279,6 +295,38 @@ fn a_certificate_for_another_name_is_refused_even_with_its_ca_file() {
 }
 
 #[test]
+fn a_ca_flagged_self_signed_certificate_in_ca_file_is_accepted_as_is() {
+    // What `openssl req -x509` makes: webpki alone refuses it as a server's certificate.
+    let cert = TestCert::new_ca_flagged(&["localhost", "127.0.0.1"]);
+    let other = TestCert::new_ca_flagged(&["localhost", "127.0.0.1"]);
+    let elsewhere = TestCert::new_ca_flagged(&["elsewhere.example"]);
+    let (port, _heads, server) =
+        https_server(&cert, vec![http_ok("application/json", JSON_DOC), Vec::new()]);
+    let url = format!("https://127.0.0.1:{port}/");
+    let ca = cert.ca_file();
+    assert_metrics(
+        &run(&mut http_json(&[("url", &url), ("ca_file", &ca)])).unwrap(),
+        &JSON_METRICS,
+    );
+    // Another CA-flagged certificate in ca_file does not vouch for this one.
+    let other_ca = other.ca_file();
+    assert_certificate_refused(
+        &run_err(&mut http_json(&[("url", &url), ("ca_file", &other_ca)])),
+        &url,
+    );
+    server.join().unwrap();
+
+    // The very certificate, but for another name: refused.
+    let (port, _heads, server) = https_server(&elsewhere, vec![Vec::new()]);
+    let url = format!("https://127.0.0.1:{port}/");
+    let ca = elsewhere.ca_file();
+    let e = run_err(&mut http_json(&[("url", &url), ("ca_file", &ca)]));
+    assert_certificate_refused(&e, &url);
+    assert!(e.to_string().contains("not valid for name"), "{e}");
+    server.join().unwrap();
+}
+
+#[test]
 fn https_timeouts_and_size_caps_are_those_of_http() {
     let cert = TestCert::new(&["127.0.0.1"]);
     let ca = cert.ca_file();
@@ -366,7 +414,8 @@ fn an_unusable_ca_file_is_refused_when_the_collector_is_built() {
 #[test]
 fn nginx_collector_reads_a_real_nginx_over_https() {
     let Some(bin) = reference_binary("/usr/sbin/nginx", "nginx-light") else { return };
-    let cert = TestCert::new(&["localhost", "127.0.0.1"]);
+    // Marked as a CA, like the self-signed certificates `openssl req -x509` makes for nginx.
+    let cert = TestCert::new_ca_flagged(&["localhost", "127.0.0.1"]);
     let dir = tempfile::tempdir().unwrap();
     let port = dead_port();
     let d = dir.path().display();
