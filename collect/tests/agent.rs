@@ -417,3 +417,42 @@ fn a_bad_statsd_setting_names_file_and_line() {
         assert_names(&err, &path, line, key);
     }
 }
+
+#[test]
+fn diamond_conf_tls_keys_reach_the_http_collectors() {
+    // The real collectors, so each section is built (and its ca_file read) as at start.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&ca, made.cert.pem()).unwrap();
+    let conf = dir.path().join("diamond.conf");
+    let text = format!(
+        "[collectors]\n[[NginxCollector]]\nenabled = True\nreq_ssl = True\nreq_port = 8443\n\
+         ca_file = {}\n[[HTTPJSONCollector]]\nenabled = True\n\
+         url = https://localhost:9200/_stats\ntls_verify = False\n",
+        ca.display()
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let builtin = Registry::builtin();
+    let c = AgentConfig::from_diamond(&conf, &builtin, &names()).unwrap();
+    let names_of: Vec<&str> = c.collectors.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names_of, ["httpjson", "nginx"]);
+    let (json, nginx) = (&c.collectors[0].options, &c.collectors[1].options);
+    assert!(nginx.bool_or("req_ssl", false).unwrap());
+    assert_eq!(nginx.get("ca_file"), ca.to_str());
+    assert!(!json.bool_or("tls_verify", true).unwrap());
+    // The printed agent.toml carries them too.
+    let toml = dir.path().join("agent.toml");
+    std::fs::write(&toml, c.to_toml()).unwrap();
+    let again = AgentConfig::from_toml(&toml, &builtin, &names()).unwrap();
+    assert_eq!(again.collectors, c.collectors);
+
+    // A ca_file that is not there, or a bad tls_verify, is refused naming file, line and key.
+    std::fs::write(&conf, text.replace(ca.to_str().unwrap(), "/nonexistent/ca.pem")).unwrap();
+    let err = AgentConfig::from_diamond(&conf, &builtin, &names()).unwrap_err().to_string();
+    assert_names(&err, &conf, 6, "ca_file");
+    assert!(err.contains("no such file"), "{err}");
+    std::fs::write(&conf, text.replace("tls_verify = False", "tls_verify = maybe")).unwrap();
+    let err = AgentConfig::from_diamond(&conf, &builtin, &names()).unwrap_err().to_string();
+    assert_names(&err, &conf, 10, "tls_verify");
+}

@@ -1,9 +1,11 @@
-//! A small blocking HTTP/1.1 GET client over `std::net`, enough for status pages and JSON
-//! endpoints on the same host or LAN.
+//! A small blocking HTTP/1.1 GET client over `std::net`, with TLS for `https` URLs (rustls,
+//! see [`super::tls`]), enough for status pages and JSON endpoints.
 //!
 //! Why not a crate: the collectors need one GET with a connect timeout, a deadline on the whole
-//! answer and a size cap; `ureq` would bring TLS and a connection pool we do not use. What is
-//! left out: TLS (`https` URLs are refused with a clear error), redirects (a 3xx is reported
+//! answer and a size cap; `ureq` would bring a connection pool, redirects and a second HTTP
+//! stack we do not use, and its resolver would not connect to one host while naming another in
+//! `Host` (nginx's `req_host_header`). TLS is a layer over the same socket, so the timeouts and
+//! the cap are the same for `http` and `https`. What is left out: redirects (a 3xx is reported
 //! as a status error), proxies, compression (we do not ask for it), keep-alive (every request
 //! says `Connection: close`).
 //!
@@ -15,7 +17,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::tls::{Stream, Tls};
 use super::{AppError, Timeouts};
+use crate::options::Options;
 
 /// The most a response may hold, head and body. Status pages are a few hundred bytes and JSON
 /// stats pages rarely pass a megabyte; the cap keeps a runaway endpoint from eating memory.
@@ -23,14 +27,16 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// The most the head (status line and headers) may hold.
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
-/// A parsed `http://host[:port]/path` URL.
+/// A parsed `http://host[:port]/path` or `https://host[:port]/path` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Url {
     /// The URL as written, for error messages.
     pub(crate) text: String,
+    /// `https`: TLS over the connection.
+    pub(crate) tls: bool,
     /// Host name or address (IPv6 without brackets).
     pub(crate) host: String,
-    /// Port (80 when not written).
+    /// Port (80, or 443 for `https`, when not written).
     pub(crate) port: u16,
     /// Path and query, starting with `/`.
     pub(crate) path: String,
@@ -41,16 +47,14 @@ impl Url {
     ///
     /// # Errors
     ///
-    /// [`AppError::BadUrl`] for another scheme than `http` (TLS is not built in), user info,
-    /// a missing host or a bad port.
+    /// [`AppError::BadUrl`] for another scheme than `http` or `https`, user info, a missing
+    /// host or a bad port.
     pub(crate) fn parse(text: &str) -> Result<Url, AppError> {
         let bad = |reason| AppError::BadUrl { url: text.to_owned(), reason };
-        let rest = match text.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-                return Err(bad("https is not supported (no TLS in the agent); use http"));
-            }
-            _ => return Err(bad("expected an http:// URL")),
+        let (tls, rest) = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            _ => return Err(bad("expected an http:// or https:// URL")),
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => rest.split_at(i),
@@ -79,19 +83,55 @@ impl Url {
         }
         let port = match port {
             Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| bad("bad port"))?,
-            None => 80,
+            None => default_port(tls),
         };
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("whitespace in path"));
         }
-        Ok(Url { text: text.to_owned(), host: host.to_owned(), port, path })
+        Ok(Url { text: text.to_owned(), tls, host: host.to_owned(), port, path })
     }
 
     /// `host:port` as it goes in the `Host` header (brackets around IPv6 addresses).
     pub(crate) fn host_header(&self) -> String {
         let host =
             if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 { host } else { format!("{host}:{}", self.port) }
+        if self.port == default_port(self.tls) { host } else { format!("{host}:{}", self.port) }
+    }
+}
+
+/// The port a URL without one means.
+fn default_port(tls: bool) -> u16 {
+    if tls { 443 } else { 80 }
+}
+
+/// What a collector GETs: the URL and, for `https`, how the server is checked.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// The URL.
+    pub(crate) url: Url,
+    /// TLS settings; `Some` exactly when the URL is `https`.
+    tls: Option<Tls>,
+}
+
+impl Target {
+    /// Parses `text` (which came from the option `key`) and, for an `https` URL, reads the TLS
+    /// options (`tls_verify`, `ca_file`) from `opts`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::BadOption`] on `key` for a URL that cannot be used; the TLS options'
+    /// errors (see [`Tls::from_options`]).
+    pub(crate) fn from_options(key: &str, text: &str, opts: &Options) -> crate::Result<Target> {
+        let url = Url::parse(text).map_err(|e| crate::Error::BadOption {
+            key: key.into(),
+            value: text.into(),
+            reason: match e {
+                AppError::BadUrl { reason, .. } => reason,
+                _ => "not a usable URL",
+            },
+        })?;
+        let tls = if url.tls { Some(Tls::from_options(opts)?) } else { None };
+        Ok(Target { url, tls })
     }
 }
 
@@ -220,43 +260,56 @@ pub(crate) fn decode_chunked(mut buf: &[u8]) -> Result<Option<Vec<u8>>, String> 
     }
 }
 
-/// GETs `url` with `extra_headers` (`Name: value`, already checked for CR/LF), within
-/// `timeouts`: connect within `connect`, the whole answer within `read`.
+/// GETs `target` with `extra_headers` (`Name: value`, already checked for CR/LF), within
+/// `timeouts`: connect within `connect`, the TLS handshake (for `https`) and the whole answer
+/// within `read`. `host_header` replaces the URL's host in the `Host` header (Diamond's
+/// `req_host_header`); the connection, and for `https` the certificate check, still use the
+/// URL's host.
 ///
 /// # Errors
 ///
 /// [`AppError::Connect`] when no address of the host accepts, [`AppError::Timeout`] when the
-/// answer is not complete in time, [`AppError::Protocol`] for a malformed or oversized answer,
-/// [`AppError::Io`] for a connection error after connecting. A non-2xx status is returned as
-/// a response, not an error: callers decide.
+/// answer is not complete in time, [`AppError::Tls`] when the TLS handshake or a TLS record
+/// fails, [`AppError::Protocol`] for a malformed or oversized answer, [`AppError::Io`] for a
+/// connection error after connecting. A non-2xx status is returned as a response, not an
+/// error: callers decide.
 pub(crate) fn get(
-    url: &Url,
+    target: &Target,
+    host_header: Option<&str>,
     extra_headers: &[(String, String)],
     timeouts: Timeouts,
 ) -> Result<Response, AppError> {
-    get_via(url, &url.host, extra_headers, timeouts)
-}
-
-/// [`get`], connecting to `connect_host` (at the URL's port) instead of the URL's host, which
-/// still goes in the `Host` header (Diamond's `req_host_header`).
-///
-/// # Errors
-///
-/// As [`get`].
-pub(crate) fn get_via(
-    url: &Url,
-    connect_host: &str,
-    extra_headers: &[(String, String)],
-    timeouts: Timeouts,
-) -> Result<Response, AppError> {
-    let addr = format!("{connect_host}:{}", url.port);
-    let mut stream = connect(&addr, connect_host, url.port, timeouts.connect)?;
+    let url = &target.url;
+    let addr = format!("{}:{}", url.host, url.port);
+    let tcp = connect(&addr, &url.host, url.port, timeouts.connect)?;
     let deadline = Instant::now() + timeouts.read;
-    let io = |source| AppError::Io { addr: url.text.clone(), source };
+    let mut stream = match (&target.tls, url.tls) {
+        (Some(tls), true) => Stream::Tls(Box::new(tls.handshake(
+            &url.text,
+            &url.host,
+            tcp,
+            deadline,
+            timeouts.read,
+        )?)),
+        (None, false) => Stream::Plain(tcp),
+        _ => return Err(AppError::BadUrl { url: url.text.clone(), reason: "no TLS settings" }),
+    };
+    let tcp_only = !url.tls;
+    let io = |source: std::io::Error| {
+        if tcp_only {
+            AppError::Io { addr: url.text.clone(), source }
+        } else {
+            super::tls::classify(&url.text, false, source, timeouts.read)
+        }
+    };
     let timeout = || AppError::Timeout { addr: url.text.clone(), timeout: timeouts.read };
     let protocol = |what: String| AppError::Protocol { addr: url.text.clone(), what };
 
-    let mut request = format!("GET {} HTTP/1.1\r\nHost: {}\r\n", url.path, url.host_header());
+    let host = match host_header {
+        Some(h) => h.to_owned(),
+        None => url.host_header(),
+    };
+    let mut request = format!("GET {} HTTP/1.1\r\nHost: {host}\r\n", url.path);
     if !extra_headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("user-agent")) {
         request.push_str("User-Agent: graphite-rs-collect\r\n");
     }
@@ -274,12 +327,11 @@ pub(crate) fn get_via(
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
-    stream.set_write_timeout(Some(timeouts.read)).map_err(io)?;
-    stream.write_all(request.as_bytes()).map_err(
-        |e| {
-            if is_timeout(&e) { timeout() } else { io(e) }
-        },
-    )?;
+    stream.tcp().set_write_timeout(Some(timeouts.read)).map_err(io)?;
+    stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(|e| if is_timeout(&e) { timeout() } else { io(e) })?;
 
     let mut buf = Vec::with_capacity(4096);
     let mut head: Option<Head> = None;
@@ -312,7 +364,7 @@ pub(crate) fn get_via(
         if now >= deadline {
             return Err(timeout());
         }
-        stream.set_read_timeout(Some(deadline - now)).map_err(io)?;
+        stream.tcp().set_read_timeout(Some(deadline - now)).map_err(io)?;
         let n = match stream.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -424,13 +476,23 @@ mod tests {
     }
 
     #[test]
-    fn https_and_junk_urls_are_refused_with_reasons() {
-        for bad in ["https://h/", "ftp://h/", "h:80/x", "http://:80/", "http://u@h/", "http://h:0/"]
+    fn https_urls_default_to_port_443() {
+        let u = Url::parse("HTTPS://example.org/status").unwrap();
+        assert!(u.tls);
+        assert_eq!((u.port, u.host_header().as_str()), (443, "example.org"));
+        let u = Url::parse("https://example.org:80/").unwrap();
+        assert_eq!(u.host_header(), "example.org:80");
+        assert!(!Url::parse("http://example.org/").unwrap().tls);
+    }
+
+    #[test]
+    fn junk_urls_are_refused_with_reasons() {
+        for bad in ["ftp://h/", "h:80/x", "http://:80/", "http://u@h/", "http://h:0/", "https:///"]
         {
             assert!(matches!(Url::parse(bad), Err(AppError::BadUrl { .. })), "{bad}");
         }
-        let e = Url::parse("https://h/").unwrap_err().to_string();
-        assert!(e.contains("https"), "{e}");
+        let e = Url::parse("ftp://h/").unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
     }
 
     #[test]

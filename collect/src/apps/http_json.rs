@@ -8,12 +8,13 @@
 //! sanitised (dots, whitespace, `/`, `;` become `_`; an empty key becomes `_`) so a key cannot
 //! add tree levels; Diamond's names started with a stray dot (`httpjson..a.b`), ours do not.
 //!
-//! Options: `url` (`http://localhost/stat`), `headers` (comma separated `Name: value` items),
+//! Options: `url` (`http://localhost/stat`; `https://` too), `headers` (comma separated
+//! `Name: value` items), `tls_verify` (true) and `ca_file` (the system's CA store) for `https`,
 //! `connect_timeout` (5 s), `timeout` (10 s).
 
 use serde_json::Value;
 
-use super::http::{self, Url};
+use super::http::{self, Target};
 use super::{AppError, Timeouts, sanitize_node};
 use crate::error::Result;
 use crate::options::Options;
@@ -88,7 +89,7 @@ fn leaf(v: &Value) -> Option<f64> {
 /// GETs a JSON document on every run and publishes its numeric leaves (see the module docs).
 #[derive(Debug)]
 pub struct HttpJsonCollector {
-    url: Url,
+    target: Target,
     headers: Vec<(String, String)>,
     timeouts: Timeouts,
 }
@@ -98,24 +99,18 @@ impl HttpJsonCollector {
     ///
     /// # Errors
     ///
-    /// A bad option: a URL that is not `http://`, a header item without `:` or with CR/LF.
+    /// A bad option: a URL that is not `http://` or `https://`, a header item without `:` or
+    /// with CR/LF, a bad `tls_verify`, a `ca_file` that cannot be read or holds no certificate.
     pub fn new(opts: &Options, _env: &Env) -> Result<HttpJsonCollector> {
         let text = opts.str_or("url", "http://localhost/stat");
-        let url = Url::parse(text).map_err(|e| crate::Error::BadOption {
-            key: "url".into(),
-            value: text.into(),
-            reason: match e {
-                AppError::BadUrl { reason, .. } => reason,
-                _ => "not a usable URL",
-            },
-        })?;
+        let target = Target::from_options("url", text, opts)?;
         let items = opts.list_or("headers", &[]);
         let headers = http::parse_header_list(&items).map_err(|_| crate::Error::BadOption {
             key: "headers".into(),
             value: opts.get("headers").unwrap_or_default().into(),
             reason: "expected comma separated `Name: value` items",
         })?;
-        Ok(HttpJsonCollector { url, headers, timeouts: Timeouts::from_options(opts)? })
+        Ok(HttpJsonCollector { target, headers, timeouts: Timeouts::from_options(opts)? })
     }
 }
 
@@ -125,19 +120,18 @@ impl Collector for HttpJsonCollector {
     }
 
     fn collect(&mut self, _ctx: &RunContext, out: &mut Vec<Sample>) -> Result<()> {
-        let resp = http::get(&self.url, &self.headers, self.timeouts)?;
+        let url = &self.target.url.text;
+        let resp = http::get(&self.target, None, &self.headers, self.timeouts)?;
         if !(200..300).contains(&resp.status) {
-            return Err(
-                AppError::HttpStatus { url: self.url.text.clone(), status: resp.status }.into()
-            );
+            return Err(AppError::HttpStatus { url: url.clone(), status: resp.status }.into());
         }
         let doc: Value = serde_json::from_slice(&resp.body).map_err(|e| AppError::Protocol {
-            addr: self.url.text.clone(),
+            addr: url.clone(),
             what: format!("body is not JSON: {e}"),
         })?;
         let mut pairs = Vec::new();
         if flatten(&doc, &mut pairs) {
-            tracing::warn!(url = %self.url.text, max = MAX_LEAVES, "JSON document has too many numeric leaves; the rest are dropped");
+            tracing::warn!(url = %url, max = MAX_LEAVES, "JSON document has too many numeric leaves; the rest are dropped");
         }
         out.extend(pairs.into_iter().map(|(name, v)| Sample::new(name, v)));
         Ok(())

@@ -8,6 +8,9 @@
 //! ones gave before it returns the error for the rest: the samples in `out` are good even when
 //! `collect` fails.
 //!
+//! The HTTP collectors (nginx, HTTP JSON) take `https` URLs too; TLS (rustls) is set up from
+//! `tls_verify` and `ca_file` as the private `tls` module describes.
+//!
 //! | Diamond class | module | node |
 //! |---|---|---|
 //! | `NginxCollector` | [`nginx`] | `nginx` |
@@ -29,6 +32,7 @@ pub mod http_json;
 pub mod nginx;
 pub mod redis;
 mod resp;
+mod tls;
 
 pub use exec::{ExecCollector, ExecStats};
 pub use files::FilesCollector;
@@ -90,7 +94,20 @@ pub enum AppError {
         /// The status code.
         status: u16,
     },
-    /// A URL this collector cannot fetch (`https`, user info, no host).
+    /// A TLS session with an `https` server failed: its certificate was refused (unknown
+    /// issuer, another host's name, expired), no protocol version or cipher suite was common,
+    /// the peer does not speak TLS, or a record was bad after the handshake.
+    #[error("{addr}: {}: {source}{}", tls_stage(*.handshake), tls::hint(.source))]
+    Tls {
+        /// The URL.
+        addr: String,
+        /// Whether it failed during the handshake (rather than while reading the answer).
+        handshake: bool,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
+    },
+    /// A URL this collector cannot fetch (another scheme, user info, no host).
     #[error("{url}: {reason}")]
     BadUrl {
         /// The URL as configured.
@@ -109,6 +126,10 @@ pub enum AppError {
         /// What happened ("killed after 10s", "cannot start: ...").
         what: String,
     },
+}
+
+fn tls_stage(handshake: bool) -> &'static str {
+    if handshake { "TLS handshake failed" } else { "TLS error" }
 }
 
 fn join_failures(all: &[AppError]) -> String {

@@ -17,13 +17,14 @@
 //! instead of a false 0 or a spike.
 //!
 //! Options (Diamond's): `req_host` (`localhost`), `req_port` (8080), `req_path`
-//! (`/nginx_status`), `req_host_header` (sent as `Host`), `req_ssl` (refused: no TLS in the
-//! agent), plus `url` (the whole URL, overrides the four), `connect_timeout` (5 s) and `timeout`
-//! (10 s). nginx plus's JSON status is not read: point the `http_json` collector at it.
+//! (`/nginx_status`), `req_host_header` (sent as `Host`), `req_ssl` (false; true asks over
+//! `https`), plus `url` (the whole URL, overrides the five), `tls_verify` (true) and `ca_file`
+//! (the system's CA store) for `https`, `connect_timeout` (5 s) and `timeout` (10 s). nginx
+//! plus's JSON status is not read: point the `http_json` collector at it.
 
 use std::time::Instant;
 
-use super::http::{self, Url};
+use super::http::{self, Target};
 use super::{AppError, Timeouts};
 use crate::error::Result;
 use crate::options::Options;
@@ -79,8 +80,9 @@ pub fn parse_stub_status(text: &str) -> Result<StubStatus, String> {
 /// Reads nginx's stub_status page on every run (see the module docs).
 #[derive(Debug)]
 pub struct NginxCollector {
-    url: Url,
-    headers: Vec<(String, String)>,
+    target: Target,
+    /// `req_host_header`, checked to be a valid header value.
+    host_header: Option<String>,
     timeouts: Timeouts,
     /// The counters line of the previous good read, and when it was read.
     last: Option<(Instant, [u64; 3])>,
@@ -91,76 +93,56 @@ impl NginxCollector {
     ///
     /// # Errors
     ///
-    /// A bad option: `req_ssl = true`, a bad port, a URL that is not `http://`.
+    /// A bad option: a bad port, a URL that is not `http://` or `https://`, a bad `req_ssl`
+    /// or `tls_verify`, a `ca_file` that cannot be read or holds no certificate.
     pub fn new(opts: &Options, _env: &Env) -> Result<NginxCollector> {
-        if opts.bool_or("req_ssl", false)? {
-            return Err(crate::Error::BadOption {
-                key: "req_ssl".into(),
-                value: opts.get("req_ssl").unwrap_or_default().into(),
-                reason: "https is not supported (no TLS in the agent)",
-            });
-        }
         let text = match opts.get("url") {
             Some(u) => u.to_owned(),
             None => {
+                let scheme = if opts.bool_or("req_ssl", false)? { "https" } else { "http" };
                 let port = opts.u64_or("req_port", 8080)?;
                 let host = opts.str_or("req_host", "localhost");
                 let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
                 let path = opts.str_or("req_path", "/nginx_status");
                 let slash = if path.starts_with('/') { "" } else { "/" };
-                format!("http://{host}:{port}{slash}{path}")
+                format!("{scheme}://{host}:{port}{slash}{path}")
             }
         };
-        let url = Url::parse(&text).map_err(|e| crate::Error::BadOption {
-            key: "url".into(),
-            value: text.clone(),
-            reason: match e {
-                AppError::BadUrl { reason, .. } => reason,
-                _ => "not a usable URL",
-            },
-        })?;
-        let mut headers = Vec::new();
+        let target = Target::from_options("url", &text, opts)?;
+        let mut host_header = None;
         if let Some(h) = opts.get("req_host_header").filter(|h| !h.is_empty()) {
-            headers = http::parse_header_list(&[format!("Host: {h}")]).map_err(|_| {
+            http::parse_header_list(&[format!("Host: {h}")]).map_err(|_| {
                 crate::Error::BadOption {
                     key: "req_host_header".into(),
                     value: h.into(),
                     reason: "not a valid Host header value",
                 }
             })?;
+            host_header = Some(h.trim().to_owned());
         }
-        Ok(NginxCollector { url, headers, timeouts: Timeouts::from_options(opts)?, last: None })
+        Ok(NginxCollector {
+            target,
+            host_header,
+            timeouts: Timeouts::from_options(opts)?,
+            last: None,
+        })
     }
 
     fn fetch(&self) -> Result<StubStatus, AppError> {
-        let resp = if self.headers.is_empty() {
-            http::get(&self.url, &[], self.timeouts)?
-        } else {
-            self.get_with_host()?
-        };
+        let url = &self.target.url.text;
+        let resp = http::get(&self.target, self.host_header.as_deref(), &[], self.timeouts)?;
         if !(200..300).contains(&resp.status) {
-            return Err(AppError::HttpStatus { url: self.url.text.clone(), status: resp.status });
+            return Err(AppError::HttpStatus { url: url.clone(), status: resp.status });
         }
         if resp.content_type.as_deref().is_some_and(|t| t.starts_with("application/json")) {
             return Err(AppError::Protocol {
-                addr: self.url.text.clone(),
+                addr: url.clone(),
                 what: "JSON status (nginx plus) is not read by this collector; use http_json"
                     .into(),
             });
         }
         let text = String::from_utf8_lossy(&resp.body);
-        parse_stub_status(&text)
-            .map_err(|what| AppError::Protocol { addr: self.url.text.clone(), what })
-    }
-
-    /// A GET whose `Host` header is `req_host_header` instead of the URL's host.
-    fn get_with_host(&self) -> Result<http::Response, AppError> {
-        // The client writes its own Host line first; a second Host would be a bad request,
-        // so the configured one replaces the URL's host in a copy of the URL.
-        let mut url = self.url.clone();
-        let host = self.headers.first().map(|(_, v)| v.clone()).unwrap_or_default();
-        let connect_host = std::mem::replace(&mut url.host, host);
-        http::get_via(&url, &connect_host, &[], self.timeouts)
+        parse_stub_status(&text).map_err(|what| AppError::Protocol { addr: url.clone(), what })
     }
 }
 
@@ -228,13 +210,17 @@ mod tests {
     #[test]
     fn options_build_diamonds_default_url() {
         let c = NginxCollector::new(&Options::new(), &Env::default()).unwrap();
-        assert_eq!(c.url.text, "http://localhost:8080/nginx_status");
+        assert_eq!(c.target.url.text, "http://localhost:8080/nginx_status");
         let o: Options =
             [("req_host", "::1"), ("req_port", "81"), ("req_path", "status")].into_iter().collect();
         let c = NginxCollector::new(&o, &Env::default()).unwrap();
-        assert_eq!(c.url.text, "http://[::1]:81/status");
-        let ssl: Options = [("req_ssl", "True")].into_iter().collect();
-        assert!(NginxCollector::new(&ssl, &Env::default()).is_err());
+        assert_eq!(c.target.url.text, "http://[::1]:81/status");
+        // Diamond's req_ssl keeps req_port (no switch to 443).
+        let ssl: Options = [("req_ssl", "True"), ("tls_verify", "False")].into_iter().collect();
+        let c = NginxCollector::new(&ssl, &Env::default()).unwrap();
+        assert_eq!(c.target.url.text, "https://localhost:8080/nginx_status");
+        let bad: Options = [("req_ssl", "sometimes")].into_iter().collect();
+        assert!(NginxCollector::new(&bad, &Env::default()).is_err());
     }
 
     proptest! {
