@@ -63,6 +63,26 @@ fn service(path: &Path, src: &Arc<Scripted>) -> Arc<AlertService> {
     Arc::new(AlertService::new(rules, Sources::fixed(src.clone()), None, config).unwrap())
 }
 
+/// A started service: the webhook sink, the rules file (with `extra`) in its own directory,
+/// and the service over a scripted source (`servers.a.cpu` at 99, so cpu fires).
+struct Started {
+    sink: WebhookSink,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    s: Arc<AlertService>,
+}
+
+fn start(extra: &str) -> Started {
+    let sink = WebhookSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, rules_text(&sink, extra)).unwrap();
+    let src = Scripted::new();
+    src.set(one("servers.a.cpu", Some(99.0)));
+    let s = service(&path, &src);
+    Started { sink, _dir: dir, path, s }
+}
+
 fn alertnames(hooks: &[sinks::Hook]) -> Vec<(String, String)> {
     hooks
         .iter()
@@ -75,13 +95,7 @@ fn alertnames(hooks: &[sinks::Hook]) -> Vec<(String, String)> {
 
 #[test]
 fn a_reload_keeps_what_was_told_and_tells_removed_rules_resolved() {
-    let sink = WebhookSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
-    std::fs::write(&path, rules_text(&sink, "")).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink, _dir, path, s } = start("");
     let d = Arc::clone(s.dispatcher());
     assert_eq!(s.round(T0), 2);
     assert_eq!(d.tick(T0), 2);
@@ -149,13 +163,7 @@ fn wait_for_more(sink: &WebhookSink, n: usize) -> bool {
 
 #[test]
 fn an_invalid_rules_file_is_refused_and_the_old_rules_stay() {
-    let sink = WebhookSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
-    std::fs::write(&path, rules_text(&sink, "")).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink, _dir, path, s } = start("");
     s.round(T0);
     let before = s.dispatcher().config();
 
@@ -180,13 +188,7 @@ fn an_invalid_rules_file_is_refused_and_the_old_rules_stay() {
 
 #[test]
 fn a_reload_moves_alerts_to_their_new_receivers() {
-    let sink = WebhookSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
-    std::fs::write(&path, rules_text(&sink, "")).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink, _dir, path, s } = start("");
     let d = Arc::clone(s.dispatcher());
     s.round(T0);
     d.tick(T0);
@@ -249,13 +251,7 @@ fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Valu
 
 #[test]
 fn post_reload_answers_200_or_400_and_metrics_are_json() {
-    let sink = WebhookSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
-    std::fs::write(&path, rules_text(&sink, "")).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink, _dir, path, s } = start("");
     s.round(T0);
     let addr = serve(&s);
 
@@ -284,18 +280,12 @@ fn post_reload_answers_200_or_400_and_metrics_are_json() {
 
 #[test]
 fn self_metrics_reach_carbon_as_plaintext_lines() {
-    let sink = WebhookSink::start();
     let carbon = TcpListener::bind("127.0.0.1:0").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
     let extra = format!(
         "\n[self_metrics]\ncarbon = \"{}\"\nprefix = \"alert.test\"\ninterval = \"10s\"\n",
         carbon.local_addr().unwrap()
     );
-    std::fs::write(&path, rules_text(&sink, &extra)).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink: _sink, _dir, s, .. } = start(&extra);
     s.round(T0);
     s.dispatcher().tick(T0);
     assert!(wait_until(|| s.dispatcher().receivers()[0].sent == 2), "both groups delivered");
@@ -337,15 +327,9 @@ fn self_metrics_reach_carbon_as_plaintext_lines() {
 
 #[test]
 fn an_inhibited_instance_is_marked_in_the_api_and_on_the_page_and_not_told() {
-    let sink = WebhookSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rules.toml");
     let inhibit = "\n[[inhibit]]\nsource_match = { alertname = \"cpu\" }\n\
                    target_match = { alertname = \"disk\" }\nequal = [\"name\"]\n";
-    std::fs::write(&path, rules_text(&sink, inhibit)).unwrap();
-    let src = Scripted::new();
-    src.set(one("servers.a.cpu", Some(99.0)));
-    let s = service(&path, &src);
+    let Started { sink, _dir, s, .. } = start(inhibit);
     s.round(T0);
     assert_eq!(s.dispatcher().tick(T0), 1, "only cpu is told");
     assert_eq!(alertnames(&sink.wait_for(1)), vec![("cpu".into(), "firing".into())]);
