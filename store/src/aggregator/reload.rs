@@ -164,15 +164,30 @@ mod tests {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
     }
 
-    #[test]
-    fn a_changed_file_replaces_the_rules_and_clears_the_buffers() {
+    /// A rules file holding `rules` (mtime 1000), opened, an aggregator on its rules with
+    /// one point for `a.cpu` (`value`) buffered, and the point's time.
+    struct Setup {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        file: RulesFile,
+        agg: Aggregator,
+        t: f64,
+    }
+
+    fn setup(rules: &str, value: f64) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("aggregation-rules.conf");
-        write(&path, "total (10) = sum <h>.cpu\n", 1_000);
-        let mut file = RulesFile::open(&path).unwrap();
+        write(&path, rules, 1_000);
+        let file = RulesFile::open(&path).unwrap();
         let mut agg = Aggregator::new(file.rules().clone(), AggregatorConfig::default());
         let t = now();
-        assert_eq!(agg.push("a.cpu", t, 1.0, t).matched, 1);
+        assert_eq!(agg.push("a.cpu", t, value, t).matched, 1);
+        Setup { _dir: dir, path, file, agg, t }
+    }
+
+    #[test]
+    fn a_changed_file_replaces_the_rules_and_clears_the_buffers() {
+        let Setup { _dir, path, mut file, mut agg, t } = setup("total (10) = sum <h>.cpu\n", 1.0);
         assert!(file.poll().unwrap().is_none(), "unchanged");
 
         write(&path, "total (10) = max <h>.cpu\nmem (10) = sum <h>.mem\n", 2_000);
@@ -184,13 +199,7 @@ mod tests {
 
     #[test]
     fn an_invalid_file_keeps_the_rules_in_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aggregation-rules.conf");
-        write(&path, "total (10) = sum <h>.cpu\n", 1_000);
-        let mut file = RulesFile::open(&path).unwrap();
-        let mut agg = Aggregator::new(file.rules().clone(), AggregatorConfig::default());
-        let t = now();
-        agg.push("a.cpu", t, 1.0, t);
+        let Setup { _dir, path, mut file, mut agg, .. } = setup("total (10) = sum <h>.cpu\n", 1.0);
 
         write(&path, "total (10) = sum <h>.cpu\n\nbad (10) = nosuch <h>.cpu\n", 2_000);
         let e = file.poll().unwrap_err();
@@ -209,13 +218,7 @@ mod tests {
 
     #[test]
     fn the_same_rules_keep_the_buffers() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aggregation-rules.conf");
-        write(&path, "total (10) = sum <h>.cpu\n", 1_000);
-        let mut file = RulesFile::open(&path).unwrap();
-        let mut agg = Aggregator::new(file.rules().clone(), AggregatorConfig::default());
-        let t = now();
-        agg.push("a.cpu", t, 1.0, t);
+        let Setup { _dir, path, mut file, mut agg, .. } = setup("total (10) = sum <h>.cpu\n", 1.0);
         // Same rules, another comment and mtime.
         write(&path, "# touched\ntotal (10) = sum <h>.cpu\n", 2_000);
         let update = file.poll().unwrap().unwrap();
@@ -225,13 +228,7 @@ mod tests {
 
     #[test]
     fn a_removed_file_means_no_rules_and_the_buffers_drain() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aggregation-rules.conf");
-        write(&path, "total (1) = sum <h>.cpu\n", 1_000);
-        let mut file = RulesFile::open(&path).unwrap();
-        let mut agg = Aggregator::new(file.rules().clone(), AggregatorConfig::default());
-        let t = now();
-        agg.push("a.cpu", t, 2.0, t);
+        let Setup { _dir, path, mut file, mut agg, t } = setup("total (1) = sum <h>.cpu\n", 2.0);
         fs::remove_file(&path).unwrap();
         let update = file.poll().unwrap().unwrap();
         assert_eq!(agg.update_rules(update), RulesReload::Removed);
