@@ -214,13 +214,8 @@ pub(crate) fn send_lines(addr: SocketAddr, lines: &[String]) {
     let _ = s.read(&mut [0u8; 16]);
 }
 
-/// Runs `carbon-c-relay -t` on `config` with `names` and returns, per name, the servers it
-/// would send to.
-pub(crate) fn crelay_test_mode(
-    dir: &Path,
-    config: &str,
-    names: &[String],
-) -> BTreeMap<String, Vec<String>> {
+/// What `carbon-c-relay -t` prints for `config` (written to `dir`) with `names` on stdin.
+pub(crate) fn crelay_test_output(dir: &Path, config: &str, names: &[String]) -> String {
     let path = dir.join("test-mode.conf");
     fs::write(&path, config).unwrap();
     let mut child = Command::new(CRELAY)
@@ -238,7 +233,17 @@ pub(crate) fn crelay_test_mode(
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `carbon-c-relay -t` on `config` with `names` and returns, per name, the servers it
+/// would send to.
+pub(crate) fn crelay_test_mode(
+    dir: &Path,
+    config: &str,
+    names: &[String],
+) -> BTreeMap<String, Vec<String>> {
+    let text = crelay_test_output(dir, config, names);
     // Blocks: "    * -> NAME" then "    <type>(<cluster>)" then "        host:port" lines.
     let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current: Option<String> = None;
@@ -260,7 +265,15 @@ pub(crate) fn crelay_test_mode(
 
 /// Our routing for the same config: per name, `host:port` of each destination.
 fn our_routes(config: &str, names: &[String]) -> BTreeMap<String, Vec<String>> {
-    let s = parse_crelay(config).unwrap();
+    routes_of(&parse_crelay(config).unwrap(), names)
+}
+
+/// How the parsed c-relay config `s` routes `names`: per name, `host:port` of each
+/// destination.
+pub(crate) fn routes_of(
+    s: &bins::relay::RelaySettings,
+    names: &[String],
+) -> BTreeMap<String, Vec<String>> {
     let health = Health::new(s.destinations.len());
     names
         .iter()

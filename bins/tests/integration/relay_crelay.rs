@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bins::relay::config_crelay::read_crelay;
-use bins::relay::router::Health;
 
 use crate::carbon::Carbon;
 use crate::relay::{
-    CRELAY, Proc, RELAY, have, names, ready_addrs, send_lines, start_relay, wait_until,
+    CRELAY, Proc, RELAY, crelay_test_output, have, names, ready_addrs, routes_of, send_lines,
+    start_relay, wait_until,
 };
 
 /// Writes the include tree under `dir`: `conf.d/10-clusters.conf` defines the clusters that
@@ -48,37 +47,13 @@ fn include_tree(dir: &Path, sink_port: u16) {
 
 /// Our routing of `names` for the config file `path`: per name, the servers.
 fn our_routes(path: &Path, names: &[String]) -> BTreeMap<String, Vec<String>> {
-    let s = read_crelay(path).unwrap();
-    let health = Health::new(s.destinations.len());
-    names
-        .iter()
-        .map(|n| {
-            let mut to = Vec::new();
-            s.router.route(n, &health, &mut |_, d| to.push(s.destinations[d].address()));
-            (n.clone(), to)
-        })
-        .collect()
+    routes_of(&read_crelay(path).unwrap(), names)
 }
 
 /// `carbon-c-relay -t` on `config` with `names`, every name ending in a `stop` rule: per
 /// name in input order, the servers it would be sent to.
 fn crelay_servers(dir: &Path, config: &str, names: &[String]) -> Vec<Vec<String>> {
-    let path = dir.join("test-mode.conf");
-    fs::write(&path, config).unwrap();
-    let mut child = Command::new(CRELAY)
-        .args(["-t", "-f"])
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input: String = names.iter().map(|n| format!("{n} 1 1700000000\n")).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = crelay_test_output(dir, config, names);
     let lines: Vec<&str> = text.lines().collect();
     // The configuration dump ends with its last `    ;`; the routing follows.
     let start = lines.iter().rposition(|l| *l == "    ;").map_or(0, |i| i + 1);
