@@ -113,6 +113,29 @@ fn dead_port() -> u16 {
 // ---------------------------------------------------------------------------------------------
 // nginx
 
+/// What the nginx collector publishes from `nginx-stub-status-1.txt` on its first read
+/// (gauges only: the rates need two reads).
+const NGINX_FIRST_READ: &[(&str, f64)] = &[
+    ("active_connections", 1.0),
+    ("req_per_conn", 24.0 / 22.0),
+    ("act_reads", 0.0),
+    ("act_writes", 1.0),
+    ("act_waits", 0.0),
+];
+
+/// ...and from `nginx-stub-status-2.txt` read 8 s later: 22 -> 54 accepted and handled,
+/// 24 -> 59 requests.
+const NGINX_SECOND_READ: &[(&str, f64)] = &[
+    ("active_connections", 1.0),
+    ("conn_accepted", 32.0 / 8.0),
+    ("conn_handled", 32.0 / 8.0),
+    ("req_handled", 35.0 / 8.0),
+    ("req_per_conn", 59.0 / 54.0),
+    ("act_reads", 0.0),
+    ("act_writes", 1.0),
+    ("act_waits", 0.0),
+];
+
 #[test]
 fn nginx_publishes_diamonds_names_and_rates_over_real_elapsed_time() {
     let one = fixture("nginx-stub-status-1.txt");
@@ -138,16 +161,7 @@ fn nginx_publishes_diamonds_names_and_rates_over_real_elapsed_time() {
     // First read: gauges only (the rates need two reads).
     let mut out = Vec::new();
     c.collect(&ctx(t0, 1_700_000_000), &mut out).unwrap();
-    assert_metrics(
-        &out,
-        &[
-            ("active_connections", 1.0),
-            ("req_per_conn", 24.0 / 22.0),
-            ("act_reads", 0.0),
-            ("act_writes", 1.0),
-            ("act_waits", 0.0),
-        ],
-    );
+    assert_metrics(&out, NGINX_FIRST_READ);
     let head = heads.recv().unwrap();
     assert!(head.starts_with("GET /nginx_status HTTP/1.1\r\n"), "{head}");
     // Sent as written, as Diamond's urllib2 did (no port added).
@@ -156,19 +170,7 @@ fn nginx_publishes_diamonds_names_and_rates_over_real_elapsed_time() {
     // Second read 8 s later: 22 -> 54 accepted and handled, 24 -> 59 requests.
     let mut out = Vec::new();
     c.collect(&ctx(t0 + Duration::from_secs(8), 1_700_000_008), &mut out).unwrap();
-    assert_metrics(
-        &out,
-        &[
-            ("active_connections", 1.0),
-            ("conn_accepted", 32.0 / 8.0),
-            ("conn_handled", 32.0 / 8.0),
-            ("req_handled", 35.0 / 8.0),
-            ("req_per_conn", 59.0 / 54.0),
-            ("act_reads", 0.0),
-            ("act_writes", 1.0),
-            ("act_waits", 0.0),
-        ],
-    );
+    assert_metrics(&out, NGINX_SECOND_READ);
 
     // Third read (chunked body): the counters went down (nginx restarted), so no rates.
     let mut out = Vec::new();
