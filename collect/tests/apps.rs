@@ -847,13 +847,19 @@ fn redis_collector_reads_a_real_redis_over_a_unix_socket() {
     assert!(pct > 0.0 && pct < 100.0, "{pct}");
 }
 
-#[test]
-fn nginx_collector_reads_a_real_nginx() {
-    let Some(bin) = reference_binary("/usr/sbin/nginx", "nginx-light") else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// Starts Debian's nginx (`bin`) on a free loopback port with its files in `dir`, serving
+/// `/nginx_status` (stub_status), `/` ("ok") and `locations`; `listen` is appended to the
+/// `listen` directive (e.g. ` ssl`), `server` (more directives) to the server block. Returns
+/// the port once it accepts, and the process, killed on drop.
+pub(crate) fn start_nginx(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    listen: &str,
+    server: &str,
+) -> (u16, KillOnDrop) {
     let port = dead_port();
-    let d = dir.path().display();
-    let conf = dir.path().join("nginx.conf");
+    let d = dir.display();
+    let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
@@ -861,16 +867,16 @@ fn nginx_collector_reads_a_real_nginx() {
              error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n\
              http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
              fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-             server {{ listen 127.0.0.1:{port};\n\
+             server {{ listen 127.0.0.1:{port}{listen};\n{server}\n\
              location /nginx_status {{ stub_status; }}\n\
              location / {{ return 200 \"ok\\n\"; }} }} }}\n"
         ),
     )
     .unwrap();
-    let _server = KillOnDrop(
+    let server = KillOnDrop(
         std::process::Command::new(bin)
             .arg("-p")
-            .arg(dir.path())
+            .arg(dir)
             .arg("-c")
             .arg(&conf)
             .stderr(std::process::Stdio::null())
@@ -878,6 +884,14 @@ fn nginx_collector_reads_a_real_nginx() {
             .unwrap(),
     );
     wait_for("nginx", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    (port, server)
+}
+
+#[test]
+fn nginx_collector_reads_a_real_nginx() {
+    let Some(bin) = reference_binary("/usr/sbin/nginx", "nginx-light") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _server) = start_nginx(&bin, dir.path(), "", "");
     let get = || {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

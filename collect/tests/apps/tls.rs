@@ -14,8 +14,8 @@ use collect::{Collector, Env, Sample};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::{
-    KillOnDrop, NGINX_FIRST_READ, NGINX_SECOND_READ, assert_metrics, by_name, ctx, dead_port,
-    fixture, http_chunked, http_ok, opts, reference_binary, wait_for,
+    NGINX_FIRST_READ, NGINX_SECOND_READ, assert_metrics, by_name, ctx, dead_port, fixture,
+    http_chunked, http_ok, opts, reference_binary,
 };
 
 /// A self-signed certificate and its key, in memory and as PEM files.
@@ -396,37 +396,17 @@ fn nginx_collector_reads_a_real_nginx_over_https() {
     // Marked as a CA, like the self-signed certificates `openssl req -x509` makes for nginx.
     let cert = TestCert::new_ca_flagged(&["localhost", "127.0.0.1"]);
     let dir = tempfile::tempdir().unwrap();
-    let port = dead_port();
-    let d = dir.path().display();
     let c = cert.dir.path().display();
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
-             error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
-             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-             server {{ listen 127.0.0.1:{port} ssl;\n\
-             ssl_certificate {c}/cert.pem; ssl_certificate_key {c}/key.pem;\n\
-             location /nginx_status {{ stub_status; }}\n\
+    let (port, _server) = super::start_nginx(
+        &bin,
+        dir.path(),
+        " ssl",
+        &format!(
+            "ssl_certificate {c}/cert.pem; ssl_certificate_key {c}/key.pem;\n\
              location /stats.json {{ default_type application/json;\n\
-             return 200 '{{\"up\": 1, \"pool\": {{\"active\": 3, \"idle\": \"7\"}}}}'; }}\n\
-             location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+             return 200 '{{\"up\": 1, \"pool\": {{\"active\": 3, \"idle\": \"7\"}}}}'; }}"
         ),
-    )
-    .unwrap();
-    let _server = KillOnDrop(
-        std::process::Command::new(bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
     );
-    wait_for("nginx", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let port_s = port.to_string();
     let ca = cert.ca_file();
     let mut n = nginx(&[
