@@ -132,6 +132,11 @@ pub struct Marks {
     /// The fingerprints of the active alerts inhibiting it (`[[inhibit]]` rules).
     #[serde(default)]
     pub inhibited_by: Vec<String>,
+    /// Why the route holds its notifications now, when it routes to some receiver: the
+    /// `mute_time_intervals` in force by name, or `outside NAME` for each
+    /// `active_time_intervals` entry when none is in force.
+    #[serde(default)]
+    pub muted_by: Vec<String>,
     /// Its acknowledgement, if any (its own or its group's).
     pub ack: Option<Ack>,
     /// The notification groups it is in.
@@ -566,6 +571,7 @@ impl Dispatcher {
         now: i64,
     ) -> Marks {
         let fp = crate::model::fingerprint(labels);
+        let config = self.config();
         let core = lock(&self.core);
         let mut with_severity = labels.clone();
         if let Some(s) = severity {
@@ -579,6 +585,7 @@ impl Dispatcher {
         Marks {
             silenced_by: core.silences.silencing(&with_severity, now),
             inhibited_by: core.inhibitor.inhibited_by(&fp, &with_severity),
+            muted_by: if groups.is_empty() { Vec::new() } else { config.muted_by(now) },
             ack,
             groups,
         }

@@ -15,7 +15,7 @@
 //! TCP), [`backtest`] and [`ruletest`].
 //!
 //! Notifier side: [`notify`] (receivers, templates, the webhook body), [`silence`],
-//! [`inhibit`], [`ack`], the [`Dispatcher`] (grouping, repeats, escalation, delivery threads
+//! [`inhibit`], [`timeinterval`] (the route's mute and active times), [`ack`], the [`Dispatcher`] (grouping, repeats, escalation, delivery threads
 //! with retries) and [`api`] (the status page and JSON API).
 //!
 //! Both: [`service`] runs them together (reloading the rules file on request), and
@@ -41,6 +41,7 @@ pub mod silence;
 pub mod source;
 pub mod state;
 pub mod template;
+pub mod timeinterval;
 
 pub use dispatcher::{AckRequest, Dispatcher, Marks, ReceiverStatus, SentRecord};
 pub use error::{Error, Result, RulesError};

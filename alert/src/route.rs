@@ -13,6 +13,13 @@
 //! alert it is notified as new.
 //! An alert that gets worse flushes its group at once rather than at the next interval.
 //!
+//! Time intervals: while one of the route's `mute_time_intervals` holds, or none of its
+//! `active_time_intervals` does, notifications are held, as in Alertmanager: no flush, repeat
+//! or escalation happens, and nothing is forgotten — the notification log, the due flushes and
+//! the resolutions wait, so the first tick after the window opens sends what is still firing
+//! (and resolutions of alerts the receiver was told of), and an alert that fired and resolved
+//! within the window is never sent.
+//!
 //! Escalation: when a receiver (or the route) sets `escalate_after`/`escalate_to` and a
 //! group has been notified for that long with a firing, unsilenced alert nobody
 //! acknowledged, the group is also sent to `escalate_to`, which then hears of the group's
@@ -242,6 +249,7 @@ impl RouteState {
     ) -> TickOutput {
         let mut out = TickOutput::default();
         let route = &config.route;
+        let held = !config.muted_by(now).is_empty();
         // Silenced and inhibited alerts are left out as if they were not firing.
         let muted = |e: &AlertEvent| {
             let labels = crate::notify::labels_of(e);
@@ -277,7 +285,7 @@ impl RouteState {
                     acks.covering(&e.fingerprint(), Some(&group.key), e.severity, now).is_none()
                 })
                 .count();
-            if now >= group.next_flush {
+            if !held && now >= group.next_flush {
                 let mut resolved: Vec<&AlertEvent> = group
                     .alerts
                     .iter()
@@ -346,6 +354,7 @@ impl RouteState {
                 }
             }
             if let Some((after, to)) = escalation
+                && !held
                 && !group.escalated
                 && unacked > 0
                 && group.first_sent.is_some_and(|t| now >= t.saturating_add(secs(after)))
@@ -758,6 +767,90 @@ mod tests {
         w.config.receivers.retain(|r| r.name != "phone");
         assert_eq!(w.state.drop_unknown_receivers(&w.config), vec!["phone:{alertname=\"disk\"}"]);
         assert!(w.state.groups.is_empty());
+    }
+
+    fn interval(text: &str) -> crate::timeinterval::TimeInterval {
+        toml::from_str(text).unwrap()
+    }
+
+    fn at(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_second()
+    }
+
+    #[test]
+    fn a_mute_interval_holds_notifications_and_its_end_sends_what_still_fires() {
+        let mut c = config();
+        c.time_intervals = vec![interval(
+            "name = \"night\"\ntimes = [{start_time = \"00:00\", end_time = \"06:00\"}]",
+        )];
+        c.route.mute_time_intervals = vec!["night".into()];
+        c.validate().unwrap();
+        let mut w = World::new(c);
+        // Told before the night: host a fires at 23:00 on Sunday 1 March 2026 (UTC).
+        let evening = at("2026-03-01T23:00:00Z");
+        let a = event("disk", "a", None);
+        let sends = w.run(std::slice::from_ref(&a), evening, evening + 1800);
+        assert_eq!(sends.len(), 1);
+        let midnight = at("2026-03-02T00:00:00Z");
+        let six = at("2026-03-02T06:00:00Z");
+        assert_eq!(w.config.muted_by(midnight), vec!["night".to_owned()]);
+        assert!(w.config.muted_by(six).is_empty());
+        // During the night: b fires and stays, c fires and resolves, a resolves. Nothing is
+        // sent, not even the repeat that falls due.
+        let (b, cc) = (event("disk", "b", None), event("disk", "c", None));
+        let mut t = midnight;
+        while t < six {
+            let mut events = vec![b.clone()];
+            if t < midnight + 600 {
+                events.push(a.clone());
+                events.push(cc.clone());
+            } else if t == midnight + 600 {
+                events.push(resolved(a.clone(), t));
+                events.push(resolved(cc.clone(), t));
+            }
+            assert!(w.round(&events, t).is_empty(), "sent at {t} while muted");
+            t += 60;
+        }
+        // The window opens: the first tick sends b firing and a resolved, not c.
+        let sent = w.round(std::slice::from_ref(&b), six);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(hosts(&sent[0]), vec![("b".into(), "firing"), ("a".into(), "resolved")]);
+        assert!(w.round(std::slice::from_ref(&b), six + 60).is_empty());
+    }
+
+    #[test]
+    fn active_intervals_hold_outside_working_hours_in_the_zone_across_dst() {
+        let mut c = config();
+        c.time_intervals = vec![interval(
+            "name = \"office\"\ntimes = [{start_time = \"09:00\", end_time = \"17:00\"}]\n\
+             weekdays = [\"monday:friday\"]\nlocation = \"Europe/Berlin\"",
+        )];
+        c.route.active_time_intervals = vec!["office".into()];
+        c.validate().unwrap();
+        let mut w = World::new(c);
+        // Fires on Sunday 29 March 2026, the day Berlin moves to summer time (UTC+2).
+        let from = at("2026-03-29T20:00:00Z");
+        assert_eq!(w.config.muted_by(from), vec!["outside office".to_owned()]);
+        let sends = w.run(&[event("disk", "a", None)], from, at("2026-03-30T07:30:00Z"));
+        let times: Vec<i64> = sends.iter().map(|(t, _)| *t).collect();
+        // 09:00 on Monday in Berlin is 07:00Z (it was 08:00Z the Friday before).
+        assert_eq!(times, vec![at("2026-03-30T07:00:00Z")]);
+        // 17:00 Berlin (15:00Z) closes the window again: the hourly repeat is held at 16:00Z.
+        let sends = w.run(
+            &[event("disk", "a", None)],
+            at("2026-03-30T07:31:00Z"),
+            at("2026-03-30T18:00:00Z"),
+        );
+        assert!(sends.iter().all(|(t, _)| *t < at("2026-03-30T15:00:00Z")), "{sends:?}");
+        assert!(!sends.is_empty(), "repeats within the window");
+    }
+
+    #[test]
+    fn unknown_interval_names_are_refused() {
+        let mut c = config();
+        c.route.mute_time_intervals = vec!["nights".into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("mute_time_intervals: \"nights\" is not defined"), "{e}");
     }
 
     /// A model check: whatever the sequence of rounds, the receiver never hears of a

@@ -22,6 +22,7 @@ use crate::metrics::SelfMetricsConfig;
 use crate::model::Severity;
 use crate::reduce::{Op, Reducer};
 use crate::template::Template;
+use crate::timeinterval::TimeInterval;
 
 /// Default evaluation interval.
 pub const DEFAULT_EVERY_SECONDS: i64 = 60;
@@ -51,6 +52,12 @@ pub struct RulesFile {
     pub inhibit: Vec<InhibitRule>,
     /// The `[self_metrics]` table (defaults when absent).
     pub self_metrics: SelfMetricsConfig,
+    /// The `[[time_interval]]` sections, validated, in file order (for the route's
+    /// `mute_time_intervals` / `active_time_intervals`).
+    pub time_intervals: Vec<TimeInterval>,
+    /// The `[defaults]` table as written, so a rule given later (`POST /api/eval`) resolves
+    /// exactly as one of the file's.
+    pub(crate) raw_defaults: RawDefaults,
 }
 
 /// A table the engine does not interpret (the notifier's), with its line for error messages.
@@ -315,6 +322,8 @@ struct RawFile {
     inhibit: Vec<Spanned<toml::Table>>,
     #[serde(default)]
     self_metrics: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    time_interval: Vec<Spanned<toml::Table>>,
 }
 
 /// The `[self_metrics]` table as written.
@@ -327,9 +336,9 @@ struct RawSelfMetrics {
 }
 
 /// Keys both `[defaults]` and `[[rule]]` accept.
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
-struct RawDefaults {
+pub(crate) struct RawDefaults {
     source: Option<String>,
     every: Option<toml::Value>,
     window: Option<toml::Value>,
@@ -466,6 +475,26 @@ pub fn parse(text: &str, path: &Path) -> Result<RulesFile> {
         }
         None => SelfMetricsConfig::default(),
     };
+    let mut time_intervals: Vec<TimeInterval> = Vec::with_capacity(raw.time_interval.len());
+    for table in raw.time_interval {
+        let span = cx.body(table.span(), "time_interval");
+        let prefix = |e: Error| match e {
+            Error::Rules(mut e) => {
+                e.message = format!("[[time_interval]]: {}", e.message);
+                Error::Rules(e)
+            }
+            other => other,
+        };
+        let t: TimeInterval = cx.typed(table.into_inner(), span.clone(), None).map_err(prefix)?;
+        if time_intervals.iter().any(|o| o.name() == t.name()) {
+            return Err(prefix(cx.err(
+                cx.key_offset(&span, "name"),
+                None,
+                format!("`name`: {:?} is defined twice", t.name()),
+            )));
+        }
+        time_intervals.push(t);
+    }
     Ok(RulesFile {
         path: path.to_path_buf(),
         defaults,
@@ -474,7 +503,34 @@ pub fn parse(text: &str, path: &Path) -> Result<RulesFile> {
         route,
         inhibit,
         self_metrics,
+        time_intervals,
+        raw_defaults: defaults_raw,
     })
+}
+
+/// One rule given outside the file (`POST /api/eval`), as a `[[rule]]` table, resolved
+/// against `file`'s `[defaults]` exactly as the file's own rules are. Without a `name` it is
+/// called `eval`; the receivers it names are not checked (it notifies nobody).
+///
+/// # Errors
+///
+/// [`Error::Rules`] as for a rule of the file, without a line, the path being `what`.
+pub fn parse_rule(file: &RulesFile, mut table: toml::Table, what: &str) -> Result<Rule> {
+    let path = Path::new(what);
+    let cx = Cx { text: "", path };
+    if !table.contains_key("name") {
+        table.insert("name".into(), toml::Value::String("eval".into()));
+    }
+    let name = table.get("name").and_then(toml::Value::as_str).map(str::to_owned);
+    let no_line = |e: Error| match e {
+        Error::Rules(mut e) => {
+            e.line = None;
+            Error::Rules(e)
+        }
+        other => other,
+    };
+    let r: RawRule = cx.typed(table, 0..0, name.as_deref()).map_err(no_line)?;
+    cx.resolve_rule(r, &file.raw_defaults, &file.defaults, 0..0).map_err(no_line)
 }
 
 /// The file being parsed, for error positions.
@@ -1263,6 +1319,55 @@ max_age = "10m"
         let e =
             err("[[rule]]\nname = \"t\"\nkind = \"tcp\"\naddress = \"h:1\"\nreduce = \"avg\"\n");
         assert!(e.message.contains("does not apply"), "{e}");
+    }
+
+    #[test]
+    fn time_intervals_parse_and_their_errors_name_the_line() {
+        let text = r#"
+[[receiver]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:1/"
+
+[route]
+receiver = "hook"
+mute_time_intervals = ["night"]
+active_time_intervals = ["office"]
+
+[[time_interval]]
+name = "night"
+times = [{ start_time = "00:00", end_time = "06:00" }]
+
+[[time_interval]]
+name = "office"
+weekdays = ["monday:friday"]
+days_of_month = ["1:5", "-3:-1"]
+months = ["january:march"]
+years = ["2026:2027"]
+location = "Europe/Berlin"
+"#;
+        let f = p(text).unwrap();
+        assert_eq!(f.time_intervals.len(), 2);
+        assert_eq!(f.time_intervals[1].name(), "office");
+        let config = crate::notify::NotifyConfig::from_rules(&f).unwrap();
+        assert_eq!(config.route.mute_time_intervals, vec!["night".to_owned()]);
+        // An unknown key, a bad value and a duplicate name: each on its own line.
+        let e = err("[[time_interval]]\nname = \"a\"\nweekday = [\"monday\"]\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.starts_with("[[time_interval]]: unknown field `weekday`"), "{e}");
+        let e = err("[[time_interval]]\nname = \"a\"\n\nmonths = [\"march:january\"]\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("`months`: \"march:january\""), "{e}");
+        let e = err("[[time_interval]]\nname = \"a\"\nlocation = \"Nowhere/Town\"\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = err("[[time_interval]]\nname = \"a\"\n[[time_interval]]\nname = \"a\"\n");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("defined twice"), "{e}");
+        // The route naming an interval the file lacks is the route's error, on its line.
+        let f = p(&text.replace("[\"office\"]", "[\"offices\"]")).unwrap();
+        let e = crate::notify::NotifyConfig::from_rules(&f).unwrap_err().to_string();
+        assert!(e.contains(":7:"), "{e}");
+        assert!(e.contains("active_time_intervals: \"offices\" is not defined"), "{e}");
     }
 
     #[test]

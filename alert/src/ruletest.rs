@@ -301,6 +301,8 @@ pub fn run(path: impl AsRef<Path>) -> Result<Report> {
         route: None,
         inhibit: Vec::new(),
         self_metrics: crate::metrics::SelfMetricsConfig::default(),
+        time_intervals: Vec::new(),
+        raw_defaults: Default::default(),
     };
     for f in &raw.rule_files {
         let loaded = crate::rules::load(base.join(f))?;

@@ -306,6 +306,12 @@ pub struct RouteConfig {
     pub retry_initial: HumanDuration,
     /// The longest delay between retries (1 m).
     pub retry_max: HumanDuration,
+    /// `[[time_interval]]` names during which notifications are held (Alertmanager's
+    /// `mute_time_intervals`): not sent, and sent when the interval ends if still due.
+    pub mute_time_intervals: Vec<String>,
+    /// `[[time_interval]]` names outside all of which notifications are held (Alertmanager's
+    /// `active_time_intervals`; empty: always active).
+    pub active_time_intervals: Vec<String>,
 }
 
 impl Default for RouteConfig {
@@ -327,6 +333,8 @@ impl Default for RouteConfig {
             max_attempts: 6,
             retry_initial: HumanDuration::from_secs(1),
             retry_max: HumanDuration::from_secs(60),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
         }
     }
 }
@@ -344,9 +352,34 @@ pub struct NotifyConfig {
     /// The `[[inhibit]]` rules.
     #[serde(default, rename = "inhibit", skip_serializing_if = "Vec::is_empty")]
     pub inhibit_rules: Vec<crate::inhibit::InhibitRule>,
+    /// The `[[time_interval]]` sections the route's `mute_time_intervals` and
+    /// `active_time_intervals` name.
+    #[serde(default, rename = "time_interval", skip_serializing_if = "Vec::is_empty")]
+    pub time_intervals: Vec<crate::timeinterval::TimeInterval>,
 }
 
 impl NotifyConfig {
+    /// Why notifications are held at `now` (Unix seconds): the route's
+    /// `mute_time_intervals` in force, by name, and, when `active_time_intervals` are set
+    /// and none is in force, `outside NAME` for each. Empty: notifications go out.
+    pub fn muted_by(&self, now: i64) -> Vec<String> {
+        let interval = |name: &String| self.time_intervals.iter().find(|t| t.name() == name);
+        let mut out: Vec<String> = self
+            .route
+            .mute_time_intervals
+            .iter()
+            .filter(|n| interval(n).is_some_and(|t| t.contains(now)))
+            .cloned()
+            .collect();
+        let active = &self.route.active_time_intervals;
+        if !active.is_empty()
+            && !active.iter().any(|n| interval(n).is_some_and(|t| t.contains(now)))
+        {
+            out.extend(active.iter().map(|n| format!("outside {n}")));
+        }
+        out
+    }
+
     /// The receiver named `name`.
     pub fn receiver(&self, name: &str) -> Option<&ReceiverConfig> {
         self.receivers.iter().find(|r| r.name == name)
@@ -375,7 +408,12 @@ impl NotifyConfig {
                 .map_err(|e| at(section.line, format!("[route]: {}", e.message())))?,
             None => RouteConfig::default(),
         };
-        let config = NotifyConfig { receivers, route, inhibit_rules: rules.inhibit.clone() };
+        let config = NotifyConfig {
+            receivers,
+            route,
+            inhibit_rules: rules.inhibit.clone(),
+            time_intervals: rules.time_intervals.clone(),
+        };
         config.validate().map_err(|e| {
             let line = match &e {
                 Error::Receiver { receiver, .. } => rules
@@ -433,6 +471,22 @@ impl NotifyConfig {
         }
         if route.group_by.iter().any(|l| l == "...") && route.group_by.len() > 1 {
             return Err(Error::route("group_by = [\"...\"] stands alone".into()));
+        }
+        let mut intervals = BTreeSet::new();
+        for t in &self.time_intervals {
+            if !intervals.insert(t.name()) {
+                return Err(Error::route(format!("time interval {:?} is defined twice", t.name())));
+            }
+        }
+        for (key, names) in [
+            ("mute_time_intervals", &route.mute_time_intervals),
+            ("active_time_intervals", &route.active_time_intervals),
+        ] {
+            if let Some(name) = names.iter().find(|n| !intervals.contains(n.as_str())) {
+                return Err(Error::route(format!(
+                    "{key}: {name:?} is not defined (no [[time_interval]] has that name)"
+                )));
+            }
         }
         Ok(())
     }
