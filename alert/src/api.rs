@@ -4,7 +4,7 @@
 //! | method and path | answer |
 //! | --- | --- |
 //! | `GET /` | the status page: plain HTML, no scripts or external resources |
-//! | `GET /api/alerts` | `[{rule, fingerprint, labels, annotations, status, severity, value, since, starts_at, last_eval, detail, silenced_by: [id], inhibited_by: [fingerprint], ack: {by, comment, at, expires_at, ...} \| null, groups: [group_key]}]` |
+//! | `GET /api/alerts` | `[{rule, fingerprint, labels, annotations, status, severity, value, since, starts_at, last_eval, detail, silenced_by: [id], inhibited_by: [fingerprint], muted_by: [time interval], ack: {by, comment, at, expires_at, ...} \| null, groups: [group_key]}]` |
 //! | `GET /api/rules` | `[{name, kind, subject, every, for_seconds, condition, last_eval, last_duration_ms, last_error, counts, generator_url, notify}]` |
 //! | `GET /api/history?limit=N` | `[{at, rule, labels, from, to, severity, value}]`, newest first (N ≤ 1000, default 100) |
 //! | `GET /api/silences` | `[{id, matchers: [{name, op, value}], starts_at, ends_at, created_by, comment, updated_at, state}]` |
@@ -13,6 +13,7 @@
 //! | `POST /api/ack` | body `{fingerprint \| group_key, by, comment?, expires_in?}`; answers the ack |
 //! | `GET /api/receivers` | delivery counters per receiver and the last notifications |
 //! | `GET /api/metrics` | the self-metrics: `{at, rounds, rule_evaluations, evaluation_errors, round_duration_ms_total, last_round_duration_ms, rules, instances: {status: n}, reloads, reload_failures, last_reload_at, last_reload_error, receivers: {name: {sent, failed_attempts, retries, given_up, dropped, queued}}}` |
+//! | `POST /api/eval` | body: a rule as in the rules file (`{"target": "...", "reduce": "avg", "op": ">", "crit": 90}`, or `{"rule": {...}}`); evaluates it once now without storing or notifying: `{rule, at, condition, error, generator_url, instances: [{labels, status, severity, value, ...}]}`, 400 for an invalid rule |
 //! | `POST /-/reload` | re-reads the rules file (Prometheus' convention): 200 with `{rules, kept, added, changed, removed}`, or 400 with the error (the old rules stay) |
 //! | `GET /healthz` | `ok` while the engine's rounds run |
 //!
@@ -35,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ack::AckTarget;
 use crate::dispatcher::{AckRequest, Dispatcher, Marks, ReceiverStatus, SentRecord};
-use crate::engine::ReloadReport;
+use crate::engine::{EvalReport, ReloadReport};
 use crate::metrics::{EngineMetrics, MetricsSnapshot};
 use crate::model::{Labels, Severity, Status};
 use crate::notify::HumanDuration;
@@ -134,6 +135,17 @@ pub trait Reload: Send + Sync {
     fn reload(&self) -> crate::Result<ReloadReport>;
 }
 
+/// What `POST /api/eval` calls: evaluates one rule now, storing and notifying nothing.
+pub trait Evaluate: Send + Sync {
+    /// Resolves `rule` (a `[[rule]]` table) against the rules file's defaults and evaluates
+    /// it once at `now` through the engine's own path ([`crate::engine::evaluate_once`]).
+    ///
+    /// # Errors
+    ///
+    /// The rule is invalid ([`crate::Error::Rules`], without a line).
+    fn evaluate(&self, rule: toml::Table, now: i64) -> crate::Result<EvalReport>;
+}
+
 /// A clock giving Unix seconds (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -148,6 +160,8 @@ pub struct ApiState {
     pub clock: Clock,
     /// What `POST /-/reload` calls (`None`: it answers 404).
     pub reload: Option<Arc<dyn Reload>>,
+    /// What `POST /api/eval` calls (`None`: it answers 404).
+    pub eval: Option<Arc<dyn Evaluate>>,
 }
 
 /// Request bodies above this are refused (413).
@@ -171,6 +185,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/ack", post(ack))
         .route("/api/receivers", get(receivers))
         .route("/api/metrics", get(metrics))
+        .route("/api/eval", post(eval))
         .route("/-/reload", post(reload))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -399,6 +414,70 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     json(StatusCode::OK, &snapshot)
 }
 
+/// JSON into TOML, for a rule given in JSON: `null` has no TOML form and is refused.
+fn toml_of(v: serde_json::Value, key: &str) -> Result<toml::Value, String> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => return Err(format!("`{key}`: null is not a value a rule takes; leave it out")),
+        J::Bool(b) => toml::Value::Boolean(b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => toml::Value::String(s),
+        J::Array(a) => toml::Value::Array(
+            a.into_iter().map(|v| toml_of(v, key)).collect::<Result<Vec<_>, String>>()?,
+        ),
+        J::Object(o) => toml::Value::Table(
+            o.into_iter()
+                .map(|(k, v)| toml_of(v, &k).map(|v| (k, v)))
+                .collect::<Result<toml::Table, String>>()?,
+        ),
+    })
+}
+
+/// The rule of an eval request: the body's object itself, or its `rule` object; `reducer`
+/// is taken for `reduce`.
+fn parse_eval(body: &[u8]) -> Result<toml::Table, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let serde_json::Value::Object(mut object) = value else {
+        return Err("the body must be a JSON object: a rule, or {\"rule\": {...}}".into());
+    };
+    if object.len() == 1
+        && let Some(serde_json::Value::Object(inner)) = object.get("rule")
+    {
+        object = inner.clone();
+    }
+    if let Some(reducer) = object.remove("reducer") {
+        if object.contains_key("reduce") {
+            return Err("give `reduce` or `reducer`, not both".into());
+        }
+        object.insert("reduce".into(), reducer);
+    }
+    match toml_of(serde_json::Value::Object(object), "rule")? {
+        toml::Value::Table(t) => Ok(t),
+        _ => Err("the body must be a JSON object".into()),
+    }
+}
+
+async fn eval(State(state): State<ApiState>, body: Bytes) -> Response {
+    let Some(evaluator) = state.eval.clone() else {
+        return error(StatusCode::NOT_FOUND, "evaluation is not available here");
+    };
+    let rule = match parse_eval(&body) {
+        Ok(rule) => rule,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let now = (state.clock)();
+    // The query (or check) may take up to the rule's timeout: off the I/O threads.
+    match tokio::task::spawn_blocking(move || evaluator.evaluate(rule, now)).await {
+        Ok(Ok(report)) => json(StatusCode::OK, &report),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the evaluation failed: {e}")),
+    }
+}
+
 async fn reload(State(state): State<ApiState>) -> Response {
     let Some(reload) = state.reload.clone() else {
         return error(StatusCode::NOT_FOUND, "reloading is not available here");
@@ -509,7 +588,11 @@ fn render_page(state: &ApiState) -> String {
     let firing: Vec<&AlertOut> = alerts
         .iter()
         .filter(active)
-        .filter(|a| a.marks.silenced_by.is_empty() && a.marks.inhibited_by.is_empty())
+        .filter(|a| {
+            a.marks.silenced_by.is_empty()
+                && a.marks.inhibited_by.is_empty()
+                && a.marks.muted_by.is_empty()
+        })
         .collect();
     let silenced: Vec<&AlertOut> =
         alerts.iter().filter(active).filter(|a| !a.marks.silenced_by.is_empty()).collect();
@@ -517,6 +600,16 @@ fn render_page(state: &ApiState) -> String {
         .iter()
         .filter(active)
         .filter(|a| a.marks.silenced_by.is_empty() && !a.marks.inhibited_by.is_empty())
+        .collect();
+    // Held by the route's time intervals (and neither silenced nor inhibited).
+    let muted: Vec<&AlertOut> = alerts
+        .iter()
+        .filter(active)
+        .filter(|a| {
+            a.marks.silenced_by.is_empty()
+                && a.marks.inhibited_by.is_empty()
+                && !a.marks.muted_by.is_empty()
+        })
         .collect();
     // Inhibitors are named by their alertname and labels where the page knows them.
     let by_fingerprint: BTreeMap<&str, &AlertRow> =
@@ -530,12 +623,13 @@ fn render_page(state: &ApiState) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"30\"><title>Alerts: {} firing</title>\
          <style>{STYLE}</style></head><body>\n<h1>Alerts</h1>\n<p id=\"summary\">{} firing, {} pending, \
-         {} silenced, {} inhibited; {} rules. Page made {}",
+         {} silenced, {} inhibited, {} muted; {} rules. Page made {}",
         firing.len(),
         firing.len(),
         pending.len(),
         silenced.len(),
         inhibited.len(),
+        muted.len(),
         rules.len(),
         time(now)
     );
@@ -590,6 +684,9 @@ fn render_page(state: &ApiState) -> String {
                     .collect();
                 notes.push(format!("inhibited by {}", sources.join("; ")));
             }
+            if !a.marks.muted_by.is_empty() {
+                notes.push(format!("muted by {}", a.marks.muted_by.join(", ")));
+            }
             if let Some(ack) = &a.marks.ack {
                 notes.push(format!("acknowledged by {} until {}", ack.by, time(ack.expires_at)));
             }
@@ -623,6 +720,7 @@ fn render_page(state: &ApiState) -> String {
     alert_table(&mut h, "pending", "Pending", &pending, "pending");
     alert_table(&mut h, "silenced", "Silenced", &silenced, "silenced");
     alert_table(&mut h, "inhibited", "Inhibited", &inhibited, "inhibited");
+    alert_table(&mut h, "muted", "Muted", &muted, "muted");
 
     let silences = state.dispatcher.silences();
     let _ = writeln!(h, "<h2>Silences ({})</h2>", silences.len());

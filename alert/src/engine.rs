@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -212,7 +213,7 @@ struct RuleSlot {
 pub struct Engine {
     rules_file: RulesFile,
     slots: Vec<RuleSlot>,
-    sources: Sources,
+    sources: Arc<Sources>,
     state_path: Option<PathBuf>,
     history: VecDeque<Transition>,
     notify: serde_json::Value,
@@ -270,7 +271,7 @@ impl Engine {
         let mut engine = Engine {
             slots: Vec::new(),
             rules_file: rules.clone(),
-            sources,
+            sources: Arc::new(sources),
             state_path,
             history: VecDeque::new(),
             notify: serde_json::Value::Null,
@@ -654,6 +655,95 @@ impl Engine {
     /// The newest `limit` transitions, newest first.
     pub fn history(&self, limit: usize) -> Vec<Transition> {
         self.history.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// What [`evaluate_once`] needs from this engine, taken under its lock and used after
+    /// it is released (so a one-off evaluation never waits for, or holds up, a round): the
+    /// sources and the rules file's defaults.
+    pub fn eval_context(&self) -> EvalContext {
+        EvalContext {
+            sources: Arc::clone(&self.sources),
+            defaults: self.rules_file.clone_defaults(),
+            external_url: self.config.external_url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// The sources and defaults a one-off evaluation runs with ([`Engine::eval_context`]).
+#[derive(Clone)]
+pub struct EvalContext {
+    /// Where the rule's data comes from.
+    pub sources: Arc<Sources>,
+    /// A rules file with the engine's `[defaults]` and no rules, to resolve the rule against
+    /// ([`crate::rules::parse_rule`]).
+    pub defaults: RulesFile,
+    /// For the instances' render links.
+    pub external_url: String,
+}
+
+/// What one evaluation of a rule outside the rounds produced ([`evaluate_once`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// The rule's name (`eval` when the request named none).
+    pub rule: String,
+    /// When it was evaluated (Unix seconds).
+    pub at: i64,
+    /// The condition in words.
+    pub condition: String,
+    /// The query's error, if it failed.
+    pub error: Option<String>,
+    /// A render link to the target (empty for checks).
+    pub generator_url: String,
+    /// The instances the evaluation produced from a fresh state: with a `for` period a
+    /// failing instance is `pending`, without one `firing`.
+    pub instances: Vec<InstanceView>,
+}
+
+/// Evaluates `rule` once at `now` through the same path as a round (query, reducer,
+/// judgement, the state machine from a fresh state) without storing anything or notifying.
+pub fn evaluate_once(ctx: &EvalContext, rule: Rule, now: i64) -> EvalReport {
+    let mut slot = RuleSlot {
+        rule_labels: rule_labels(&rule),
+        generator_url: generator_url(&rule, &ctx.external_url),
+        rule,
+        instances: BTreeMap::new(),
+        last_eval: None,
+        last_duration_ms: 0.0,
+        last_error: None,
+    };
+    let outcome = query(&ctx.sources, &slot.rule, now);
+    let error = match &outcome {
+        Outcome::Series(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let observations = observe(&mut slot, outcome, now);
+    let (mut history, mut resolved) = (VecDeque::new(), Vec::new());
+    apply(&mut slot, observations, now, &mut history, 0, &mut resolved);
+    let instances = slot
+        .instances
+        .values()
+        .map(|i| InstanceView {
+            rule: slot.rule.name.clone(),
+            fingerprint: fingerprint(&i.labels),
+            labels: i.labels.clone(),
+            status: i.status,
+            severity: i.severity,
+            value: i.value,
+            since: i.since,
+            starts_at: i.starts_at,
+            pending_since: i.pending_since,
+            last_eval: i.last_eval,
+            annotations: i.annotations.clone(),
+            detail: i.detail.clone(),
+        })
+        .collect();
+    EvalReport {
+        rule: slot.rule.name.clone(),
+        at: now,
+        condition: condition_text(&slot.rule),
+        error,
+        generator_url: slot.generator_url.clone(),
+        instances,
     }
 }
 

@@ -75,6 +75,22 @@ impl RulesFile {
         self.rules.iter().find(|r| r.name == name)
     }
 
+    /// A copy with the defaults and nothing else (no rules, receivers, route, inhibit rules
+    /// or time intervals): what a rule given later is resolved against ([`parse_rule`]).
+    pub fn clone_defaults(&self) -> RulesFile {
+        RulesFile {
+            path: self.path.clone(),
+            defaults: self.defaults.clone(),
+            rules: Vec::new(),
+            receivers: Vec::new(),
+            route: None,
+            inhibit: Vec::new(),
+            self_metrics: self.self_metrics.clone(),
+            time_intervals: Vec::new(),
+            raw_defaults: self.raw_defaults.clone(),
+        }
+    }
+
     /// A copy holding only the rule `name` (backtests and tests run one rule).
     pub fn only(&self, name: &str) -> Option<RulesFile> {
         let rule = self.rule(name)?.clone();

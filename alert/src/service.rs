@@ -27,9 +27,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::api::{AlertRow, ApiState, Reload, RoundRow, RuleRow, StatusSource, TransitionRow};
+use crate::api::{
+    AlertRow, ApiState, Evaluate, Reload, RoundRow, RuleRow, StatusSource, TransitionRow,
+};
 use crate::dispatcher::Dispatcher;
-use crate::engine::{Engine, EngineConfig, ReloadReport};
+use crate::engine::{Engine, EngineConfig, EvalContext, EvalReport, ReloadReport};
 use crate::error::{Error, Result};
 use crate::metrics::{
     CarbonSender, EngineMetrics, MetricsSnapshot, SelfMetricsConfig, carbon_lines,
@@ -59,6 +61,8 @@ struct View {
     history: Vec<TransitionRow>,
     last_round: Option<RoundRow>,
     metrics: EngineMetrics,
+    /// The sources and defaults `POST /api/eval` runs with.
+    eval: Option<EvalContext>,
 }
 
 /// What the page reads: the copy, and when the evaluation thread last went round.
@@ -66,6 +70,15 @@ struct Published {
     view: Mutex<View>,
     /// Unix seconds of the evaluation thread's last loop (0: not yet).
     heartbeat: AtomicI64,
+}
+
+impl Evaluate for Published {
+    fn evaluate(&self, rule: toml::Table, now: i64) -> Result<EvalReport> {
+        let ctx = self.view.lock().unwrap_or_else(PoisonError::into_inner).eval.clone();
+        let ctx = ctx.ok_or_else(|| Error::request("eval", "the engine has not started"))?;
+        let rule = crate::rules::parse_rule(&ctx.defaults, rule, "POST /api/eval")?;
+        Ok(crate::engine::evaluate_once(&ctx, rule, now))
+    }
 }
 
 impl StatusSource for Published {
@@ -244,6 +257,7 @@ impl AlertService {
             dispatcher: Arc::clone(&self.dispatcher),
             clock: Arc::new(Dispatcher::now),
             reload: Some(Arc::clone(self) as Arc<dyn Reload>),
+            eval: Some(self.published.clone() as Arc<dyn Evaluate>),
         }
     }
 
@@ -351,6 +365,7 @@ impl AlertService {
                 history: engine.history(VIEW_HISTORY).into_iter().collect(),
                 last_round: (stats.at != 0).then_some(stats),
                 metrics: engine.metrics(),
+                eval: Some(engine.eval_context()),
             }
         };
         {

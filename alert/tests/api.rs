@@ -82,17 +82,23 @@ impl StatusSource for Fixed {
     }
 }
 
-/// Serves the API on 127.0.0.1:0 on its own runtime thread; returns its address.
+/// Serves the API over the fixed view on 127.0.0.1:0 on its own runtime thread; returns its
+/// address.
 fn serve(dispatcher: Arc<Dispatcher>) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = ApiState {
+    serve_state(ApiState {
         source: Arc::new(Fixed),
         dispatcher,
         clock: Arc::new(|| T0 + 120),
         reload: None,
-    };
+        eval: None,
+    })
+}
+
+/// Serves `state` on 127.0.0.1:0 on its own runtime thread; returns its address.
+fn serve_state(state: ApiState) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
@@ -104,7 +110,12 @@ fn serve(dispatcher: Arc<Dispatcher>) -> SocketAddr {
 }
 
 fn dispatcher() -> Arc<Dispatcher> {
-    let config: NotifyConfig = toml::from_str(
+    dispatcher_with("")
+}
+
+/// The dispatcher with `extra` added to its `[route]` section and after it.
+fn dispatcher_with(extra: &str) -> Arc<Dispatcher> {
+    let config: NotifyConfig = toml::from_str(&format!(
         r#"
         [[receiver]]
         name = "ops"
@@ -114,8 +125,9 @@ fn dispatcher() -> Arc<Dispatcher> {
         [route]
         receiver = "ops"
         group_wait = "0s"
+        {extra}
         "#,
-    )
+    ))
     .unwrap();
     let d = Arc::new(Dispatcher::new(config).unwrap());
     let mut e = firing("disk_full", "web01", Severity::Critical, 97.5);
@@ -244,6 +256,111 @@ fn the_page_escapes_and_links_the_png() {
     assert!(page.contains("<h2>Pending (1)</h2>"));
     assert!(!page.contains("src=\"http"), "no external resources");
     d.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn muted_alerts_are_marked_in_the_api_and_listed_on_the_page() {
+    // An interval with no fields holds at every instant.
+    let d = dispatcher_with(
+        "mute_time_intervals = [\"always\"]\n[[time_interval]]\nname = \"always\"\n",
+    );
+    let addr = serve(Arc::clone(&d));
+    let (_, text) = get(addr, "/api/alerts");
+    let alerts: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(alerts[0]["muted_by"], serde_json::json!(["always"]));
+    assert_eq!(alerts[1]["muted_by"], serde_json::json!([]), "pending: in no group");
+    let (_, page) = get(addr, "/");
+    assert!(page.contains("<h2>Muted (1)</h2>"), "{page}");
+    assert!(page.contains("<h2>Firing (0)</h2>"), "{page}");
+    assert!(page.contains("muted by always"), "{page}");
+    assert_eq!(d.tick(T0 + 120), 0, "held, not sent");
+    d.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn post_eval_answers_the_instances_without_storing_or_notifying() {
+    let mut m = render::MemorySource::new();
+    m.insert("servers.web01.cpu", 0, 60, vec![Some(97.0); 30]);
+    m.insert("servers.web02.cpu", 0, 60, vec![Some(10.0); 30]);
+    let text = "[defaults]\nlag = \"0s\"\nwindow = \"5m\"\n";
+    let rules = alert::rules::parse(text, std::path::Path::new("rules.toml")).unwrap();
+    let config = alert::engine::EngineConfig { workers: 1, ..Default::default() };
+    let service = Arc::new(
+        alert::AlertService::new(rules, alert::source::Sources::local(Arc::new(m)), None, config)
+            .unwrap(),
+    );
+    let mut state = service.api_state();
+    state.clock = Arc::new(|| 1200);
+    let addr = serve_state(state);
+
+    // A target with a reducer, an operator and a threshold.
+    let (status, report) = send(
+        addr,
+        "POST",
+        "/api/eval",
+        r#"{"target": "servers.*.cpu", "reducer": "avg", "op": ">", "crit": 90}"#,
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rule"], "eval");
+    assert_eq!(report["at"], 1200);
+    assert_eq!(report["error"], serde_json::Value::Null);
+    let got: Vec<(String, String, serde_json::Value)> = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["labels"]["name"].as_str().unwrap_or("").to_owned(),
+                i["status"].to_string(),
+                i["value"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("servers.web01.cpu".into(), "\"firing\"".into(), serde_json::json!(97.0)),
+            ("servers.web02.cpu".into(), "\"normal\"".into(), serde_json::json!(10.0)),
+        ]
+    );
+    assert_eq!(report["instances"][0]["severity"], "critical");
+    assert_eq!(report["instances"][0]["labels"]["alertname"], "eval");
+
+    // A rule as in the rules file, wrapped in "rule": its `for` makes the instance pending.
+    let (status, report) = send(
+        addr,
+        "POST",
+        "/api/eval",
+        r#"{"rule": {"name": "cpu_hot", "target": "servers.web01.cpu", "op": ">", "warn": 50, "for": "5m", "labels": {"host": "{node:1}"}}}"#,
+    );
+    assert_eq!(status, 200, "{report}");
+    let instances = report["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0]["status"], "pending");
+    assert_eq!(instances[0]["labels"]["host"], "web01");
+    assert_eq!(instances[0]["labels"]["alertname"], "cpu_hot");
+
+    // Nothing was stored and nothing routed.
+    let (_, alerts) = get(addr, "/api/alerts");
+    assert_eq!(alerts, "[]");
+    assert_eq!(service.dispatcher().tick(1200), 0);
+
+    for (body, needle) in [
+        (r#"{"target": "servers.*.cpu", "op": ">", "tresh": 5}"#, "unknown field `tresh`"),
+        (r#"{"target": "servers.*.cpu", "op": "=>", "crit": 5}"#, "op"),
+        (r#"{"target": "servers.*.cpu", "crit": null}"#, "`crit`: null"),
+        (r#"{"reduce": "avg", "reducer": "max", "target": "a"}"#, "not both"),
+        (r#"[1, 2]"#, "JSON object"),
+        (r#"not json"#, "not JSON"),
+    ] {
+        let (status, err) = send(addr, "POST", "/api/eval", body);
+        assert_eq!(status, 400, "{body}: {err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let (_, err) = send(addr, "POST", "/api/eval", r#"{"target": "a", "tresh": 5}"#);
+    assert!(err["error"].as_str().unwrap().starts_with("POST /api/eval: rule `eval`: "), "{err}");
+    service.stop(Duration::from_secs(5)).unwrap();
 }
 
 /// Whether the browser test can run here; prints why not.
