@@ -131,3 +131,49 @@ labels = { team = "db" }
     let json = serde_json::to_string(&e.instances()).unwrap();
     assert!(json.contains("\"status\":\"firing\""), "{json}");
 }
+
+#[test]
+fn evaluate_once_uses_the_files_defaults_reports_errors_and_stores_nothing() {
+    let mut m = render::MemorySource::new();
+    m.insert(
+        "servers.web01.load",
+        0,
+        60,
+        vec![Some(1.0), Some(9.0), Some(2.0), Some(3.0), Some(4.0)],
+    );
+    // At 180 the 2-minute window ending 1 minute before now (the file's defaults) holds 9 and 2;
+    // its `max` (also a default) is 9, where the built-in `last` would be 2.
+    let text = "[defaults]\nwindow = \"2m\"\nlag = \"1m\"\nreduce = \"max\"\n";
+    let rules = alert::rules::parse(text, Path::new("r.toml")).unwrap();
+    let e = Engine::new(rules, Sources::local(Arc::new(m)), None).unwrap();
+    let ctx = e.eval_context();
+    let table: toml::Table =
+        toml::from_str("target = \"servers.*.load\"\nop = \">\"\nwarn = 5").unwrap();
+    let rule = alert::rules::parse_rule(&ctx.defaults, table, "eval").unwrap();
+    let report = alert::engine::evaluate_once(&ctx, rule, 180);
+    assert_eq!(report.error, None);
+    assert_eq!(report.instances.len(), 1);
+    assert_eq!(
+        (report.instances[0].status, report.instances[0].value),
+        (Status::Firing, Some(9.0))
+    );
+    assert!(e.instances().is_empty(), "nothing stored");
+    // A failed query is an answer, not an error: the error status (pending, for `for`) and
+    // the message. Here the engine has no local data source.
+    let none = Engine::new(
+        alert::rules::parse("", Path::new("r.toml")).unwrap(),
+        Sources::remote_only(),
+        None,
+    )
+    .unwrap();
+    let ctx = none.eval_context();
+    let table: toml::Table =
+        toml::from_str("target = \"a.b\"\nop = \">\"\nwarn = 5\nfor = \"1m\"").unwrap();
+    let rule = alert::rules::parse_rule(&ctx.defaults, table, "eval").unwrap();
+    let report = alert::engine::evaluate_once(&ctx, rule, 180);
+    assert!(
+        report.error.as_deref().is_some_and(|e| e.contains("no local data source")),
+        "{report:?}"
+    );
+    assert_eq!(report.instances[0].status, Status::Pending, "{report:?}");
+}
