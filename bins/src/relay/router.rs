@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use carbon_proto::ring::{CRelayRing, ConsistentHashRing};
+use carbon_proto::ring::{CRelayRing, ConsistentHashRing, FastHashRing, Replicas};
 use regex::Regex;
 use store::config::PatternList;
 
@@ -143,26 +143,46 @@ pub enum Case {
     Upper,
 }
 
+/// The ring of carbon's hashing routers: `consistent-hashing`'s or `fast-hashing`'s.
+#[derive(Debug)]
+pub enum CarbonRing {
+    /// `consistent-hashing`, `aggregated-consistent-hashing`.
+    Consistent(ConsistentHashRing),
+    /// `fast-hashing`, `fast-aggregated-hashing`.
+    Fast(FastHashRing),
+}
+
+impl CarbonRing {
+    /// The router's destinations for `key`, with the ring's replication settings.
+    pub fn destinations(&self, key: &str) -> Replicas<'_> {
+        match self {
+            CarbonRing::Consistent(ring) => ring.destinations(key),
+            CarbonRing::Fast(ring) => ring.destinations(key),
+        }
+    }
+}
+
 /// A router.
 #[derive(Debug)]
 pub enum Router {
     /// carbon's `RELAY_METHOD = rules`.
     Rules(Vec<RelayRule>),
-    /// carbon's `RELAY_METHOD = consistent-hashing` (`REPLICATION_FACTOR`,
+    /// carbon's `RELAY_METHOD = consistent-hashing` or `fast-hashing` (`REPLICATION_FACTOR`,
     /// `DIVERSE_REPLICAS`, `ROUTER_HASH_TYPE`): ring node `i` is destination `members[i]`.
     Hash {
         /// carbon's ring.
-        ring: ConsistentHashRing,
+        ring: CarbonRing,
         /// Destination index of each ring node.
         members: Vec<usize>,
     },
-    /// carbon's `RELAY_METHOD = aggregated-consistent-hashing`: the ring keys are the
+    /// carbon's `RELAY_METHOD = aggregated-consistent-hashing` or `fast-aggregated-hashing`:
+    /// the ring keys are the
     /// aggregate names the aggregation rules make of the metric (the union of their
     /// destinations), or the metric itself when no rule matches, so every input of an
     /// aggregate reaches the aggregator that owns it.
     AggregatedHash {
         /// carbon's ring.
-        ring: ConsistentHashRing,
+        ring: CarbonRing,
         /// Destination index of each ring node.
         members: Vec<usize>,
         /// aggregation-rules.conf.
