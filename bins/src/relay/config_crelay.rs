@@ -33,9 +33,7 @@ use regex::Regex;
 
 use super::aggregate::{Aggregate, AggregateSpec, Compute, Method, TimestampAt};
 use super::glob;
-use super::router::{
-    AggregateRule, Cluster, Expr, Router, Stmt, Validate, parse_replacement,
-};
+use super::router::{AggregateRule, Cluster, Expr, Router, Stmt, Validate, parse_replacement};
 use super::statistics::CRelayStatistics;
 use super::{DestSpec, ListenSpec, RelaySettings};
 
