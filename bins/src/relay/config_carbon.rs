@@ -221,7 +221,7 @@ impl CarbonRelayConf {
         let dest_text = self.get("DESTINATIONS").unwrap_or("127.0.0.1:2004");
         let nodes = parse_destinations(dest_text).context("DESTINATIONS")?;
         let destinations: Vec<DestSpec> =
-            nodes.iter().map(|d| DestSpec { dest: d.clone(), protocol }).collect();
+            nodes.iter().map(|d| DestSpec { dest: d.clone(), protocol, file: None }).collect();
         for (i, d) in nodes.iter().enumerate() {
             if nodes[..i].contains(d) {
                 bail!("DESTINATIONS lists {d} twice");

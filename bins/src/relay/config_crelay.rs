@@ -5,6 +5,7 @@
 //! include <path or glob> ;
 //! cluster <name> <forward|any_of|failover> [useall] <host[:port][=instance] [proto udp|tcp]>... ;
 //! cluster <name> <carbon_ch|fnv1a_ch|jump_fnv1a_ch> [replication N] [dynamic] <host...>... ;
+//! cluster <name> file </path/to/file>... ;
 //! match <*|regex>... [validate <regex> else log|drop] send to <cluster|blackhole>... [stop] ;
 //! match <*|regex>... validate <regex> else log|drop ;
 //! rewrite <regex> into <replacement> ;
@@ -20,8 +21,8 @@
 //! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
 //! A server is one destination whatever clusters list it (carbon-c-relay's identity is
 //! `host:port`). `include` reads other files in place (see [`read_crelay`]); errors name the
-//! file and line of the statement. Not supported, refused with a message: `file` clusters,
-//! `route using`, transports other than plain, `type` other than linemode.
+//! file and line of the statement. Not supported, refused with a message: `file ip`
+//! clusters, `route using`, transports other than plain, `type` other than linemode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -566,6 +567,9 @@ fn parse_cluster(
     let kind = words.get(2).context("cluster without a type")?.as_str();
     let mut i = 3;
     let mut replication = 1usize;
+    if kind == "file" {
+        return parse_file_cluster(name, words.get(i..).unwrap_or_default(), destinations);
+    }
     let hash = match kind {
         "forward" | "any_of" | "failover" => {
             if words.get(i).is_some_and(|w| w == "useall") {
@@ -587,7 +591,6 @@ fn parse_cluster(
             }
             Some(h)
         }
-        "file" => bail!("file clusters are not supported"),
         other => bail!("unknown cluster type {other}"),
     };
     let mut members = Vec::new();
@@ -638,7 +641,7 @@ fn parse_cluster(
                 d
             }
             None => {
-                destinations.push(DestSpec { dest: node.clone(), protocol });
+                destinations.push(DestSpec { dest: node.clone(), protocol, file: None });
                 destinations.len() - 1
             }
         };
@@ -659,6 +662,41 @@ fn parse_cluster(
         _ => bail!("unknown cluster type {kind}"),
     };
     Ok((name, cluster))
+}
+
+/// `cluster <name> file [ip] </path/to/file>...;`: a forward cluster whose members are files
+/// the points are appended to (one destination per path, whatever clusters list it).
+fn parse_file_cluster(
+    name: String,
+    words: &[String],
+    destinations: &mut Vec<DestSpec>,
+) -> anyhow::Result<(String, Cluster)> {
+    if words.first().is_some_and(|w| w == "ip") {
+        bail!(
+            "`file ip` clusters are not supported (the relay does not keep the address a point \
+             came from)"
+        );
+    }
+    let mut members = Vec::new();
+    for w in words {
+        let path = PathBuf::from(w);
+        let d = match destinations.iter().position(|d| d.file.as_ref() == Some(&path)) {
+            Some(d) => d,
+            None => {
+                destinations.push(DestSpec {
+                    dest: Destination::new(w.as_str(), 0, None),
+                    protocol: Protocol::Plaintext,
+                    file: Some(path),
+                });
+                destinations.len() - 1
+            }
+        };
+        members.push(d);
+    }
+    if members.is_empty() {
+        bail!("cluster {name} has no files");
+    }
+    Ok((name, Cluster::Forward(members)))
 }
 
 fn parse_match(
@@ -845,6 +883,32 @@ mod tests {
         assert_eq!(route_point(&s, "c.x", f64::NAN), (vec![], false));
         // Without a point (routing a bare name) validation passes.
         assert_eq!(route(&s, "a.x").len(), 2);
+    }
+
+    #[test]
+    fn file_clusters_as_crelay_reads_them() {
+        let s = parse_crelay(
+            "cluster f file /var/log/a.log b.log; cluster g file b.log;\n\
+             cluster n forward 127.0.0.1:2003;\n\
+             match ^x send to f stop; match * send to g n;",
+        )
+        .unwrap();
+        // One destination per path, whatever clusters list it; relative paths kept as written.
+        let files: Vec<Option<&Path>> = s.destinations.iter().map(|d| d.file.as_deref()).collect();
+        assert_eq!(files, [Some(Path::new("/var/log/a.log")), Some(Path::new("b.log")), None]);
+        assert_eq!(s.destinations[0].address(), "/var/log/a.log");
+        assert_eq!(s.destinations[0].label(), "/var/log/a_log");
+        let to = |name: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            s.router.route(name, &Health::new(s.destinations.len()), &mut |_, d| {
+                out.push(s.destinations[d].address());
+            });
+            out
+        };
+        assert_eq!(to("x.y"), ["/var/log/a.log", "b.log"]);
+        assert_eq!(to("y"), ["b.log", "127.0.0.1:2003"]);
+        assert!(parse_crelay("cluster f file ip /tmp/x.log;").is_err());
+        assert!(parse_crelay("cluster f file;").is_err());
     }
 
     #[test]

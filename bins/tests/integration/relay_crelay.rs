@@ -524,3 +524,70 @@ fn validate_routes_like_carbon_c_relay() {
         lines.len()
     );
 }
+
+/// The lines of the file at `path`, sorted (missing file: none).
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> =
+        fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// `file` clusters: Debian's carbon-c-relay and ours, each with two file clusters (one of
+/// two files, one shared with a `forward` of the same file), are sent the same lines; each
+/// file holds the same lines for both (cleansed names, integer and decimal values).
+#[test]
+fn file_clusters_write_what_carbon_c_relay_writes() {
+    if !have(CRELAY, "file_clusters_write_what_carbon_c_relay_writes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = |listen: u16, who: &str| {
+        format!(
+            "listen type linemode 127.0.0.1:{listen} proto tcp ;\n\
+             cluster two file {d}/{who}-a.log {d}/{who}-b.log ;\n\
+             cluster all file {d}/{who}-all.log ;\n\
+             match ^x send to two stop ;\n\
+             match * send to all ;\n",
+            d = d.display()
+        )
+    };
+    let port = crate::support::free_port();
+    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
+        d.join("crelay.log"),
+    );
+    wait_crelay(&mut crelay, port);
+    let ours_conf = d.join("ours.conf");
+    fs::write(&ours_conf, config(port, "ours")).unwrap();
+    let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
+    let input: Vec<String> = (0..100)
+        .map(|i| format!("x.m{i} {i} 1700000000"))
+        .chain((0..100).map(|i| format!("y.m{i}@x {i}.25 1700000001")))
+        .chain((1..=20).map(|i| format!("z.m{i} -{i} 1700000002")))
+        .collect();
+    send_lines(SocketAddr::from(([127, 0, 0, 1], port)), &input);
+    send_lines(addr, &input);
+    let files = ["a.log", "b.log", "all.log"];
+    let count = |who: &str| -> usize {
+        files.iter().map(|f| sorted_lines(&d.join(format!("{who}-{f}"))).len()).sum()
+    };
+    // 100 lines to each of two files, 120 to the third.
+    let arrived = wait_until(Duration::from_secs(10), || count("ours") >= 320);
+    // carbon-c-relay writes its files as it goes and closes them when it stops.
+    let _ = wait_until(Duration::from_secs(5), || count("theirs") >= 320);
+    relay.stop();
+    crelay.stop();
+    assert!(arrived, "our files have {} lines:\n{}", count("ours"), relay.log());
+    for f in files {
+        let theirs = sorted_lines(&d.join(format!("theirs-{f}")));
+        let ours = sorted_lines(&d.join(format!("ours-{f}")));
+        assert_eq!(ours.len(), if f == "all.log" { 120 } else { 100 }, "{f}");
+        assert_eq!(ours, theirs, "{f} differs");
+    }
+    assert!(sorted_lines(&d.join("ours-all.log")).contains(&"y.m7_x 7.25 1700000001".to_string()));
+    eprintln!("file clusters: 320 lines in three files, as carbon-c-relay writes them");
+}
