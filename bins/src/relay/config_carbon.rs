@@ -6,8 +6,8 @@
 //! patterns searched case-insensitively, destinations not in `DESTINATIONS` ignored) or
 //! `consistent-hashing` (carbon's ring, `REPLICATION_FACTOR`, `DIVERSE_REPLICAS`,
 //! `ROUTER_HASH_TYPE`) or `aggregated-consistent-hashing` (the same ring, keyed by the
-//! aggregate names aggregation-rules.conf makes of each metric). The `fast-*` methods are
-//! refused with a message (see the README's "Relay" section).
+//! aggregate names aggregation-rules.conf makes of each metric), and their `fast-hashing` and
+//! `fast-aggregated-hashing` variants on carbon's `FastHashRing`.
 //!
 //! carbon-aggregator reads the `[aggregator]` section instead ([`CarbonRelayConf::open_section`]),
 //! with `RELAY_METHOD` forced to `consistent-hashing` as carbon forces it, and its own keys
@@ -17,12 +17,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use carbon_proto::ring::{ConsistentHashRingBuilder, Destination, HashType, parse_destinations};
+use carbon_proto::ring::{
+    ConsistentHashRingBuilder, Destination, FastHashRingBuilder, HashType, parse_destinations,
+};
 use collect::sender::Protocol;
 use store::aggregator::{AggregationRules, AggregatorConfig};
 use store::config::{Ini, PatternList, RewriteRules};
 
-use super::router::{RelayRule, Router};
+use super::router::{CarbonRing, RelayRule, Router};
 use super::{DestSpec, ListenSpec, RelaySettings};
 
 /// The settings of carbon.conf's `[relay]` (or `[aggregator]`) section that the relay uses,
@@ -219,7 +221,7 @@ impl CarbonRelayConf {
         let dest_text = self.get("DESTINATIONS").unwrap_or("127.0.0.1:2004");
         let nodes = parse_destinations(dest_text).context("DESTINATIONS")?;
         let destinations: Vec<DestSpec> =
-            nodes.iter().map(|d| DestSpec { dest: d.clone(), protocol }).collect();
+            nodes.iter().map(|d| DestSpec { dest: d.clone(), protocol, file: None }).collect();
         for (i, d) in nodes.iter().enumerate() {
             if nodes[..i].contains(d) {
                 bail!("DESTINATIONS lists {d} twice");
@@ -243,19 +245,40 @@ impl CarbonRelayConf {
                     .with_context(|| format!("Could not read rules file {}", path.display()))?;
                 Router::Rules(parse_relay_rules(&text, &path, &nodes)?)
             }
-            "consistent-hashing" | "aggregated-consistent-hashing" => {
+            "consistent-hashing"
+            | "aggregated-consistent-hashing"
+            | "fast-hashing"
+            | "fast-aggregated-hashing" => {
+                let fast = method.starts_with("fast-");
                 let hash: HashType = match self.get("ROUTER_HASH_TYPE") {
+                    // carbon's defaults: `carbon_ch` for the ring, `mmh3_ch` for the fast one.
+                    None | Some("") if fast => HashType::Mmh3Ch,
                     None | Some("") => HashType::CarbonCh,
                     Some(h) => h.parse().with_context(|| format!("ROUTER_HASH_TYPE = {h:?}"))?,
                 };
-                let ring = ConsistentHashRingBuilder::new()
-                    .hash_type(hash)
-                    .replication_factor(self.number("REPLICATION_FACTOR", 1usize)?)
-                    .diverse_replicas(self.bool("DIVERSE_REPLICAS", true)?)
-                    .build(nodes.clone())
-                    .context("the consistent-hashing ring")?;
+                let factor = self.number("REPLICATION_FACTOR", 1usize)?;
+                let diverse = self.bool("DIVERSE_REPLICAS", true)?;
+                let ring = if fast {
+                    CarbonRing::Fast(
+                        FastHashRingBuilder::new()
+                            .hash_type(hash)
+                            .replication_factor(factor)
+                            .diverse_replicas(diverse)
+                            .build(nodes.clone())
+                            .context("the fast-hashing ring")?,
+                    )
+                } else {
+                    CarbonRing::Consistent(
+                        ConsistentHashRingBuilder::new()
+                            .hash_type(hash)
+                            .replication_factor(factor)
+                            .diverse_replicas(diverse)
+                            .build(nodes.clone())
+                            .context("the consistent-hashing ring")?,
+                    )
+                };
                 let members = (0..nodes.len()).collect();
-                if method == "consistent-hashing" {
+                if !method.contains("aggregated") {
                     Router::Hash { members, ring }
                 } else {
                     let path = match aggregation_rules {
@@ -274,10 +297,6 @@ impl CarbonRelayConf {
                     Router::AggregatedHash { members, ring, rules }
                 }
             }
-            "fast-hashing" | "fast-aggregated-hashing" => bail!(
-                "RELAY_METHOD = {method}: not supported by graphite-relay (use rules or \
-                 consistent-hashing)"
-            ),
             other => bail!(
                 "In carbon.conf, RELAY_METHOD must be one of rules, consistent-hashing, \
                  aggregated-consistent-hashing, fast-hashing, fast-aggregated-hashing. Invalid \
@@ -470,7 +489,9 @@ mod tests {
         )
         .unwrap();
         let s = conf.settings(None, None).unwrap();
-        let Router::AggregatedHash { ring, .. } = &s.router else { panic!("wrong router") };
+        let Router::AggregatedHash { ring: CarbonRing::Consistent(ring), .. } = &s.router else {
+            panic!("wrong router")
+        };
         let owner = ring.get_node("app.prod.all.requests").clone();
         // Every input of the aggregate goes where the aggregate is owned.
         for host in ["web1", "web2", "db7", "x"] {
@@ -481,6 +502,70 @@ mod tests {
         // Others hash on their own name.
         let to = route(&s.router, "other.metric");
         assert_eq!(s.destinations[to[0]].dest, *ring.get_node("other.metric"));
+    }
+
+    #[test]
+    fn fast_hashing_from_carbon_conf() {
+        let conf = |extra: &str| {
+            CarbonRelayConf::parse(
+                &format!(
+                    "[relay]\nRELAY_METHOD = fast-hashing\n\
+                     DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.2:2004:c\n{extra}"
+                ),
+                Path::new("/nonexistent"),
+            )
+            .unwrap()
+            .settings(None, None)
+            .unwrap()
+        };
+        // carbon's FastHashRing hashes with mmh3_ch unless ROUTER_HASH_TYPE says otherwise.
+        let s = conf("");
+        let Router::Hash { ring: CarbonRing::Fast(ring), .. } = &s.router else {
+            panic!("wrong router")
+        };
+        assert_eq!(ring.hash_type(), HashType::Mmh3Ch);
+        for name in ["foo.bar", "a", "servers.web01.cpu"] {
+            let to = route(&s.router, name);
+            let want: Vec<&Destination> = ring.destinations(name).collect();
+            assert_eq!(to.iter().map(|&d| &s.destinations[d].dest).collect::<Vec<_>>(), want);
+        }
+        let s = conf("ROUTER_HASH_TYPE = carbon_ch\nREPLICATION_FACTOR = 2\n");
+        let Router::Hash { ring: CarbonRing::Fast(ring), .. } = &s.router else {
+            panic!("wrong router")
+        };
+        assert_eq!(ring.hash_type(), HashType::CarbonCh);
+        let to = route(&s.router, "foo.bar");
+        let hosts: Vec<&str> = to.iter().map(|&d| s.destinations[d].dest.host()).collect();
+        assert_eq!(hosts.len(), 2);
+        assert_ne!(hosts[0], hosts[1]);
+    }
+
+    #[test]
+    fn fast_aggregated_hashing_keys_on_the_aggregate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("aggregation-rules.conf"),
+            "app.<env>.all.requests (60) = sum app.<env>.*.requests\n",
+        )
+        .unwrap();
+        let conf = CarbonRelayConf::parse(
+            "[relay]\nRELAY_METHOD = fast-aggregated-hashing\n\
+             DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.1:2204:c\n",
+            dir.path(),
+        )
+        .unwrap();
+        let s = conf.settings(None, None).unwrap();
+        let Router::AggregatedHash { ring: CarbonRing::Fast(ring), .. } = &s.router else {
+            panic!("wrong router")
+        };
+        let owner = ring.get_nodes("app.prod.all.requests").next().unwrap().clone();
+        for host in ["web1", "web2", "db7", "x"] {
+            let to = route(&s.router, &format!("app.prod.{host}.requests"));
+            assert_eq!(to.len(), 1);
+            assert_eq!(s.destinations[to[0]].dest, owner);
+        }
+        let to = route(&s.router, "other.metric");
+        assert_eq!(Some(&s.destinations[to[0]].dest), ring.get_nodes("other.metric").next());
     }
 
     #[test]

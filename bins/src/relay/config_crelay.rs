@@ -5,7 +5,9 @@
 //! include <path or glob> ;
 //! cluster <name> <forward|any_of|failover> [useall] <host[:port][=instance] [proto udp|tcp]>... ;
 //! cluster <name> <carbon_ch|fnv1a_ch|jump_fnv1a_ch> [replication N] [dynamic] <host...>... ;
-//! match <*|regex>... send to <cluster|blackhole>... [stop] ;
+//! cluster <name> file </path/to/file>... ;
+//! match <*|regex>... [validate <regex> else log|drop] send to <cluster|blackhole>... [stop] ;
+//! match <*|regex>... validate <regex> else log|drop ;
 //! rewrite <regex> into <replacement> ;
 //! listen type linemode <[iface:]port proto tcp|udp>... ;
 //! statistics [submit every N seconds] [reset counters after interval] [prefix with P]
@@ -19,8 +21,8 @@
 //! Comments run from `#` to the end of the line; `;` ends a statement wherever it stands.
 //! A server is one destination whatever clusters list it (carbon-c-relay's identity is
 //! `host:port`). `include` reads other files in place (see [`read_crelay`]); errors name the
-//! file and line of the statement. Not supported, refused with a message: `file` clusters,
-//! `validate`, `route using`, transports other than plain, `type` other than linemode.
+//! file and line of the statement. Not supported, refused with a message: `file ip`
+//! clusters, `route using`, transports other than plain, `type` other than linemode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use regex::Regex;
 
 use super::aggregate::{Aggregate, AggregateSpec, Compute, Method, TimestampAt};
 use super::glob;
-use super::router::{AggregateRule, Cluster, Expr, Router, Stmt, parse_replacement};
+use super::router::{AggregateRule, Cluster, Expr, Router, Stmt, Validate, parse_replacement};
 use super::statistics::CRelayStatistics;
 use super::{DestSpec, ListenSpec, RelaySettings};
 
@@ -96,6 +98,14 @@ fn statements(text: &str) -> Vec<Statement> {
                 flush(&mut tok, &mut cur, &mut start, line);
                 if !cur.is_empty() {
                     stmts.push(Statement { line: start, words: std::mem::take(&mut cur) });
+                }
+            }
+            // `\ ` keeps a space inside a word, backslash included, as carbon-c-relay's
+            // lexer does (`validate ^[0-9]+\ [0-9]+$`).
+            '\\' if chars.peek().is_some_and(|n| *n == ' ' || *n == '\t') => {
+                tok.push(c);
+                if let Some(n) = chars.next() {
+                    tok.push(n);
                 }
             }
             c if c.is_whitespace() => {
@@ -557,6 +567,9 @@ fn parse_cluster(
     let kind = words.get(2).context("cluster without a type")?.as_str();
     let mut i = 3;
     let mut replication = 1usize;
+    if kind == "file" {
+        return parse_file_cluster(name, words.get(i..).unwrap_or_default(), destinations);
+    }
     let hash = match kind {
         "forward" | "any_of" | "failover" => {
             if words.get(i).is_some_and(|w| w == "useall") {
@@ -578,7 +591,6 @@ fn parse_cluster(
             }
             Some(h)
         }
-        "file" => bail!("file clusters are not supported"),
         other => bail!("unknown cluster type {other}"),
     };
     let mut members = Vec::new();
@@ -629,7 +641,7 @@ fn parse_cluster(
                 d
             }
             None => {
-                destinations.push(DestSpec { dest: node.clone(), protocol });
+                destinations.push(DestSpec { dest: node.clone(), protocol, file: None });
                 destinations.len() - 1
             }
         };
@@ -652,6 +664,41 @@ fn parse_cluster(
     Ok((name, cluster))
 }
 
+/// `cluster <name> file [ip] </path/to/file>...;`: a forward cluster whose members are files
+/// the points are appended to (one destination per path, whatever clusters list it).
+fn parse_file_cluster(
+    name: String,
+    words: &[String],
+    destinations: &mut Vec<DestSpec>,
+) -> anyhow::Result<(String, Cluster)> {
+    if words.first().is_some_and(|w| w == "ip") {
+        bail!(
+            "`file ip` clusters are not supported (the relay does not keep the address a point \
+             came from)"
+        );
+    }
+    let mut members = Vec::new();
+    for w in words {
+        let path = PathBuf::from(w);
+        let d = match destinations.iter().position(|d| d.file.as_ref() == Some(&path)) {
+            Some(d) => d,
+            None => {
+                destinations.push(DestSpec {
+                    dest: Destination::new(w.as_str(), 0, None),
+                    protocol: Protocol::Plaintext,
+                    file: Some(path),
+                });
+                destinations.len() - 1
+            }
+        };
+        members.push(d);
+    }
+    if members.is_empty() {
+        bail!("cluster {name} has no files");
+    }
+    Ok((name, Cluster::Forward(members)))
+}
+
 fn parse_match(
     words: &[String],
     names: &mut Vec<String>,
@@ -669,10 +716,28 @@ fn parse_match(
     if exprs.is_empty() {
         bail!("match without an expression");
     }
+    let mut validate = None;
+    if words.get(i).is_some_and(|w| w == "validate") {
+        let expr = words.get(i + 1).context("`validate` needs an expression")?;
+        if words.get(i + 2).is_none_or(|w| w != "else") {
+            bail!("expected `else log` or `else drop` after the validate expression");
+        }
+        let log = match words.get(i + 3).map(String::as_str) {
+            Some("log") => true,
+            Some("drop") => false,
+            _ => bail!("expected `log` or `drop` after `validate ... else`"),
+        };
+        validate = Some(Validate { regex: compile(expr)?, log });
+        i += 4;
+    }
     match words.get(i).map(String::as_str) {
         Some("send") if words.get(i + 1).is_some_and(|w| w == "to") => i += 2,
-        Some("validate") => bail!("`validate` is not supported"),
         Some("route") => bail!("`route using` is not supported"),
+        // A validate needs no clusters: a global check. carbon-c-relay accepts a `stop`
+        // there and ignores it; a failed check stops anyway.
+        None | Some("stop") if validate.is_some() && words.len() <= i + 1 => {
+            return Ok(Stmt::Match { exprs, validate, clusters: Vec::new(), stop: false });
+        }
         _ => bail!("expected `send to`"),
     }
     let (to, stop, _) = parse_targets(words.get(i..).unwrap_or_default(), names, clusters)?;
@@ -682,7 +747,7 @@ fn parse_match(
     // A match that sends to the blackhole stops, as in carbon-c-relay.
     let blackhole = names.iter().position(|n| n == "blackhole");
     let stop = stop || blackhole.is_some_and(|b| to.contains(&b));
-    Ok(Stmt::Match { exprs, clusters: to, stop })
+    Ok(Stmt::Match { exprs, validate, clusters: to, stop })
 }
 
 fn parse_listen(words: &[String], listen: &mut ListenSpec) -> anyhow::Result<()> {
@@ -731,7 +796,7 @@ fn parse_listen(words: &[String], listen: &mut ListenSpec) -> anyhow::Result<()>
 mod tests {
     use super::*;
     use crate::relay::aggregate::{Method, TimestampAt};
-    use crate::relay::router::Health;
+    use crate::relay::router::{Health, PointIn, data_text};
 
     fn route(s: &RelaySettings, name: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -776,9 +841,84 @@ mod tests {
         assert!(parse_crelay("cluster c carbon_ch replication 3 a:1 b:2;").is_err());
         assert!(parse_crelay("cluster c forward ;").is_err());
         assert!(parse_crelay("frobnicate;").is_err());
-        assert!(
-            parse_crelay("cluster c forward a:1; match * validate x else drop send to c;").is_err()
-        );
+        assert!(parse_crelay("cluster c forward a:1; match * validate x send to c;").is_err());
+        assert!(parse_crelay("cluster c forward a:1; match * validate x else x;").is_err());
+        assert!(parse_crelay("cluster c forward a:1; match * validate ( else log;").is_err());
+        assert!(parse_crelay("cluster c forward a:1; match * validate x else log c;").is_err());
+        assert!(parse_crelay("cluster c forward a:1; match * validate;").is_err());
+    }
+
+    /// Where a point with `value` goes: `(name, destination)` pairs, and whether it was
+    /// handled without being sent.
+    fn route_point(s: &RelaySettings, name: &str, value: f64) -> (Vec<String>, bool) {
+        let health = Health::new(s.destinations.len());
+        let mut to = Vec::new();
+        let point = PointIn { value, timestamp: 1_700_000_000.0, now: 1_700_000_000 };
+        let handled = s.router.route_point(name, Some(point), &health, &mut |_, d| {
+            to.push(s.destinations[d].address());
+        });
+        (to, handled)
+    }
+
+    #[test]
+    fn validate_as_carbon_c_relay_applies_it() {
+        let s = parse_crelay(
+            "cluster c forward 127.0.0.1:1; cluster d forward 127.0.0.1:2;\n\
+             match ^a validate ^[0-9]+\\ [0-9]+$ else drop send to c;\n\
+             match ^b validate ^[0-9]+\\ [0-9]+$ else log send to c stop;\n\
+             match * validate ^-?[0-9.]+\\ [0-9]+$ else drop stop;\n\
+             match * send to d;",
+        )
+        .unwrap();
+        let (c, d) = ("127.0.0.1:1".to_string(), "127.0.0.1:2".to_string());
+        // Passing: the rule sends; failing: its clusters are skipped, the next rules run.
+        assert_eq!(route_point(&s, "a.x", 1.0), (vec![c.clone(), d.clone()], false));
+        assert_eq!(route_point(&s, "a.x", 1.5), (vec![d.clone()], false));
+        // `stop` holds either way; `log` counts the refused point as handled.
+        assert_eq!(route_point(&s, "b.x", 2.0), (vec![c.clone()], false));
+        assert_eq!(route_point(&s, "b.x", 2.5), (vec![], true));
+        // A validate without clusters stops the routing when it fails (and `drop` leaves the
+        // point blackholed).
+        assert_eq!(route_point(&s, "c.x", -0.25), (vec![d.clone()], false));
+        assert_eq!(route_point(&s, "c.x", f64::NAN), (vec![], false));
+        // Without a point (routing a bare name) validation passes.
+        assert_eq!(route(&s, "a.x").len(), 2);
+    }
+
+    #[test]
+    fn file_clusters_as_crelay_reads_them() {
+        let s = parse_crelay(
+            "cluster f file /var/log/a.log b.log; cluster g file b.log;\n\
+             cluster n forward 127.0.0.1:2003;\n\
+             match ^x send to f stop; match * send to g n;",
+        )
+        .unwrap();
+        // One destination per path, whatever clusters list it; relative paths kept as written.
+        let files: Vec<Option<&Path>> = s.destinations.iter().map(|d| d.file.as_deref()).collect();
+        assert_eq!(files, [Some(Path::new("/var/log/a.log")), Some(Path::new("b.log")), None]);
+        assert_eq!(s.destinations[0].address(), "/var/log/a.log");
+        assert_eq!(s.destinations[0].label(), "/var/log/a_log");
+        let to = |name: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            s.router.route(name, &Health::new(s.destinations.len()), &mut |_, d| {
+                out.push(s.destinations[d].address());
+            });
+            out
+        };
+        assert_eq!(to("x.y"), ["/var/log/a.log", "b.log"]);
+        assert_eq!(to("y"), ["b.log", "127.0.0.1:2003"]);
+        assert!(parse_crelay("cluster f file ip /tmp/x.log;").is_err());
+        assert!(parse_crelay("cluster f file;").is_err());
+    }
+
+    #[test]
+    fn data_text_writes_numbers_as_senders_usually_do() {
+        assert_eq!(data_text(1.0, 1_700_000_000.0), "1 1700000000");
+        assert_eq!(data_text(-3.0, 5.5), "-3 5.5");
+        assert_eq!(data_text(0.25, 0.0), "0.25 0");
+        assert_eq!(data_text(f64::NAN, f64::INFINITY), "nan inf");
+        assert_eq!(data_text(f64::NEG_INFINITY, 1e20), "-inf 100000000000000000000");
+        assert_eq!(data_text(-0.0, 1.0), "0 1");
     }
 
     #[test]

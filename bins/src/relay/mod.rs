@@ -54,12 +54,18 @@ pub struct DestSpec {
     pub dest: Destination,
     /// Plaintext, pickle or UDP.
     pub protocol: Protocol,
+    /// A c-relay `file` cluster member: the points are appended to this file as lines, and
+    /// `dest` (host: the path, port 0) only names it.
+    pub file: Option<PathBuf>,
 }
 
 impl DestSpec {
     /// carbon's name for the destination in its self-metrics: `host:port:instance` with dots
     /// made underscores, `None` without an instance (`127_0_0_1:2004:a`).
     pub fn label(&self) -> String {
+        if let Some(path) = &self.file {
+            return path.display().to_string().replace('.', "_");
+        }
         format!(
             "{}:{}:{}",
             self.dest.host(),
@@ -69,9 +75,11 @@ impl DestSpec {
         .replace('.', "_")
     }
 
-    /// `host:port`, IPv6 in brackets.
+    /// `host:port`, IPv6 in brackets; a file's path.
     pub fn address(&self) -> String {
-        if self.dest.host().contains(':') {
+        if let Some(path) = &self.file {
+            path.display().to_string()
+        } else if self.dest.host().contains(':') {
             format!("[{}]:{}", self.dest.host(), self.dest.port())
         } else {
             format!("{}:{}", self.dest.host(), self.dest.port())
@@ -174,10 +182,96 @@ pub struct RelayCounters {
     pub waits: AtomicU64,
 }
 
+/// Where a destination's points go.
+enum Output {
+    /// A server, through a sender (queue, spool, reconnects).
+    Net(Sender),
+    /// A `file` cluster member.
+    File(FileOutput),
+}
+
+impl Output {
+    fn stats(&self) -> Option<DestinationStats> {
+        match self {
+            Output::Net(sender) => sender.stats().into_iter().next(),
+            Output::File(file) => Some(file.stats()),
+        }
+    }
+
+    fn send(&self, points: Vec<Point>) {
+        match self {
+            Output::Net(sender) => sender.send(points),
+            Output::File(file) => file.write(&points),
+        }
+    }
+
+    fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
+        match self {
+            Output::Net(sender) => sender.shutdown(deadline).map_err(|e| anyhow::anyhow!("{e}")),
+            Output::File(_) => Ok(()),
+        }
+    }
+}
+
+/// A c-relay `file` cluster member: each point appended as a `name value timestamp` line
+/// (the data as [`router::data_text`] writes it), one write per batch, as it arrives.
+struct FileOutput {
+    name: String,
+    file: Mutex<std::fs::File>,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl FileOutput {
+    fn open(name: String, path: &std::path::Path) -> anyhow::Result<FileOutput> {
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+                anyhow::anyhow!("failed to open file '{}' for writing: {e}", path.display())
+            })?;
+        Ok(FileOutput {
+            name,
+            file: Mutex::new(file),
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    fn write(&self, points: &[Point]) {
+        use std::io::Write as _;
+        let mut buf = Vec::with_capacity(points.len() * 48);
+        for p in points {
+            buf.extend_from_slice(p.name.as_str().as_bytes());
+            buf.push(b' ');
+            buf.extend_from_slice(
+                router::data_text(p.datapoint.value, p.datapoint.timestamp).as_bytes(),
+            );
+            buf.push(b'\n');
+        }
+        let n = points.len() as u64;
+        let result = self.file.lock().unwrap_or_else(PoisonError::into_inner).write_all(&buf);
+        match result {
+            Ok(()) => self.sent.fetch_add(n, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(file = %self.name, error = %e, points = n, "cannot write, dropped");
+                self.dropped.fetch_add(n, Ordering::Relaxed)
+            }
+        };
+    }
+
+    fn stats(&self) -> DestinationStats {
+        let mut s = DestinationStats::default();
+        s.name.clone_from(&self.name);
+        s.sent = self.sent.load(Ordering::Relaxed);
+        s.dropped = self.dropped.load(Ordering::Relaxed);
+        s.connected = true;
+        s
+    }
+}
+
 struct Dest {
     spec: DestSpec,
     label: String,
-    sender: Sender,
+    sender: Output,
     /// Serialises "is there room" and "queue" for this destination.
     gate: Mutex<()>,
     spooled: bool,
@@ -220,6 +314,18 @@ impl Relay {
         let mut dests = Vec::with_capacity(destinations.len());
         for spec in destinations {
             let label = spec.label();
+            if let Some(path) = &spec.file {
+                let file = FileOutput::open(label.clone(), path)?;
+                dests.push(Dest {
+                    spec,
+                    label,
+                    sender: Output::File(file),
+                    gate: Mutex::new(()),
+                    spooled: false,
+                    waits: AtomicU64::new(0),
+                });
+                continue;
+            }
             let config = DestinationConfig {
                 name: Some(label.clone()),
                 address: spec.address(),
@@ -239,7 +345,7 @@ impl Relay {
             dests.push(Dest {
                 spec,
                 label,
-                sender,
+                sender: Output::Net(sender),
                 gate: Mutex::new(()),
                 spooled,
                 waits: AtomicU64::new(0),
@@ -264,7 +370,7 @@ impl Relay {
 
     /// Each destination's counters, in table order.
     pub fn stats(&self) -> Vec<DestinationStats> {
-        self.dests.iter().filter_map(|d| d.sender.stats().into_iter().next()).collect()
+        self.dests.iter().filter_map(|d| d.sender.stats()).collect()
     }
 
     /// Where `metric` goes: `(name sent, destination index)` pairs.
@@ -278,14 +384,14 @@ impl Relay {
     /// Refreshes which destinations are up (for `any_of` and `failover`).
     pub fn refresh_health(&self) {
         for (i, d) in self.dests.iter().enumerate() {
-            let up = d.sender.stats().first().is_none_or(|s| s.connected);
+            let up = d.sender.stats().is_none_or(|s| s.connected);
             self.health.set(i, up);
         }
     }
 
     /// Whether `incoming` more points fit destination `d` without the sender dropping any.
     fn has_room(&self, d: &Dest, incoming: usize) -> bool {
-        let Some(s) = d.sender.stats().into_iter().next() else { return true };
+        let Some(s) = d.sender.stats() else { return true };
         if d.spec.protocol == Protocol::Udp {
             return true;
         }
@@ -397,8 +503,11 @@ impl Relay {
             .map(|(d, s)| {
                 let udp = if d.spec.protocol == Protocol::Udp { "-udp" } else { "" };
                 statistics::DestinationCounters {
-                    name: format!("{}:{}{udp}", d.spec.dest.host(), d.spec.dest.port())
-                        .replace('.', "_"),
+                    name: match &d.spec.file {
+                        Some(path) => path.display().to_string(),
+                        None => format!("{}:{}{udp}", d.spec.dest.host(), d.spec.dest.port()),
+                    }
+                    .replace('.', "_"),
                     sent: s.sent,
                     queued: s.queued + s.spooled,
                     stalls: d.waits.load(Ordering::Relaxed),

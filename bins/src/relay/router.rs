@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use carbon_proto::ring::{CRelayRing, ConsistentHashRing};
+use carbon_proto::ring::{CRelayRing, ConsistentHashRing, FastHashRing, Replicas};
 use regex::Regex;
 use store::config::PatternList;
 
@@ -88,10 +88,12 @@ pub enum Expr {
 /// One statement of a c-relay route list, in file order.
 #[derive(Debug)]
 pub enum Stmt {
-    /// `match <expr>... send to <cluster>... [stop];`
+    /// `match <expr>... [validate <regex> else log|drop] send to <cluster>... [stop];`
     Match {
         /// Any of these matching is a match.
         exprs: Vec<Expr>,
+        /// `validate`: checked on the point's data once the name matched.
+        validate: Option<Validate>,
         /// Cluster indices.
         clusters: Vec<usize>,
         /// Stop after a match (implied by `blackhole`).
@@ -113,6 +115,47 @@ pub enum Stmt {
         /// The replacement, parsed.
         replacement: Vec<ReplPart>,
     },
+}
+
+/// A `validate <regex> else log|drop` clause of a c-relay `match`.
+///
+/// The regex is searched in the point's data, `value timestamp`, as [`data_text`] writes it.
+/// When it does not match, the rule's clusters are skipped (and, for a rule without `send
+/// to`, the following rules too); `log` also logs the metric and counts it as handled rather
+/// than blackholed, as carbon-c-relay does.
+#[derive(Debug)]
+pub struct Validate {
+    /// The POSIX extended regex.
+    pub regex: Regex,
+    /// `else log` (`true`) or `else drop`.
+    pub log: bool,
+}
+
+/// The data part of a point as a `validate` clause sees it: `value timestamp`, a number with
+/// an integral value written as an integer (`1`, `-3`), any other in Rust's shortest decimal
+/// form (`0.5`), `nan`, `inf`, `-inf`. carbon-c-relay matches the text as received; this
+/// relay keeps only the parsed numbers, so `1.0`, `1e3` or `1.50` as sent are seen as `1`,
+/// `1000` and `1.5`.
+pub fn data_text(value: f64, timestamp: f64) -> String {
+    fn number(out: &mut String, v: f64) {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = if v.is_nan() {
+            write!(out, "nan")
+        } else if v.is_infinite() {
+            write!(out, "{}", if v > 0.0 { "inf" } else { "-inf" })
+        } else if v.fract() == 0.0 && v.abs() < 1e18 {
+            // Exact: integral and within i64.
+            write!(out, "{}", v as i64)
+        } else {
+            write!(out, "{v}")
+        };
+    }
+    let mut out = String::with_capacity(32);
+    number(&mut out, value);
+    out.push(' ');
+    number(&mut out, timestamp);
+    out
 }
 
 /// A piece of a c-relay rewrite replacement.
@@ -143,26 +186,46 @@ pub enum Case {
     Upper,
 }
 
+/// The ring of carbon's hashing routers: `consistent-hashing`'s or `fast-hashing`'s.
+#[derive(Debug)]
+pub enum CarbonRing {
+    /// `consistent-hashing`, `aggregated-consistent-hashing`.
+    Consistent(ConsistentHashRing),
+    /// `fast-hashing`, `fast-aggregated-hashing`.
+    Fast(FastHashRing),
+}
+
+impl CarbonRing {
+    /// The router's destinations for `key`, with the ring's replication settings.
+    pub fn destinations(&self, key: &str) -> Replicas<'_> {
+        match self {
+            CarbonRing::Consistent(ring) => ring.destinations(key),
+            CarbonRing::Fast(ring) => ring.destinations(key),
+        }
+    }
+}
+
 /// A router.
 #[derive(Debug)]
 pub enum Router {
     /// carbon's `RELAY_METHOD = rules`.
     Rules(Vec<RelayRule>),
-    /// carbon's `RELAY_METHOD = consistent-hashing` (`REPLICATION_FACTOR`,
+    /// carbon's `RELAY_METHOD = consistent-hashing` or `fast-hashing` (`REPLICATION_FACTOR`,
     /// `DIVERSE_REPLICAS`, `ROUTER_HASH_TYPE`): ring node `i` is destination `members[i]`.
     Hash {
         /// carbon's ring.
-        ring: ConsistentHashRing,
+        ring: CarbonRing,
         /// Destination index of each ring node.
         members: Vec<usize>,
     },
-    /// carbon's `RELAY_METHOD = aggregated-consistent-hashing`: the ring keys are the
+    /// carbon's `RELAY_METHOD = aggregated-consistent-hashing` or `fast-aggregated-hashing`:
+    /// the ring keys are the
     /// aggregate names the aggregation rules make of the metric (the union of their
     /// destinations), or the metric itself when no rule matches, so every input of an
     /// aggregate reaches the aggregator that owns it.
     AggregatedHash {
         /// carbon's ring.
-        ring: ConsistentHashRing,
+        ring: CarbonRing,
         /// Destination index of each ring node.
         members: Vec<usize>,
         /// aggregation-rules.conf.
@@ -210,8 +273,10 @@ impl Router {
     }
 
     /// [`Router::route`] for a point: an `aggregate` statement that matches takes it into its
-    /// buckets (with `point` `None` it is passed over, as carbon-c-relay's test mode shows it).
-    /// Returns whether an aggregate took it.
+    /// buckets (with `point` `None` it is passed over, as carbon-c-relay's test mode shows it),
+    /// and `validate` clauses check the point's data (with `point` `None` they pass).
+    /// Returns whether the point was handled without being emitted: an aggregate took it, or
+    /// a `validate ... else log` refused it (both count as routed, not blackholed).
     pub fn route_point(
         &self,
         metric: &str,
@@ -282,8 +347,26 @@ impl Router {
                 let mut name: Cow<'_, str> = Cow::Borrowed(metric);
                 for stmt in stmts {
                     match stmt {
-                        Stmt::Match { exprs, clusters: to, stop } => {
+                        Stmt::Match { exprs, validate, clusters: to, stop } => {
                             if !exprs.iter().any(|e| e.matches(&name)) {
+                                continue;
+                            }
+                            if let (Some(v), Some(p)) = (validate, point)
+                                && !v.regex.is_match(&data_text(p.value, p.timestamp))
+                            {
+                                if v.log {
+                                    tracing::warn!(
+                                        metric = %name,
+                                        data = %data_text(p.value, p.timestamp),
+                                        "dropping metric due to validation error"
+                                    );
+                                    // Handled, not blackholed (carbon-c-relay's `wassent`).
+                                    aggregated = true;
+                                }
+                                // A validate without clusters stops the routing.
+                                if *stop || to.is_empty() {
+                                    return aggregated;
+                                }
                                 continue;
                             }
                             for &c in to {

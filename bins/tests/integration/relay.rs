@@ -624,3 +624,125 @@ fn a_destination_restarted_mid_stream_loses_nothing_with_a_spool() {
 fn a_destination_restarted_mid_stream_loses_nothing_by_backpressure() {
     restart_mid_stream(false);
 }
+
+/// carbon's own routers (Python) for `names`: per name, `host:port:instance` of each
+/// destination, in the router's order (sorted for the aggregated one, which yields a set).
+const CARBON_ROUTER_SCRIPT: &str = r#"
+import sys
+from carbon import routers
+
+class Settings(dict):
+    __getattr__ = dict.__getitem__
+
+method, hash_type, factor, rules_path = sys.argv[1:5]
+s = Settings(REPLICATION_FACTOR=int(factor), DIVERSE_REPLICAS=True, ROUTER_HASH_TYPE=hash_type)
+s['aggregation-rules'] = rules_path
+router = routers.DatapointRouter.plugins[method](s)
+for d in sys.argv[5:]:
+    parts = d.split(':')
+    router.addDestination((parts[0], int(parts[1]), parts[2] if len(parts) > 2 else None))
+out = []
+for name in sys.stdin.read().split('\n'):
+    dests = ['%s:%d:%s' % d for d in router.getDestinations(name)]
+    if 'aggregated' in method:
+        dests.sort()
+    out.append(' '.join(dests))
+sys.stdout.write('\n'.join(out) + '\n')
+"#;
+
+/// `RELAY_METHOD = fast-hashing` and `fast-aggregated-hashing` read from carbon.conf: 10,000
+/// names routed by our relay's router and by carbon's `FastHashingRouter` /
+/// `FastAggregatedHashingRouter` (with the same aggregation-rules.conf, read by carbon's
+/// `RuleManager`), destination for destination.
+#[test]
+fn fast_hashing_routes_like_carbon_routers() {
+    let test = "fast_hashing_routes_like_carbon_routers";
+    if !have(PYTHON, test) || !have("/usr/lib/python3/dist-packages/carbon/routers.py", test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("aggregation-rules.conf");
+    fs::write(
+        &rules,
+        "app.<env>.all.requests (60) = sum app.<env>.*.requests\n\
+         servers.all.cpu.<kind> (60) = avg servers.*.cpu.<kind>\n\
+         servers.<host>.cpu.total (60) = sum servers.<host>.cpu.*\n",
+    )
+    .unwrap();
+    let mut names = names("fast", 6_000);
+    for i in 0..2_000 {
+        names.push(format!("app.env{}.web{i}.requests", i % 7));
+        names.push(format!("servers.h{}.cpu.{}", i % 53, ["user", "system", "idle"][i % 3]));
+    }
+    let destinations =
+        "10.0.0.1:2004:a, 10.0.0.1:2104:b, 10.0.0.2:2004:a, 10.0.0.3:2004, 10.0.0.4:2004:c";
+    for (method, hash, factor) in [
+        ("fast-hashing", "carbon_ch", 2),
+        ("fast-hashing", "fnv1a_ch", 1),
+        ("fast-aggregated-hashing", "carbon_ch", 1),
+        ("fast-aggregated-hashing", "fnv1a_ch", 2),
+    ] {
+        let conf = bins::relay::config_carbon::CarbonRelayConf::parse(
+            &format!(
+                "[relay]\nRELAY_METHOD = {method}\nROUTER_HASH_TYPE = {hash}\n\
+                 REPLICATION_FACTOR = {factor}\nDESTINATIONS = {destinations}\n"
+            ),
+            dir.path(),
+        )
+        .unwrap();
+        let s = conf.settings(None, Some(&rules)).unwrap();
+        let health = Health::new(s.destinations.len());
+        let ours: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let mut to = Vec::new();
+                s.router.route(n, &health, &mut |_, d| {
+                    let dest = &s.destinations[d].dest;
+                    to.push(format!(
+                        "{}:{}:{}",
+                        dest.host(),
+                        dest.port(),
+                        dest.instance().unwrap_or("None")
+                    ));
+                });
+                if method.contains("aggregated") {
+                    to.sort();
+                }
+                to.join(" ")
+            })
+            .collect();
+        let mut args = vec![
+            "-c".to_owned(),
+            CARBON_ROUTER_SCRIPT.to_owned(),
+            method.to_owned(),
+            hash.to_owned(),
+            factor.to_string(),
+            rules.display().to_string(),
+        ];
+        args.extend(destinations.split(", ").map(str::to_owned));
+        let mut child = Command::new(PYTHON)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = names.join("\n");
+        let w = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+        let out = child.wait_with_output().unwrap();
+        w.join().unwrap();
+        assert!(out.status.success(), "{method}: python carbon.routers failed");
+        let out = String::from_utf8(out.stdout).unwrap();
+        let theirs: Vec<&str> = out.lines().collect();
+        assert_eq!(theirs.len(), names.len(), "{method} {hash}");
+        let differ: Vec<_> = (0..names.len())
+            .filter(|&k| theirs[k] != ours[k])
+            .take(5)
+            .map(|k| (&names[k], theirs[k], &ours[k]))
+            .collect();
+        assert!(differ.is_empty(), "{method} {hash} x{factor}: routes differ, e.g. {differ:?}");
+        let used: BTreeSet<&str> = ours.iter().flat_map(|l| l.split(' ')).collect();
+        assert!(used.len() >= 3, "{method} {hash}: everything went to {used:?}");
+        eprintln!("{method} {hash} x{factor}: {} names routed as carbon routes them", names.len());
+    }
+}

@@ -4,13 +4,16 @@
 //! - `include <glob>`: the same config tree routed by `carbon-c-relay -t` and by us; relative
 //!   include paths are relative to the working directory (checked through the binary);
 //! - `statistics`: both relays send their statistics to one sink; the names are the same
-//!   (less the thread and internal-queue metrics we do not have) and ours count right.
+//!   (less the thread and internal-queue metrics we do not have) and ours count right;
+//! - `validate ... else log|drop`: lines with different data routed by `carbon-c-relay -t`
+//!   and by us.
 //!
 //! Tests that need carbon-c-relay print SKIP when it is missing, and fail instead under
 //! `GRAPHITE_REQUIRE_REFERENCE=1`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bins::relay::config_crelay::read_crelay;
+use bins::relay::router::{Health, PointIn};
 
 use crate::carbon::Carbon;
 use crate::relay::{
@@ -422,4 +426,168 @@ fn aggregates_match_carbon_c_relay() {
     eprintln!("aggregates: {} lines identical to carbon-c-relay's", o.len());
     theirs_sink.finish();
     ours_sink.finish();
+}
+
+/// `validate ... else log|drop`, with and without clusters and `stop`, and an escaped space
+/// in the expression: lines with integer, decimal, negative and `nan` values routed by
+/// `carbon-c-relay -t` and by us; the same servers, and a refused point logged by both.
+#[test]
+fn validate_routes_like_carbon_c_relay() {
+    if !have(CRELAY, "validate_routes_like_carbon_c_relay") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = "cluster c forward 127.0.0.1:2101 ;\ncluster d fnv1a_ch 127.0.0.1:2102 127.0.0.1:2103 ;\n\
+                  match ^a validate ^[0-9]+\\ [0-9]+$ else drop send to c ;\n\
+                  match ^b validate ^[0-9]+\\ [0-9]+$ else log send to c d stop ;\n\
+                  match * validate ^-?[0-9.]+\\ [0-9.]+$ else drop ;\n\
+                  match ^other validate 5 else log ;\n\
+                  match * send to d stop ;\n";
+    let mut lines = Vec::new();
+    for prefix in ["a", "b", "c", "other", "a.b"] {
+        for host in 0..5 {
+            for value in ["1", "1.5", "-1", "0.25", "100", "nan", "-7", "3.14159", "15"] {
+                for ts in ["1700000000", "1700000000.5"] {
+                    lines.push((format!("{prefix}.h{host}.m"), value, ts));
+                }
+            }
+        }
+    }
+    let path = dir.path().join("validate.conf");
+    fs::write(&path, config).unwrap();
+    let mut child = Command::new(CRELAY)
+        .args(["-t", "-f"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let input: String = lines.iter().map(|(n, v, t)| format!("{n} {v} {t}\n")).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.iter().rposition(|l| *l == "    ;").map_or(0, |i| i + 1);
+    // Per line: the servers, and whether a `log` validation refused it.
+    let mut theirs: Vec<(Vec<String>, bool)> = Vec::new();
+    let mut current = (Vec::new(), false);
+    for l in &all[start..] {
+        if *l == "    stop" {
+            theirs.push(std::mem::take(&mut current));
+        } else if *l == "        fail -> log" {
+            current.1 = true;
+        } else if let Some(server) = l.strip_prefix("        ")
+            && !server.contains(' ')
+            && server.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            current.0.push(server.to_string());
+        }
+    }
+    assert_eq!(theirs.len(), lines.len(), "carbon-c-relay -t printed {} routes", theirs.len());
+    let s = read_crelay(&path).unwrap();
+    let health = Health::new(s.destinations.len());
+    let mut differ = Vec::new();
+    let (mut refused, mut logged) = (0, 0);
+    for ((name, value, ts), theirs) in lines.iter().zip(&theirs) {
+        let mut to = Vec::new();
+        let point = PointIn {
+            value: value.parse().unwrap(),
+            timestamp: ts.parse().unwrap(),
+            now: 1_700_000_000,
+        };
+        let handled = s.router.route_point(name, Some(point), &health, &mut |_, d| {
+            to.push(s.destinations[d].address());
+        });
+        // Both list a route's servers in cluster order; a point reaches each rule's once.
+        let ours = (to, handled);
+        if ours != *theirs {
+            differ.push((name, value, ts, theirs.clone(), ours.clone()));
+        }
+        refused += usize::from(ours.0.is_empty());
+        logged += usize::from(ours.1);
+    }
+    assert!(
+        differ.is_empty(),
+        "{} lines differ, e.g. {:?}",
+        differ.len(),
+        &differ[..differ.len().min(5)]
+    );
+    assert!(
+        refused > 50 && logged > 50,
+        "the cases are not exercised: {refused} refused, {logged} logged"
+    );
+    eprintln!(
+        "validate: {} lines routed identically ({refused} refused, {logged} logged)",
+        lines.len()
+    );
+}
+
+/// The lines of the file at `path`, sorted (missing file: none).
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> =
+        fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// `file` clusters: Debian's carbon-c-relay and ours, each with two file clusters (one of
+/// two files, one shared with a `forward` of the same file), are sent the same lines; each
+/// file holds the same lines for both (cleansed names, integer and decimal values).
+#[test]
+fn file_clusters_write_what_carbon_c_relay_writes() {
+    if !have(CRELAY, "file_clusters_write_what_carbon_c_relay_writes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = |listen: u16, who: &str| {
+        format!(
+            "listen type linemode 127.0.0.1:{listen} proto tcp ;\n\
+             cluster two file {d}/{who}-a.log {d}/{who}-b.log ;\n\
+             cluster all file {d}/{who}-all.log ;\n\
+             match ^x send to two stop ;\n\
+             match * send to all ;\n",
+            d = d.display()
+        )
+    };
+    let port = crate::support::free_port();
+    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
+        d.join("crelay.log"),
+    );
+    wait_crelay(&mut crelay, port);
+    let ours_conf = d.join("ours.conf");
+    fs::write(&ours_conf, config(port, "ours")).unwrap();
+    let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
+    let input: Vec<String> = (0..100)
+        .map(|i| format!("x.m{i} {i} 1700000000"))
+        .chain((0..100).map(|i| format!("y.m{i}@x {i}.25 1700000001")))
+        .chain((1..=20).map(|i| format!("z.m{i} -{i} 1700000002")))
+        .collect();
+    send_lines(SocketAddr::from(([127, 0, 0, 1], port)), &input);
+    send_lines(addr, &input);
+    let files = ["a.log", "b.log", "all.log"];
+    let count = |who: &str| -> usize {
+        files.iter().map(|f| sorted_lines(&d.join(format!("{who}-{f}"))).len()).sum()
+    };
+    // 100 lines to each of two files, 120 to the third.
+    let arrived = wait_until(Duration::from_secs(10), || count("ours") >= 320);
+    // carbon-c-relay writes its files as it goes and closes them when it stops.
+    let _ = wait_until(Duration::from_secs(5), || count("theirs") >= 320);
+    relay.stop();
+    crelay.stop();
+    assert!(arrived, "our files have {} lines:\n{}", count("ours"), relay.log());
+    for f in files {
+        let theirs = sorted_lines(&d.join(format!("theirs-{f}")));
+        let ours = sorted_lines(&d.join(format!("ours-{f}")));
+        assert_eq!(ours.len(), if f == "all.log" { 120 } else { 100 }, "{f}");
+        assert_eq!(ours, theirs, "{f} differs");
+    }
+    assert!(sorted_lines(&d.join("ours-all.log")).contains(&"y.m7_x 7.25 1700000001".to_string()));
+    eprintln!("file clusters: 320 lines in three files, as carbon-c-relay writes them");
 }

@@ -389,7 +389,12 @@ pub struct Replicas<'a> {
 }
 
 impl<'a> Replicas<'a> {
-    /// The remaining destinations as indices into [`ConsistentHashRing::nodes`], for callers
+    /// Destinations `indices` of `nodes`.
+    pub(super) fn new(nodes: &'a [Destination], indices: std::slice::Iter<'a, u32>) -> Self {
+        Replicas { nodes, indices }
+    }
+
+    /// The remaining destinations as indices into the ring's `nodes()`, for callers
     /// that keep one queue per node in a `Vec`.
     pub fn indices(&self) -> impl ExactSizeIterator<Item = usize> + use<'a> {
         self.indices.clone().map(|&i| i as usize)

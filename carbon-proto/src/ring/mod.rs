@@ -9,6 +9,9 @@
 //!   ([`HashType`]: `carbon_ch`, `fnv1a_ch`, `mmh3_ch`), its replica key text, its collision
 //!   probing, the quirks of its `get_nodes` walk, and the router's `REPLICATION_FACTOR` and
 //!   `DIVERSE_REPLICAS`.
+//! - [`FastHashRing`] is carbon's (1.1) `FastHashRing`, as the `fast-hashing` and
+//!   `fast-aggregated-hashing` routers use it: one position per node, a walk from
+//!   `hash(key) % nodes`, with the same replication settings.
 //! - [`CRelayRing`] is carbon-c-relay's (3.7) `carbon_ch`, `fnv1a_ch` and `jump_fnv1a_ch`
 //!   clusters ([`CRelayHash`]) with `replication`.
 //!
@@ -33,6 +36,7 @@
 
 mod carbon;
 mod crelay;
+mod fast;
 mod hash;
 mod index;
 
@@ -41,6 +45,7 @@ use std::str::FromStr;
 
 pub use carbon::{ConsistentHashRing, ConsistentHashRingBuilder, GetNodes, Replicas, carbon_hash};
 pub use crelay::{CRelayHash, CRelayRing, CRelayRingBuilder, Route};
+pub use fast::{FastHashRing, FastHashRingBuilder};
 
 /// A hash ring that cannot be built, or a destination string that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

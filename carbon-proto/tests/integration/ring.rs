@@ -5,13 +5,13 @@
 //! prints each cluster's ring and, for every metric read on stdin, its hash position and
 //! destinations. Each reference runs once over all names and rings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::process::Command;
 
 use carbon_proto::ring::{
     CRelayHash, CRelayRing, CRelayRingBuilder, ConsistentHashRing, ConsistentHashRingBuilder,
-    Destination, HashType, RingError, parse_destinations,
+    Destination, FastHashRing, FastHashRingBuilder, HashType, RingError, parse_destinations,
 };
 
 use super::reference::{CARBON_C_RELAY, have_carbon_c_relay, have_python_module, python, run};
@@ -670,4 +670,195 @@ fn refuses_what_carbon_cannot_route() {
     assert_eq!(err.to_string(), "bad destination \"10.0.0.2\": no port");
     let err: carbon_proto::Error = err.into();
     assert!(matches!(err, carbon_proto::Error::Ring(_)));
+}
+
+/// A pure-Python MurmurHash3 x86_32 installed as the `mmh3` module when Python has none
+/// (Debian does not package it), so carbon's `FastHashRing` runs with its default hash type.
+/// It is checked against values the real `mmh3` gave (see [`MMH3_PLACEMENTS`]) before use.
+const MMH3_SHIM: &str = r#"
+import sys, types
+try:
+    import mmh3
+except ImportError:
+    def _mmh3_hash(key, seed=0):
+        data = key.encode('utf-8') if isinstance(key, str) else bytes(key)
+        c1, c2, m = 0xcc9e2d51, 0x1b873593, 0xffffffff
+        h, n = seed & m, len(data)
+        nb = n - n % 4
+        for i in range(0, nb, 4):
+            k = (int.from_bytes(data[i:i + 4], 'little') * c1) & m
+            k = (((k << 15) | (k >> 17)) & m) * c2 & m
+            h ^= k
+            h = ((((h << 13) | (h >> 19)) & m) * 5 + 0xe6546b64) & m
+        tail, k = data[nb:], 0
+        if len(tail) >= 3: k ^= tail[2] << 16
+        if len(tail) >= 2: k ^= tail[1] << 8
+        if len(tail) >= 1:
+            k = ((k ^ tail[0]) * c1) & m
+            k = (((k << 15) | (k >> 17)) & m) * c2 & m
+            h ^= k
+        h ^= n
+        h ^= h >> 16; h = (h * 0x85ebca6b) & m
+        h ^= h >> 13; h = (h * 0xc2b2ae35) & m
+        h ^= h >> 16
+        return h - (1 << 32) if h & 0x80000000 else h
+    mmh3 = types.ModuleType('mmh3')
+    mmh3.hash = _mmh3_hash
+    sys.modules['mmh3'] = mmh3
+for key, want in json.loads(sys.argv[2]):
+    assert mmh3.hash(key) == want, (key, mmh3.hash(key), want)
+"#;
+
+/// Python that prints, for each fast ring: `R` and its sorted nodes as `position:node`, then a
+/// line per name: position, get_nodes and each router's destinations (node indices). The
+/// routers are carbon's `FastHashingRouter`, given their destinations as the relay does.
+const FAST_SCRIPT: &str = r#"
+from carbon.routers import FastHashingRouter
+
+class Settings:
+    def __init__(self, factor, diverse, hash_type):
+        self.REPLICATION_FACTOR = factor
+        self.DIVERSE_REPLICAS = diverse
+        self.ROUTER_HASH_TYPE = hash_type
+
+cases = json.loads(sys.argv[1])
+names = [n.decode('utf-8') for n in sys.stdin.buffer.read().split(b'\n')]
+out = []
+for case in cases:
+    dests = [tuple(d) for d in case['nodes']]
+    index = {(h, i): k for k, (h, p, i) in enumerate(dests)}
+    routers = []
+    for factor, diverse in case['routers']:
+        router = FastHashingRouter(Settings(factor, diverse, case['hash']))
+        for d in dests:
+            router.addDestination(d)
+        routers.append(router)
+    ring = routers[0].ring
+    out.append('R ' + ' '.join('%d:%d' % (p, index[n]) for (p, n) in ring.sorted_nodes))
+    for name in names:
+        fields = [str(ring._hash(name)), ','.join(str(index[n]) for n in ring.get_nodes(name))]
+        for router in routers:
+            fields.append(','.join(str(index[(h, i)]) for (h, p, i) in router.getDestinations(name)))
+        out.append(' '.join(fields))
+sys.stdout.write('\n'.join(out) + '\n')
+"#;
+
+/// One fast ring to compare: its nodes and `ROUTER_HASH_TYPE` (`None`: unset, `mmh3_ch`).
+struct FastCase {
+    nodes: Vec<Destination>,
+    hash_type: Option<HashType>,
+}
+
+fn fast_cases() -> Vec<FastCase> {
+    let ten: Vec<Destination> = (0..10)
+        .map(|i| dest(&format!("10.0.1.{}", i / 2), 2004 + i, Some(["a", "b"][usize::from(i % 2)])))
+        .collect();
+    let three = parse_destinations("10.0.0.1:2004,10.0.0.2:2004,10.0.0.3:2004").unwrap();
+    let odd = vec![
+        dest("it's", 2004, Some("a\"b")),
+        dest("ho\\st", 2004, Some("é\u{a0}x")),
+        dest("h\tx", 2004, None),
+        dest("日本", 2004, Some("\u{200b}'\"")),
+    ];
+    vec![
+        FastCase { nodes: ten.clone(), hash_type: None },
+        FastCase { nodes: ten.clone(), hash_type: Some(HashType::CarbonCh) },
+        FastCase { nodes: ten, hash_type: Some(HashType::Fnv1aCh) },
+        FastCase { nodes: three, hash_type: None },
+        FastCase { nodes: vec![dest("127.0.0.1", 2004, None)], hash_type: None },
+        FastCase { nodes: odd, hash_type: Some(HashType::CarbonCh) },
+    ]
+}
+
+fn fast_ring(case: &FastCase, factor: usize, diverse: bool) -> FastHashRing {
+    let mut builder = FastHashRingBuilder::new();
+    if let Some(h) = case.hash_type {
+        builder.hash_type(h);
+    }
+    builder.replication_factor(factor).diverse_replicas(diverse).build(case.nodes.clone()).unwrap()
+}
+
+fn fast_cases_json(cases: &[FastCase]) -> String {
+    let items: Vec<String> = cases
+        .iter()
+        .map(|case| {
+            let nodes: Vec<String> = case
+                .nodes
+                .iter()
+                .map(|d| {
+                    let instance = d.instance().map_or("null".to_owned(), json_str);
+                    format!("[{},{},{}]", json_str(d.host()), d.port(), instance)
+                })
+                .collect();
+            let routers: Vec<String> = ROUTERS.iter().map(|(f, d)| format!("[{f},{d}]")).collect();
+            let hash = case.hash_type.map_or("null".to_owned(), |h| json_str(h.as_str()));
+            format!(
+                r#"{{"nodes":[{}],"hash":{hash},"routers":[{}]}}"#,
+                nodes.join(","),
+                routers.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// Our answers in [`FAST_SCRIPT`]'s format, for one case.
+fn fast_lines(case: &FastCase, names: &[String]) -> Vec<String> {
+    let routers: Vec<FastHashRing> = ROUTERS.iter().map(|&(f, d)| fast_ring(case, f, d)).collect();
+    let ring = &routers[0];
+    let at = |d: &Destination| case.nodes.iter().position(|n| n == d).unwrap();
+    let entries: Vec<String> = ring.entries().map(|(p, d)| format!("{p}:{}", at(d))).collect();
+    // Equal positions would be ordered by Python's per-process string hashing: none here.
+    let positions: HashSet<i64> = ring.entries().map(|(p, _)| p).collect();
+    assert_eq!(positions.len(), case.nodes.len(), "a fast case has two nodes on one position");
+    let mut lines = vec![format!("R {}", entries.join(" "))];
+    for name in names {
+        let mut fields =
+            vec![ring.position(name).to_string(), index_list(ring.get_nodes(name).map(at))];
+        for router in &routers {
+            fields.push(index_list(router.destinations(name).indices()));
+        }
+        lines.push(fields.join(" "));
+    }
+    lines
+}
+
+/// `RELAY_METHOD = fast-hashing`: 10,000 names through carbon's own `FastHashingRouter`
+/// (every `REPLICATION_FACTOR`/`DIVERSE_REPLICAS` pair of [`ROUTERS`]) and through ours.
+#[test]
+fn fast_rings_place_names_like_carbon() {
+    if !have_python_module("carbon.routers") {
+        return;
+    }
+    let names = names(10_000);
+    let cases = fast_cases();
+    let known: Vec<String> =
+        MMH3_PLACEMENTS.iter().map(|(k, h, _)| format!("[{},{h}]", json_str(k))).collect();
+    let script = format!("import json, sys\n{MMH3_SHIM}\n{FAST_SCRIPT}");
+    let out = python(
+        &script,
+        &[&fast_cases_json(&cases), &format!("[{}]", known.join(","))],
+        names.join("\n").as_bytes(),
+    );
+    let out = String::from_utf8(out).unwrap();
+    let theirs: Vec<&str> = out.lines().collect();
+    let ours: Vec<String> = cases.iter().flat_map(|c| fast_lines(c, &names)).collect();
+    assert_eq!(theirs.len(), ours.len());
+    for (k, (t, o)) in theirs.iter().zip(&ours).enumerate() {
+        let (case, row) = (k / (names.len() + 1), k % (names.len() + 1));
+        let what =
+            if row == 0 { "sorted nodes".to_owned() } else { format!("{:?}", names[row - 1]) };
+        assert_eq!(
+            t,
+            o,
+            "fast case {case} ({} nodes, {:?}): {what}\n(fields: position, get_nodes, then routers {ROUTERS:?})",
+            cases[case].nodes.len(),
+            cases[case].hash_type
+        );
+    }
+    eprintln!(
+        "compared {} fast-hashing lines with carbon.routers over {} rings",
+        ours.len(),
+        cases.len()
+    );
 }
