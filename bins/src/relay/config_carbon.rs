@@ -475,33 +475,44 @@ mod tests {
     }
 
     #[test]
-    fn aggregated_consistent_hashing_keys_on_the_aggregate() {
+    fn aggregated_hashing_keys_on_the_aggregate_with_either_ring() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("aggregation-rules.conf"),
             "app.<env>.all.requests (60) = sum app.<env>.*.requests\n",
         )
         .unwrap();
-        let conf = CarbonRelayConf::parse(
-            "[relay]\nRELAY_METHOD = aggregated-consistent-hashing\n\
-             DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.1:2204:c\n",
-            dir.path(),
-        )
-        .unwrap();
-        let s = conf.settings(None, None).unwrap();
-        let Router::AggregatedHash { ring: CarbonRing::Consistent(ring), .. } = &s.router else {
-            panic!("wrong router")
-        };
-        let owner = ring.get_node("app.prod.all.requests").clone();
-        // Every input of the aggregate goes where the aggregate is owned.
-        for host in ["web1", "web2", "db7", "x"] {
-            let to = route(&s.router, &format!("app.prod.{host}.requests"));
-            assert_eq!(to.len(), 1);
-            assert_eq!(s.destinations[to[0]].dest, owner);
+        for method in ["aggregated-consistent-hashing", "fast-aggregated-hashing"] {
+            let conf = CarbonRelayConf::parse(
+                &format!(
+                    "[relay]\nRELAY_METHOD = {method}\n\
+                     DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.1:2204:c\n"
+                ),
+                dir.path(),
+            )
+            .unwrap();
+            let s = conf.settings(None, None).unwrap();
+            let Router::AggregatedHash { ring, .. } = &s.router else { panic!("wrong router") };
+            let owner_of = |name: &str| match (method, ring) {
+                ("aggregated-consistent-hashing", CarbonRing::Consistent(r)) => {
+                    r.get_node(name).clone()
+                }
+                ("fast-aggregated-hashing", CarbonRing::Fast(r)) => {
+                    r.get_nodes(name).next().unwrap().clone()
+                }
+                _ => panic!("{method}: wrong ring"),
+            };
+            let owner = owner_of("app.prod.all.requests");
+            // Every input of the aggregate goes where the aggregate is owned.
+            for host in ["web1", "web2", "db7", "x"] {
+                let to = route(&s.router, &format!("app.prod.{host}.requests"));
+                assert_eq!(to.len(), 1, "{method}");
+                assert_eq!(s.destinations[to[0]].dest, owner, "{method}");
+            }
+            // Others hash on their own name.
+            let to = route(&s.router, "other.metric");
+            assert_eq!(s.destinations[to[0]].dest, owner_of("other.metric"), "{method}");
         }
-        // Others hash on their own name.
-        let to = route(&s.router, "other.metric");
-        assert_eq!(s.destinations[to[0]].dest, *ring.get_node("other.metric"));
     }
 
     #[test]
@@ -538,34 +549,6 @@ mod tests {
         let hosts: Vec<&str> = to.iter().map(|&d| s.destinations[d].dest.host()).collect();
         assert_eq!(hosts.len(), 2);
         assert_ne!(hosts[0], hosts[1]);
-    }
-
-    #[test]
-    fn fast_aggregated_hashing_keys_on_the_aggregate() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("aggregation-rules.conf"),
-            "app.<env>.all.requests (60) = sum app.<env>.*.requests\n",
-        )
-        .unwrap();
-        let conf = CarbonRelayConf::parse(
-            "[relay]\nRELAY_METHOD = fast-aggregated-hashing\n\
-             DESTINATIONS = 127.0.0.1:2004:a, 127.0.0.1:2104:b, 127.0.0.1:2204:c\n",
-            dir.path(),
-        )
-        .unwrap();
-        let s = conf.settings(None, None).unwrap();
-        let Router::AggregatedHash { ring: CarbonRing::Fast(ring), .. } = &s.router else {
-            panic!("wrong router")
-        };
-        let owner = ring.get_nodes("app.prod.all.requests").next().unwrap().clone();
-        for host in ["web1", "web2", "db7", "x"] {
-            let to = route(&s.router, &format!("app.prod.{host}.requests"));
-            assert_eq!(to.len(), 1);
-            assert_eq!(s.destinations[to[0]].dest, owner);
-        }
-        let to = route(&s.router, "other.metric");
-        assert_eq!(Some(&s.destinations[to[0]].dest), ring.get_nodes("other.metric").next());
     }
 
     #[test]

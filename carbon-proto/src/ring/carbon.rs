@@ -116,31 +116,7 @@ impl ConsistentHashRingBuilder {
         nodes: impl IntoIterator<Item = Destination>,
     ) -> Result<ConsistentHashRing, RingError> {
         let nodes: Vec<Destination> = nodes.into_iter().collect();
-        if nodes.is_empty() {
-            return Err(RingError::Empty);
-        }
-        if self.replica_count == 0 {
-            return Err(RingError::ZeroReplicas);
-        }
-        if self.replication_factor == 0 {
-            return Err(RingError::ZeroReplication);
-        }
-        let too_many =
-            || RingError::TooManyNodes { nodes: nodes.len(), replicas: self.replica_count };
-        let ring_len = nodes.len().checked_mul(self.replica_count as usize).ok_or_else(too_many)?;
-        if u32::try_from(ring_len).is_err() {
-            return Err(too_many());
-        }
-
-        let mut identities = HashSet::new();
-        for node in &nodes {
-            if !identities.insert((node.host(), node.instance())) {
-                return Err(RingError::DuplicateNode {
-                    destination: Box::new(node.clone()),
-                    identity: "host and instance",
-                });
-            }
-        }
+        check_nodes(&nodes, self.replica_count, self.replication_factor)?;
 
         // Position -> node. Probing by +1 until free, in insertion order, as add_node does.
         let mut taken: BTreeMap<i64, u32> = BTreeMap::new();
@@ -189,6 +165,41 @@ impl ConsistentHashRingBuilder {
 }
 
 /// Writes the replica key of `node`'s `i`-th entry into `out` (cleared first).
+/// The checks both of carbon's rings make of their settings and nodes, in this order:
+/// [`RingError::Empty`], [`RingError::ZeroReplicas`], [`RingError::ZeroReplication`],
+/// [`RingError::TooManyNodes`] (`nodes x replica_count` must fit `u32`, the ring's index
+/// type), [`RingError::DuplicateNode`] (same host and instance: carbon's relay refuses those).
+pub(super) fn check_nodes(
+    nodes: &[Destination],
+    replica_count: u32,
+    replication_factor: usize,
+) -> Result<(), RingError> {
+    if nodes.is_empty() {
+        return Err(RingError::Empty);
+    }
+    if replica_count == 0 {
+        return Err(RingError::ZeroReplicas);
+    }
+    if replication_factor == 0 {
+        return Err(RingError::ZeroReplication);
+    }
+    let too_many = || RingError::TooManyNodes { nodes: nodes.len(), replicas: replica_count };
+    let ring_len = nodes.len().checked_mul(replica_count as usize).ok_or_else(too_many)?;
+    if u32::try_from(ring_len).is_err() {
+        return Err(too_many());
+    }
+    let mut identities = HashSet::new();
+    for node in nodes {
+        if !identities.insert((node.host(), node.instance())) {
+            return Err(RingError::DuplicateNode {
+                destination: Box::new(node.clone()),
+                identity: "host and instance",
+            });
+        }
+    }
+    Ok(())
+}
+
 fn replica_key(hash_type: HashType, node: &Destination, i: u32, out: &mut String) {
     out.clear();
     // Writing to a String cannot fail.

@@ -19,9 +19,7 @@
 //! the iteration order of a `set`, which depends on the process's string-hash seed, so carbon
 //! itself routes differently from one start to the next. Here they keep the configured order.
 
-use std::collections::HashSet;
-
-use super::carbon::{Replicas, carbon_hash};
+use super::carbon::{Replicas, carbon_hash, check_nodes};
 use super::hash::py_repr_str;
 use super::{Destination, HashType, RingError};
 
@@ -82,24 +80,8 @@ impl FastHashRingBuilder {
         nodes: impl IntoIterator<Item = Destination>,
     ) -> Result<FastHashRing, RingError> {
         let nodes: Vec<Destination> = nodes.into_iter().collect();
-        if nodes.is_empty() {
-            return Err(RingError::Empty);
-        }
-        if self.replication_factor == 0 {
-            return Err(RingError::ZeroReplication);
-        }
-        if u32::try_from(nodes.len()).is_err() {
-            return Err(RingError::TooManyNodes { nodes: nodes.len(), replicas: 1 });
-        }
-        let mut identities = HashSet::new();
-        for node in &nodes {
-            if !identities.insert((node.host(), node.instance())) {
-                return Err(RingError::DuplicateNode {
-                    destination: Box::new(node.clone()),
-                    identity: "host and instance",
-                });
-            }
-        }
+        // One position per node: the ring's own checks with a replica count of 1.
+        check_nodes(&nodes, 1, self.replication_factor)?;
 
         let mut text = String::new();
         let mut sorted: Vec<(i64, u32)> = nodes
