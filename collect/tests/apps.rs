@@ -113,6 +113,18 @@ fn dead_port() -> u16 {
 // ---------------------------------------------------------------------------------------------
 // nginx
 
+/// Every name the nginx collector publishes once it has two reads, sorted.
+const NGINX_NAMES: [&str; 8] = [
+    "act_reads",
+    "act_waits",
+    "act_writes",
+    "active_connections",
+    "conn_accepted",
+    "conn_handled",
+    "req_handled",
+    "req_per_conn",
+];
+
 /// What the nginx collector publishes from `nginx-stub-status-1.txt` on its first read
 /// (gauges only: the rates need two reads).
 const NGINX_FIRST_READ: &[(&str, f64)] = &[
@@ -915,19 +927,7 @@ fn nginx_collector_reads_a_real_nginx() {
     c.collect(&ctx(Instant::now(), 0), &mut out).unwrap();
     let m = by_name(&out);
     let names: Vec<&str> = m.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "act_reads",
-            "act_waits",
-            "act_writes",
-            "active_connections",
-            "conn_accepted",
-            "conn_handled",
-            "req_handled",
-            "req_per_conn"
-        ]
-    );
+    assert_eq!(names, NGINX_NAMES);
     // Six connections (five GETs and our second status read) over the elapsed time.
     assert!(m["conn_accepted"] > 0.0 && m["req_handled"] > 0.0, "{m:?}");
 }

@@ -419,19 +419,7 @@ fn nginx_collector_reads_a_real_nginx_over_https() {
     std::thread::sleep(Duration::from_millis(20));
     let m = by_name(&run(&mut n).unwrap());
     let names: Vec<&str> = m.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "act_reads",
-            "act_waits",
-            "act_writes",
-            "active_connections",
-            "conn_accepted",
-            "conn_handled",
-            "req_handled",
-            "req_per_conn"
-        ]
-    );
+    assert_eq!(names, super::NGINX_NAMES);
     assert!(m["conn_accepted"] > 0.0 && m["req_handled"] > 0.0, "{m:?}");
 
     let url = format!("https://localhost:{port}/stats.json");
