@@ -156,6 +156,33 @@ fn wait_crelay(crelay: &mut Proc, port: u16) {
     crelay.assert_running();
 }
 
+/// Starts Debian's carbon-c-relay on a free port with `config(port, "theirs")` (and
+/// `crelay_args`), waits until it listens, then ours with `config(port, "ours")` (and
+/// `relay_args`): carbon-c-relay
+/// listens before ours takes a free port, so neither can take the other's. Returns
+/// carbon-c-relay, its port, our relay and its line address.
+fn start_both(
+    d: &Path,
+    config: impl Fn(u16, &str) -> String,
+    crelay_args: &[&str],
+    relay_args: &[&str],
+) -> (Proc, u16, Proc, SocketAddr) {
+    let port = crate::support::free_port();
+    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
+    let mut crelay = Proc::spawn(
+        "carbon-c-relay",
+        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(crelay_args),
+        d.join("crelay.log"),
+    );
+    wait_crelay(&mut crelay, port);
+    let ours_conf = d.join("ours.conf");
+    fs::write(&ours_conf, config(port, "ours")).unwrap();
+    let mut args = vec!["--crelay-config", ours_conf.to_str().unwrap()];
+    args.extend_from_slice(relay_args);
+    let (relay, addr) = start_relay(d, &args);
+    (crelay, port, relay, addr)
+}
+
 /// The metric names after the prefix, from the lines starting with `prefix.`.
 fn stat_names(lines: &[String], prefix: &str) -> BTreeSet<String> {
     lines
@@ -199,17 +226,7 @@ fn statistics_have_carbon_c_relays_names() {
             spare,
         )
     };
-    let port = crate::support::free_port();
-    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
-    let mut crelay = Proc::spawn(
-        "carbon-c-relay",
-        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
-        d.join("crelay.log"),
-    );
-    wait_crelay(&mut crelay, port);
-    fs::write(d.join("ours.conf"), config(port, "ours")).unwrap();
-    let ours_conf = d.join("ours.conf");
-    let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
+    let (mut crelay, port, mut relay, addr) = start_both(d, config, &["-w", "1"], &[]);
     let input: Vec<String> = (0..50)
         .map(|i| format!("stat.m{i} {i} 1700000000"))
         .chain((0..5).map(|i| format!("junk.m{i} 1 1700000000")))
@@ -326,19 +343,13 @@ fn aggregates_match_carbon_c_relay() {
              match * send to sink stop ;\n"
         )
     };
-    let port = crate::support::free_port();
-    fs::write(d.join("crelay.conf"), config(port, theirs_sink.addr.port())).unwrap();
-    let mut crelay = Proc::spawn(
-        "carbon-c-relay",
-        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-s", "-w", "1"]),
-        d.join("crelay.log"),
+    let sink_of = |who: &str| if who == "theirs" { &theirs_sink } else { &ours_sink };
+    let (mut crelay, port, mut relay, ours) = start_both(
+        d,
+        |listen, who| config(listen, sink_of(who).addr.port()),
+        &["-s", "-w", "1"],
+        &["--metric-interval", "0"],
     );
-    // carbon-c-relay listens before ours takes a free port, so neither can take the other's.
-    wait_crelay(&mut crelay, port);
-    let ours_conf = d.join("ours.conf");
-    fs::write(&ours_conf, config(port, ours_sink.addr.port())).unwrap();
-    let (mut relay, ours) =
-        start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap(), "--metric-interval", "0"]);
     let theirs = SocketAddr::from(([127, 0, 0, 1], port));
     // Timestamps within [now - 2, now + 1], well inside every window whichever second each
     // relay creates its buckets in; others far outside, dropped by both.
@@ -553,17 +564,7 @@ fn file_clusters_write_what_carbon_c_relay_writes() {
             d = d.display()
         )
     };
-    let port = crate::support::free_port();
-    fs::write(d.join("crelay.conf"), config(port, "theirs")).unwrap();
-    let mut crelay = Proc::spawn(
-        "carbon-c-relay",
-        Command::new(CRELAY).arg("-f").arg(d.join("crelay.conf")).args(["-w", "1"]),
-        d.join("crelay.log"),
-    );
-    wait_crelay(&mut crelay, port);
-    let ours_conf = d.join("ours.conf");
-    fs::write(&ours_conf, config(port, "ours")).unwrap();
-    let (mut relay, addr) = start_relay(d, &["--crelay-config", ours_conf.to_str().unwrap()]);
+    let (mut crelay, port, mut relay, addr) = start_both(d, config, &["-w", "1"], &[]);
     let input: Vec<String> = (0..100)
         .map(|i| format!("x.m{i} {i} 1700000000"))
         .chain((0..100).map(|i| format!("y.m{i}@x {i}.25 1700000001")))
