@@ -203,12 +203,10 @@ fn carbon_cases(with_mmh3: bool) -> Vec<CarbonCase> {
     cases
 }
 
-/// Python that prints, for each ring: `R` and its entries as `position:node`, then a line per
-/// name: position, get_node, get_nodes and each router's destinations (node indices).
-const CARBON_SCRIPT: &str = r#"
+/// What both comparison scripts start with: carbon's settings object for a router, the
+/// cases (JSON in `argv[1]`), the names (stdin) and the output lines, printed at the end.
+const SCRIPT_PRELUDE: &str = r#"
 import json, sys
-from carbon.hashing import ConsistentHashRing, carbonHash
-from carbon.routers import ConsistentHashingRouter
 
 class Settings:
     def __init__(self, factor, diverse, hash_type):
@@ -219,6 +217,13 @@ class Settings:
 cases = json.loads(sys.argv[1])
 names = [n.decode('utf-8') for n in sys.stdin.buffer.read().split(b'\n')]
 out = []
+"#;
+
+/// Python that prints, for each ring: `R` and its entries as `position:node`, then a line per
+/// name: position, get_node, get_nodes and each router's destinations (node indices).
+const CARBON_SCRIPT: &str = r#"
+from carbon.hashing import ConsistentHashRing, carbonHash
+from carbon.routers import ConsistentHashingRouter
 for case in cases:
     dests = [tuple(d) for d in case['nodes']]
     nodes = [(h, i) for (h, p, i) in dests]
@@ -332,7 +337,11 @@ fn carbon_rings_place_names_like_carbon() {
     let names = names(3000);
     let cases = carbon_cases(with_mmh3);
     let input = names.join("\n");
-    let out = python(CARBON_SCRIPT, &[&cases_json(&cases)], input.as_bytes());
+    let out = python(
+        &format!("{SCRIPT_PRELUDE}{CARBON_SCRIPT}"),
+        &[&cases_json(&cases)],
+        input.as_bytes(),
+    );
     let out = String::from_utf8(out).unwrap();
     let theirs: Vec<&str> = out.lines().collect();
     let mut ours = Vec::new();
@@ -714,16 +723,6 @@ for key, want in json.loads(sys.argv[2]):
 /// routers are carbon's `FastHashingRouter`, given their destinations as the relay does.
 const FAST_SCRIPT: &str = r#"
 from carbon.routers import FastHashingRouter
-
-class Settings:
-    def __init__(self, factor, diverse, hash_type):
-        self.REPLICATION_FACTOR = factor
-        self.DIVERSE_REPLICAS = diverse
-        self.ROUTER_HASH_TYPE = hash_type
-
-cases = json.loads(sys.argv[1])
-names = [n.decode('utf-8') for n in sys.stdin.buffer.read().split(b'\n')]
-out = []
 for case in cases:
     dests = [tuple(d) for d in case['nodes']]
     index = {(h, i): k for k, (h, p, i) in enumerate(dests)}
@@ -834,7 +833,7 @@ fn fast_rings_place_names_like_carbon() {
     let cases = fast_cases();
     let known: Vec<String> =
         MMH3_PLACEMENTS.iter().map(|(k, h, _)| format!("[{},{h}]", json_str(k))).collect();
-    let script = format!("import json, sys\n{MMH3_SHIM}\n{FAST_SCRIPT}");
+    let script = format!("{SCRIPT_PRELUDE}{MMH3_SHIM}\n{FAST_SCRIPT}");
     let out = python(
         &script,
         &[&fast_cases_json(&cases), &format!("[{}]", known.join(","))],
