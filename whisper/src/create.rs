@@ -131,8 +131,11 @@ impl CreateOptions {
     /// Creates a whisper file at `path` and returns it open for reading and writing.
     ///
     /// The archives are validated and sorted as whisper.py does, and the file is written with
-    /// the same bytes. The file must not exist. If anything fails after the file was created
-    /// (a full disk, say), it is removed: no empty or half-written file is left behind.
+    /// the same bytes. The file must not exist. It appears whole: it is written under a
+    /// temporary name beside `path` and then linked into place, so a reader opening `path`
+    /// never sees a header without its archives (whisper.py writes in place, and a reader
+    /// racing it gets a corrupt-file error). If anything fails (a full disk, say), the
+    /// temporary file is removed: no empty or half-written file is left behind.
     ///
     /// # Errors
     ///
@@ -141,22 +144,24 @@ impl CreateOptions {
     pub fn create(&self, path: impl AsRef<Path>, archives: &[Retention]) -> Result<Whisper> {
         let path = path.as_ref();
         let header = self.header_for(archives)?;
-        let file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(path);
+        if path.exists() {
+            return Err(Error::AlreadyExists { path: path.to_path_buf() });
+        }
+        let tmp = creating_name(path);
+        let file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&tmp);
         let file = match file {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists { path: path.to_path_buf() });
-            }
             Err(e) => return Err(Error::io(path, e)),
         };
-        match self.fill_new_file(&file, &header) {
-            Ok(()) => {}
-            Err(e) => {
-                drop(file);
-                // Best effort: the error that matters is the one that stopped the create.
-                let _ = fs::remove_file(path);
-                return Err(Error::io(path, e));
+        let published = self.fill_new_file(&file, &header).and_then(|()| publish(&tmp, path));
+        if let Err(e) = published {
+            drop(file);
+            // Best effort: the error that matters is the one that stopped the create.
+            let _ = fs::remove_file(&tmp);
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                return Err(Error::AlreadyExists { path: path.to_path_buf() });
             }
+            return Err(Error::io(path, e));
         }
         if self.noatime {
             set_noatime(&file);
@@ -250,6 +255,32 @@ fn write_zeros(file: &File, start: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// The temporary name a file is written under before it is linked to `path`: hidden, in the
+/// same directory (so the link stays on one file system), not ending in `.wsp` (so nothing
+/// that lists metrics takes it for one), and unique to this process and call.
+fn creating_name(path: &Path) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default();
+    path.with_file_name(format!(".{file}.creating.{}.{n}", std::process::id()))
+}
+
+/// Gives the finished file at `tmp` its name `path` (failing with `AlreadyExists` if `path`
+/// appeared meanwhile: `link(2)` never replaces), then drops the temporary name. Where the
+/// file system has no hard links, a rename does it, after checking `path` is still free.
+fn publish(tmp: &Path, path: &Path) -> io::Result<()> {
+    match fs::hard_link(tmp, path) {
+        Ok(()) => {
+            // The file is in place; a stale temporary name is only clutter.
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if !path.exists() => fs::rename(tmp, path),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reserves `len` bytes at `start` as zeros with `fallocate(2)`. Returns `false` where the
 /// filesystem does not support it (the caller then writes zeros).
 fn reserve_zeroed(file: &File, start: u64, len: u64) -> io::Result<bool> {
@@ -301,6 +332,25 @@ pub(crate) fn fadvise_random(file: &File) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_appears_whole_and_no_temporary_name_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wsp");
+        let archives = [Retention::new(60, 1440)];
+        let w = CreateOptions::new().create(&path, &archives).unwrap();
+        let size = w.header().file_size();
+        drop(w);
+        assert_eq!(fs::metadata(&path).unwrap().len(), size);
+        let e = CreateOptions::new().create(&path, &archives).unwrap_err();
+        assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
+        // A missing directory is still NotFound (the store creates it and tries again).
+        let e = CreateOptions::new().create(dir.path().join("no/b.wsp"), &archives).unwrap_err();
+        assert!(matches!(&e, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound));
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["a.wsp"]);
+    }
 
     #[test]
     fn every_allocation_gives_the_same_bytes() {
